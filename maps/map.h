@@ -1,0 +1,96 @@
+/*
+ * Maps: an ops table around an embedded base struct, as Linux's bpf_map.
+ * Each map type lives in its own file (array.c, hash.c, map_in_map.c,
+ * prog_array.c, ...).  Memory leaves a map only through RCU deferral
+ * (rcu/rcu.h), never by a direct free while a program may hold a pointer.
+ * Prefix: map_.
+ */
+#ifndef BPFVM_MAP_H
+#define BPFVM_MAP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bpfvm.h"
+#include "rcu.h"
+
+struct bpfvm_map;
+
+/*
+ * Per-type operations.  "prog" ops are called from programs (under the RCU
+ * read side, possibly concurrently with everything); "host" ops from the
+ * host API (also under the read side, concurrently with programs).
+ */
+struct map_ops {
+	/* Validates attr for this type (-EINVAL with a reason in *why). */
+	int (*check_attr)(const struct bpfvm_map_attr *attr, const char **why);
+	struct bpfvm_map *(*alloc)(const struct bpfvm_map_attr *attr);
+	/* Called once no program or host call can reach the map any more. */
+	void (*free)(struct bpfvm_map *map);
+	/* Program-side lookup: pointer to the value or NULL. */
+	void *(*lookup)(struct bpfvm_map *map, const void *key);
+	int (*update)(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags);
+	int (*delete)(struct bpfvm_map *map, const void *key);
+	int (*get_next_key)(struct bpfvm_map *map, const void *key, void *next_key);
+	/* Host-side lookup that copies the value out (defaults to lookup+copy). */
+	int (*lookup_copy)(struct bpfvm_map *map, const void *key, void *value, uint64_t flags);
+	/* Host update taking fds for map-in-map / prog arrays (defaults to update). */
+	int (*update_fd)(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags);
+	/* for_each_map_elem: calls cb for each element; returns count visited. */
+	long (*for_each)(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void *key, void *value, void *ctx), void *ctx);
+	/* Queue/stack ops. */
+	int (*push)(struct bpfvm_map *map, const void *value, uint64_t flags);
+	int (*pop)(struct bpfvm_map *map, void *value);
+	int (*peek)(struct bpfvm_map *map, void *value);
+	/* Last user reference gone (prog array: clear all slots). */
+	void (*release_uref)(struct bpfvm_map *map);
+	/* May `other` serve where a map shaped like `tmpl` is expected (map-in-map)? */
+	bool (*meta_equal)(const struct bpfvm_map *tmpl, const struct bpfvm_map *other);
+};
+
+struct bpfvm_map {
+	const struct map_ops *ops;
+	bpfvm *vm;
+	uint32_t type, key_size, value_size, max_entries, map_flags;
+	int32_t spin_lock_off;      /* -1: none */
+	int fd;
+	char name[64];
+	_Atomic long refcnt;        /* every reference: handles, programs, outer maps, pins */
+	_Atomic long usercnt;       /* user references: host handles and pins */
+	_Atomic bool frozen;
+	/* Map-in-map: shape inner maps must have; owned copy of its meta. */
+	struct bpfvm_map *inner_meta;
+	/* Prog arrays: the program type all members must share (set by the first). */
+	const void *owner_type;
+	struct rcu_head rcu;
+};
+
+/* Reference counting.  map_put frees through RCU when the last reference goes. */
+void map_get(struct bpfvm_map *map);
+void map_put(struct bpfvm_map *map);
+void map_get_uref(struct bpfvm_map *map);
+void map_put_uref(struct bpfvm_map *map);
+
+/* Looks up a map by handle without taking a reference (load time). */
+struct bpfvm_map *map_from_fd(bpfvm *vm, int fd);
+
+/* Copies a value into/out of a map slot, skipping the spin lock word. */
+void map_copy_value(const struct bpfvm_map *map, void *dst, const void *src);
+void map_copy_value_locked(const struct bpfvm_map *map, void *dst, const void *src, void *lock_in_value);
+
+/* Program helpers (Linux ids), registered by vm/helpers.c. */
+uint64_t map_helper_lookup(uint64_t map, uint64_t key, uint64_t, uint64_t, uint64_t);
+uint64_t map_helper_update(uint64_t map, uint64_t key, uint64_t value, uint64_t flags, uint64_t);
+uint64_t map_helper_delete(uint64_t map, uint64_t key, uint64_t, uint64_t, uint64_t);
+uint64_t map_helper_push(uint64_t map, uint64_t value, uint64_t flags, uint64_t, uint64_t);
+uint64_t map_helper_pop(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t);
+uint64_t map_helper_peek(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t);
+uint64_t map_helper_for_each(uint64_t map, uint64_t cb, uint64_t ctx, uint64_t flags, uint64_t);
+uint64_t map_helper_spin_lock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t map_helper_spin_unlock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t);
+
+/* Prog arrays: the program at `index` under RCU, or NULL (tail calls). */
+struct bpfvm_prog *map_prog_array_get(struct bpfvm_map *map, uint32_t index);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * bpfvm's own epoch-based RCU emulation.  Programs run inside read-side
+ * critical sections; memory that leaves a map is freed through rcu_call()
+ * only after every read section that could see it has ended.
+ *
+ * Read side: rcu_read_lock()/rcu_read_unlock() are inline, nest, and do no
+ * atomic read-modify-write and take no lock (rcu/rcu_inline.h).
+ * Threads register explicitly or automatically on their first read lock.
+ * Prefix: rcu_.  docs/rcu.md holds the design and memory-ordering argument.
+ */
+#ifndef BPFVM_RCU_H
+#define BPFVM_RCU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct rcu_head {
+	struct rcu_head *next;
+	void (*func)(struct rcu_head *head);
+};
+
+/* Registration of the calling thread (idempotent).  Threads that ran
+ * programs should unregister before they exit; a thread-exit destructor
+ * does it for those that don't. */
+void rcu_thread_register(void);
+void rcu_thread_unregister(void);
+
+/* Defined inline in rcu_inline.h: */
+static inline void rcu_read_lock(void);
+static inline void rcu_read_unlock(void);
+
+/* Waits until every read section that began before the call has ended.
+ * Must not be called inside a read section. */
+void rcu_synchronize(void);
+/* Calls func(head) after a grace period, on a background thread. */
+void rcu_call(struct rcu_head *head, void (*func)(struct rcu_head *head));
+/* Waits for every callback queued before the call to have run. */
+void rcu_barrier(void);
+
+/* The "tasks trace" flavour, for programs that may block in host helpers
+ * (sleepable programs), as Linux's rcu_tasks_trace. */
+static inline void rcu_tt_read_lock(void);
+static inline void rcu_tt_read_unlock(void);
+void rcu_tt_synchronize(void);
+void rcu_tt_call(struct rcu_head *head, void (*func)(struct rcu_head *head));
+
+#include "rcu_inline.h"
+
+#endif

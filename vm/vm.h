@@ -1,0 +1,184 @@
+/*
+ * Internal state of the VM, programs, helpers and runs.  Never installed.
+ * Prefix: vm_.
+ */
+#ifndef BPFVM_VM_H
+#define BPFVM_VM_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpfvm.h"
+#include "isa.h"
+
+#define VM_HIDDEN __attribute__((visibility("hidden")))
+
+struct bpfvm_map;
+struct vm_log;
+
+/* ---- helpers ---- */
+
+enum vm_helper_kind {
+	VM_HELPER_PLAIN = 0, /* call fn(r1..r5) */
+	VM_HELPER_TAIL_CALL, /* bpf_tail_call: handled by each engine, never "called" */
+	VM_HELPER_FFI,       /* host C function bound through libffi */
+};
+
+struct vm_helper {
+	uint32_t id;
+	uint32_t kind;         /* enum vm_helper_kind */
+	bpfvm_helper_fn fn;    /* for PLAIN, and for FFI a trampoline */
+	struct bpfvm_helper_proto proto;
+	void *ffi;             /* FFI binding state, owned */
+	char name[48];
+};
+
+/* ---- program types ---- */
+
+struct vm_prog_type {
+	struct bpfvm_prog_type t; /* fields array and name are owned copies */
+	bool is_mem;              /* the built-in "mem" type: r1 = data, r2 = len */
+};
+
+/* ---- the VM ---- */
+
+struct bpfvm {
+	struct bpfvm_opts opts;
+	pthread_mutex_t lock;        /* guards the tables below (not the run path) */
+
+	struct vm_helper **helpers;  /* sorted by id for lookups at load time */
+	size_t nhelpers;
+
+	struct vm_prog_type **types;
+	size_t ntypes;
+
+	/* Handle tables: index = handle (fd).  Entries hold no reference;
+	 * objects clear their slot when freed. */
+	struct bpfvm_map **maps;
+	size_t maps_cap;
+	struct bpfvm_prog **progs;
+	size_t progs_cap;
+
+	void *pins;                  /* pin namespace, maps/pin.c */
+};
+
+VM_HIDDEN const struct vm_helper *vm_helper_find(const bpfvm *vm, uint32_t id);
+VM_HIDDEN const struct vm_helper *vm_helper_find_name(const bpfvm *vm, const char *name);
+VM_HIDDEN const struct vm_prog_type *vm_prog_type_find(const bpfvm *vm, const char *name);
+
+/* ---- programs ---- */
+
+/* Per-instruction facts resolved at load time. */
+struct vm_insn_aux {
+	const struct vm_helper *helper; /* CALL: the resolved helper */
+	struct bpfvm_map *map;          /* LDDW of a map or map value */
+	uint32_t subprog;               /* index of the subprogram this insn belongs to */
+	bool zext_dst;                  /* verifier: 32-bit result's upper half is read */
+	bool const_tail_index;          /* verifier: tail call index proven constant */
+	uint32_t tail_index;
+};
+
+struct vm_subprog {
+	uint32_t start;       /* first instruction */
+	uint32_t stack_depth; /* bytes, rounded to 8; BPF_STACK_SIZE when unverified */
+};
+
+/* A checked run's view of one memory region a program may touch. */
+struct vm_region {
+	uintptr_t start, end; /* [start, end) */
+	bool writable;
+};
+
+struct bpfvm_prog {
+	bpfvm *vm;
+	char name[64];
+	const struct vm_prog_type *type;
+	uint32_t flags;                /* enum bpfvm_prog_flags */
+	uint32_t engine;               /* engine actually used */
+	uint32_t mem_size;
+	uint64_t insn_budget;
+	int fd;
+
+	_Atomic long refcnt;           /* all references: host handle, prog arrays, pins */
+
+	struct bpf_insn *insns;        /* after lddw resolution; imm64 of map lddws = pointer */
+	uint16_t *ops;                 /* enum vm_op per slot (second lddw slot: VM_OP_INVALID) */
+	struct vm_insn_aux *aux;
+	uint32_t len;
+
+	struct vm_subprog *subprogs;   /* subprogs[0] is the main program */
+	uint32_t nsubprogs;
+
+	struct bpfvm_verify_stats vstats;
+
+	/* Prog arrays this program may tail-call through (verifier). */
+	struct bpfvm_map **tail_maps;
+	uint32_t ntail_maps;
+	uint32_t max_tail_stack;       /* stack of the frames a tail call may leave behind */
+
+	/* Engines. */
+	void *interp;                  /* interpreter's prepared code, vm/interp*.c */
+	void *jit;                     /* jit/ state */
+	uint64_t (*jit_entry)(void *ctx, uint64_t r2, struct bpfvm_prog *self);
+};
+
+VM_HIDDEN void vm_prog_get(struct bpfvm_prog *prog);
+VM_HIDDEN void vm_prog_release(struct bpfvm_prog *prog); /* drop any reference */
+
+/* ---- runs ---- */
+
+/*
+ * The state of the program run in progress on this thread.  Lives on the
+ * stack of bpfvm_prog_run_opts(); helpers reach it through vm_current_run.
+ */
+struct vm_run {
+	struct bpfvm_prog *prog;       /* the program running now (changes on tail calls) */
+	uint32_t tail_calls;           /* as Linux: at most 33 per run */
+	bool stop;                     /* bpfvm_run_stop() was called */
+	uint64_t stop_ret;
+	void *ctx;                     /* r1 at entry */
+	uint8_t *data;                 /* the input bytes */
+	size_t len;
+	/* Checked mode only: the regions this run may touch, besides stack. */
+	struct vm_region *regions;
+	uint32_t nregions, regions_cap;
+	struct bpfvm_run_opts *out;    /* where errors are reported */
+	uint64_t budget;
+	int err;
+	void *spin_lock_held;          /* the lock this run holds, if any */
+};
+
+extern __thread struct vm_run *vm_current_run;
+
+/* Records a run-time failure (checked mode, helper misuse): message and
+ * instruction index go to the caller's run opts.  Returns err. */
+VM_HIDDEN int vm_run_fail(struct vm_run *run, int err, uint32_t insn, uint64_t addr, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Adds memory a helper handed to the program (checked mode). */
+VM_HIDDEN void vm_run_add_region(struct vm_run *run, void *start, size_t len, bool writable);
+
+/* ---- load-time stages (vm/load.c drives them) ---- */
+
+/* Validates raw bytecode: opcodes, registers, jump targets, lddw pairs,
+ * falling off the end.  Fills prog->ops.  Errors name the instruction. */
+VM_HIDDEN int vm_validate(struct bpfvm_prog *prog, struct vm_log *log);
+/* Resolves lddw pseudo sources and helper ids; fills prog->aux. */
+VM_HIDDEN int vm_resolve(struct bpfvm_prog *prog, const struct bpfvm_prog_opts *opts, struct vm_log *log);
+/* Finds subprograms from call local / lddw src=4 targets. */
+VM_HIDDEN int vm_find_subprogs(struct bpfvm_prog *prog, struct vm_log *log);
+
+/* ---- engines ---- */
+
+VM_HIDDEN int vm_interp_prepare(struct bpfvm_prog *prog);
+VM_HIDDEN void vm_interp_free(struct bpfvm_prog *prog);
+/* Fast engine: no checks. */
+VM_HIDDEN uint64_t vm_interp_run(struct bpfvm_prog *prog, struct vm_run *run, uint64_t r1, uint64_t r2);
+/* Checked engine: bounds, targets, budget; returns error via run->err. */
+VM_HIDDEN uint64_t vm_interp_run_checked(struct bpfvm_prog *prog, struct vm_run *run, uint64_t r1, uint64_t r2);
+
+#endif
