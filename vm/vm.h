@@ -83,6 +83,7 @@ struct vm_insn_aux {
 };
 
 struct vm_subprog {
+	struct bpfvm_prog *prog; /* back-pointer: lddw src=4 yields &prog->subprogs[i] */
 	uint32_t start;       /* first instruction */
 	uint32_t stack_depth; /* bytes, rounded to 8; BPF_STACK_SIZE when unverified */
 };
@@ -158,6 +159,11 @@ extern __thread struct vm_run *vm_current_run;
  * instruction index go to the caller's run opts.  Returns err. */
 VM_HIDDEN int vm_run_fail(struct vm_run *run, int err, uint32_t insn, uint64_t addr, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+
+/* Calls a callback subprogram (the value lddw src=4 produced) with r1..r5
+ * on the current run's engine, as bpf_loop/for_each_map_elem do. */
+VM_HIDDEN uint64_t vm_call_callback(struct vm_run *run, uint64_t cb, uint64_t r1, uint64_t r2,
+                                    uint64_t r3, uint64_t r4, uint64_t r5);
 
 /* Adds memory a helper handed to the program (checked mode). */
 VM_HIDDEN void vm_run_add_region(struct vm_run *run, void *start, size_t len, bool writable);
