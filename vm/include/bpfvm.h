@@ -199,8 +199,13 @@ enum bpfvm_ctx_access {
 };
 
 struct bpfvm_ctx_field {
-	uint32_t off, size; /* bytes within the context */
+	uint32_t off, size; /* bytes within the context as programs see it */
 	uint32_t access;    /* enum bpfvm_ctx_access */
+	/* Packet pointer fields: programs see a 4-byte field (as Linux's
+	 * __u32 data), the run-time context holds an 8-byte pointer at
+	 * real_off; the verifier rewrites the load (as Linux's
+	 * convert_ctx_access).  Other fields: real_off == off. */
+	uint32_t real_off;
 };
 
 /* A program type: names the context a program receives.  Built-in types:
@@ -210,7 +215,8 @@ struct bpfvm_ctx_field {
 struct bpfvm_prog_type {
 	size_t sz;
 	const char *name;
-	uint32_t ctx_size;                    /* bytes of the context struct */
+	uint32_t ctx_size;                    /* bytes of the context as programs see it */
+	uint32_t real_ctx_size;               /* bytes of the run-time context */
 	const struct bpfvm_ctx_field *fields; /* accessible fields */
 	uint32_t nfields;
 	/* Builds the context for one run from the caller's input.  ctx has
