@@ -439,6 +439,11 @@ static int assemble_line(struct asm_state *st, char *line)
 	if ((e = split_operands(st, p, ops, &nops)))
 		return e;
 	enum vm_op op = lookup(mnem, ops, nops);
+	if (op == VM_OP_INVALID && !strncmp(mnem, "swap", 4) && strlen(mnem) < sizeof(w) - 1) {
+		/* `swapN` is the conformance suite's spelling of `bswapN`. */
+		snprintf(w, sizeof(w), "b%s", mnem);
+		op = lookup(w, ops, nops);
+	}
 	if (op == VM_OP_INVALID)
 		return err(st, "invalid mnemonic '%s'", mnem);
 	const struct vm_opinfo *oi = &vm_opinfo[op];
@@ -554,9 +559,21 @@ static int resolve(struct asm_state *st)
 		for (size_t j = 0; j < st->nlabels; j++)
 			if (!strcmp(st->labels[j].name, f->label))
 				l = &st->labels[j];
-		if (!l)
+		int64_t target = -1;
+		if (l) {
+			target = (int64_t)l->slot;
+		} else if (!strcmp(f->label, "exit")) {
+			/* bpf_conformance convention: without a label of that
+			 * name, `exit` means the next exit instruction. */
+			for (size_t k2 = f->slot + 1; k2 < st->n && target < 0; k2++)
+				if (st->insns[k2].code == vm_opinfo[VM_OP_EXIT].code)
+					target = (int64_t)k2;
+			if (target < 0)
+				return err(st, "jump to 'exit', but no exit instruction follows");
+		} else {
 			return err(st, "invalid label '%s': no such label", f->label);
-		int64_t rel = (int64_t)l->slot - (int64_t)f->slot - 1;
+		}
+		int64_t rel = target - (int64_t)f->slot - 1;
 		struct bpf_insn *in = &st->insns[f->slot];
 		if (f->in_imm) {
 			in->imm = (int32_t)rel;
