@@ -167,3 +167,48 @@ Test(checked, random_programs_never_crash)
 	cr_expect_gt(ran, 0, "%d of %d loaded programs ran to exit", ran, loaded);
 	bpfvm_destroy(vm);
 }
+
+#ifdef BPFVM_HAVE_MAPS
+/* A program that tail-calls itself through slot 0 of a prog array: as
+ * Linux, 33 tail calls happen, then the call falls through. */
+Test(checked, tail_call_limit)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_PROG_ARRAY, .key_size = 4, .value_size = 4,
+	                            .max_entries = 2, .spin_lock_off = -1 };
+	bpfvm_map *map;
+	cr_assert_eq(bpfvm_map_create(vm, &a, &map), 0);
+	int mfd = bpfvm_map_fd(map);
+	for (uint32_t f = BPFVM_PROG_NO_VERIFY; f <= BPFVM_PROG_UNCHECKED; f <<= 1) {
+		struct bpf_insn p[] = {
+			MOV64_X(6, 1), LDXDW(0, 6, 0), ALU64_K(OP_ADD, 0, 1), STXDW(6, 0, 0),
+			LDDW_SRC(2, 1, mfd, 0), MOV64_K(3, 0), CALL(BPFVM_FN_tail_call), MOV64_K(0, 99), EXIT,
+		};
+		struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = f };
+		bpfvm_prog *prog;
+		cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), 0);
+		uint32_t key = 0;
+		int pfd = bpfvm_prog_fd(prog);
+		cr_assert_eq(bpfvm_map_update(map, &key, &pfd, BPFVM_ANY), 0);
+		uint64_t counter = 0, r0 = 0;
+		cr_expect_eq(bpfvm_prog_run(prog, &counter, sizeof(counter), &r0), 0);
+		cr_expect_eq(counter, 34, "1 run + 33 tail calls, got %llu", (unsigned long long)counter);
+		cr_expect_eq(r0, 99);
+		/* empty slot: falls through at once */
+		key = 1;
+		p[5] = MOV64_K(3, 1);
+		bpfvm_prog *q;
+		cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &q), 0);
+		counter = 0;
+		cr_expect_eq(bpfvm_prog_run(q, &counter, sizeof(counter), &r0), 0);
+		cr_expect_eq(counter, 1);
+		bpfvm_prog_put(q);
+		key = 0;
+		cr_expect_eq(bpfvm_map_delete(map, &key), 0);
+		bpfvm_prog_put(prog);
+	}
+	bpfvm_map_put(map);
+	bpfvm_destroy(vm);
+}
+#endif
