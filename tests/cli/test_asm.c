@@ -269,7 +269,7 @@ Test(asm, conformance_programs_assemble_and_round_trip)
 	while ((de = readdir(d))) {
 		if (!strstr(de->d_name, ".data"))
 			continue;
-		char path[1024];
+		char path[1024 + 300];
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		FILE *f = fopen(path, "r");
 		cr_assert(f);
