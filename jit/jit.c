@@ -112,6 +112,9 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	img->addrs = a; /* the converged layout: for jit-dump */
 	a = NULL;
 	img->len = prog->len;
+	img->subs = sa;
+	sa = NULL;
+	img->nsubs = nsubs;
 	img->passes = pass;
 	prog->jit = img;
 	img = NULL;
@@ -134,6 +137,7 @@ void jit_free(struct bpfvm_prog *prog)
 		return;
 	munmap(img->mem, img->mem_size);
 	free(img->addrs);
+	free(img->subs);
 	free(img);
 	prog->jit = NULL;
 	prog->jit_entry = NULL;

@@ -19,6 +19,8 @@ struct jit_image {
 	size_t code_size;  /* bytes of code */
 	uint32_t *addrs;   /* addrs[i]: offset of BPF insn i's code; addrs[len]: end of the body code */
 	uint32_t len;
+	uint32_t *subs;    /* subs[k]: offset of subprogram k's prologue */
+	uint32_t nsubs;
 	uint32_t passes;
 };
 
