@@ -178,8 +178,8 @@ struct runner {
 	bpfvm_prog *prog;
 };
 
-/* Runs `iters` times on mem; returns the elapsed ns, or 0 with *err set
- * when a run fails or returns something other than `expect`. */
+/* Runs `iters` times on mem and returns the elapsed ns; *err is set when a
+ * run fails or the last run returns something other than `expect`. */
 static uint64_t run_iters(const struct runner *r, uint8_t *mem, size_t len, uint64_t iters,
                           uint64_t expect, int *err)
 {
