@@ -1,0 +1,414 @@
+/*
+ * The JIT against the interpreter: inline programs covering every op and
+ * its edge cases, random programs generated from the opcode table, W^X,
+ * fallback reasons, blinding and threads running one image at once.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../vm/insn.h"
+#include "gen.h"
+#include "vm.h"
+
+static bpfvm *new_vm(void)
+{
+	bpfvm *vm = NULL;
+	struct bpfvm_opts vo = { .sz = sizeof(vo), .flags = BPFVM_VM_BARE };
+	cr_assert_eq(bpfvm_create(&vo, &vm), 0);
+	return vm;
+}
+
+static bpfvm_prog *load(bpfvm *vm, const struct bpf_insn *insns, size_t n, uint32_t engine, uint32_t flags,
+                        char *log, size_t logsz)
+{
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = flags, .engine = engine,
+	                              .log_buf = log, .log_size = logsz };
+	bpfvm_prog *p = NULL;
+	int rc = bpfvm_prog_load(vm, insns, n, &po, &p);
+	cr_assert_eq(rc, 0, "load: %d %s", rc, log);
+	return p;
+}
+
+/* Runs insns on both engines over copies of mem; expects equal results. */
+static void diff(bpfvm *vm, const struct bpf_insn *insns, size_t n, const uint8_t *mem, size_t len, uint32_t flags,
+                 const char *what)
+{
+	char log[1024] = "";
+	bpfvm_prog *pi = load(vm, insns, n, BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED | flags, log, sizeof(log));
+	bpfvm_prog *pj = load(vm, insns, n, BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED | flags, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pj), BPFVM_ENGINE_JIT, "%s: not JIT'd: %s", what, log);
+	uint8_t mi[256], mj[256];
+	memcpy(mi, mem, len);
+	memcpy(mj, mem, len);
+	uint64_t ri = 0, rj = 0;
+	int ei = bpfvm_prog_run(pi, mi, len, &ri);
+	int ej = bpfvm_prog_run(pj, mj, len, &rj);
+	cr_expect_eq(ei, ej, "%s: run result %d vs %d", what, ei, ej);
+	cr_expect_eq(ri, rj, "%s: r0 interp %#llx jit %#llx", what, (unsigned long long)ri, (unsigned long long)rj);
+	cr_expect(memcmp(mi, mj, len) == 0, "%s: memory differs", what);
+	bpfvm_prog_put(pi);
+	bpfvm_prog_put(pj);
+}
+
+static uint64_t jit_run(bpfvm *vm, const struct bpf_insn *insns, size_t n, void *mem, size_t len, uint32_t flags)
+{
+	char log[1024] = "";
+	bpfvm_prog *p = load(vm, insns, n, BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED | flags, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(p), BPFVM_ENGINE_JIT, "not JIT'd: %s", log);
+	uint64_t r0 = 0;
+	cr_assert_eq(bpfvm_prog_run(p, mem, len, &r0), 0);
+	bpfvm_prog_put(p);
+	return r0;
+}
+
+/* Every binary ALU op (from the table), both widths, K and X, over
+ * operand pairs that hit the RFC 9669 edge cases. */
+Test(jit, every_alu_op_edge_values)
+{
+	static const uint64_t vals[] = { 0, 1, 2, 3, ~0ull, 0x8000000000000000ull, 0x7fffffffffffffffull,
+	                                 0x80000000ull, 0xffffffffull, 0x1234567890abcdefull, 31, 32, 63, 64,
+	                                 (uint64_t)-7, 0xffffffff80000000ull };
+	const size_t nv = sizeof(vals) / sizeof(vals[0]);
+	bpfvm *vm = new_vm();
+	uint8_t mem[8] = { 0 };
+	int tested = 0;
+	for (unsigned op = 0; op < VM_OP__COUNT; op++) {
+		const struct vm_opinfo *oi = &vm_opinfo[op];
+		if (oi->fmt != FMT_ALU_K && oi->fmt != FMT_ALU_X && oi->fmt != FMT_NEG && oi->fmt != FMT_END)
+			continue;
+		/* Each op over all value pairs in one program per (dst reg, src reg)
+		 * choice: r4 and r0/r3 exercise the shift and div shuffles. */
+		static const int regs[][2] = { { 1, 2 }, { 4, 2 }, { 2, 4 }, { 4, 4 }, { 0, 3 }, { 3, 0 }, { 0, 0 }, { 7, 9 } };
+		for (size_t rp = 0; rp < sizeof(regs) / sizeof(regs[0]); rp++) {
+			int d = regs[rp][0], s = regs[rp][1];
+			struct bpf_insn prog[16 * 16 * 8 + 8];
+			size_t n = 0;
+			prog[n++] = MOV64_K(6, 0);
+			for (size_t a = 0; a < nv; a++)
+				for (size_t b = 0; b < nv; b++) {
+					struct bpf_insn l1[] = { LDDW(d, vals[a]) }, l2[] = { LDDW(s, vals[b]) };
+					if (oi->fmt == FMT_ALU_X && d != s) {
+						prog[n++] = l2[0];
+						prog[n++] = l2[1];
+					}
+					prog[n++] = l1[0];
+					prog[n++] = l1[1];
+					int16_t off = oi->sel == SEL_OFF ? (int16_t)oi->selval : 0;
+					int32_t imm = oi->sel == SEL_IMM ? oi->selval : oi->fmt == FMT_NEG ? 0 : (int32_t)vals[b];
+					prog[n++] = INS(oi->code, d, oi->fmt == FMT_ALU_X ? s : 0, off, oi->fmt == FMT_ALU_X ? 0 : imm);
+					/* r6 = r6 * 31 + result */
+					prog[n++] = ALU64_K(OP_MUL, 6, 31);
+					prog[n++] = ALU64_X(OP_ADD, 6, d);
+					if (oi->fmt != FMT_ALU_X)
+						break; /* K forms: imm varies with b below */
+				}
+			if (oi->fmt != FMT_ALU_X) {
+				/* K forms: every (value, imm) pair */
+				n = 1;
+				for (size_t a = 0; a < nv; a++)
+					for (size_t b = 0; b < nv; b++) {
+						struct bpf_insn l1[] = { LDDW(d, vals[a]) };
+						prog[n++] = l1[0];
+						prog[n++] = l1[1];
+						int16_t off = oi->sel == SEL_OFF ? (int16_t)oi->selval : 0;
+						int32_t imm = oi->sel == SEL_IMM ? oi->selval : oi->fmt == FMT_NEG ? 0 : (int32_t)vals[b];
+						prog[n++] = INS(oi->code, d, 0, off, imm);
+						prog[n++] = ALU64_K(OP_MUL, 6, 31);
+						prog[n++] = ALU64_X(OP_ADD, 6, d);
+					}
+			}
+			prog[n++] = MOV64_X(0, 6);
+			prog[n++] = EXIT;
+			cr_assert_leq(n, sizeof(prog) / sizeof(prog[0]));
+			char what[64];
+			snprintf(what, sizeof(what), "%s r%d,r%d", oi->name, d, s);
+			diff(vm, prog, n, mem, sizeof(mem), 0, what);
+			diff(vm, prog, n, mem, sizeof(mem), BPFVM_PROG_JIT_BLIND, what);
+			tested++;
+		}
+	}
+	cr_expect_gt(tested, 60 * 8);
+	bpfvm_destroy(vm);
+}
+
+/* The RFC's rules spelled out, independent of the interpreter. */
+Test(jit, division_rules)
+{
+	bpfvm *vm = new_vm();
+	uint8_t m[8];
+	struct bpf_insn p1[] = { LDDW(0, 0x8000000000000000ull), MOV64_K(1, -1), SALU64_X(OP_DIV, 0, 1), EXIT };
+	cr_expect_eq(jit_run(vm, p1, N(p1), m, 8, 0), 0x8000000000000000ull);
+	struct bpf_insn p2[] = { LDDW(0, 0x8000000000000000ull), MOV64_K(1, -1), SALU64_X(OP_MOD, 0, 1), EXIT };
+	cr_expect_eq(jit_run(vm, p2, N(p2), m, 8, 0), 0);
+	struct bpf_insn p3[] = { MOV64_K(0, 77), MOV64_K(1, 0), ALU64_X(OP_DIV, 0, 1), EXIT };
+	cr_expect_eq(jit_run(vm, p3, N(p3), m, 8, 0), 0);
+	struct bpf_insn p4[] = { LDDW(0, 0x100000005ull), MOV64_K(1, 0), ALU32_X(OP_MOD, 0, 1), EXIT };
+	cr_expect_eq(jit_run(vm, p4, N(p4), m, 8, 0), 5);
+	struct bpf_insn p5[] = { MOV32_K(0, INT32_MIN), MOV32_K(3, -1), SALU32_X(OP_DIV, 0, 3), EXIT };
+	cr_expect_eq(jit_run(vm, p5, N(p5), m, 8, 0), 0x80000000u);
+	struct bpf_insn p6[] = { MOV64_K(0, 100), MOV64_K(3, 7), MOV64_K(4, 9), ALU64_X(OP_DIV, 3, 4),
+	                         ALU64_X(OP_ADD, 0, 3), EXIT }; /* r0 and r3 survive a div into r3 */
+	cr_expect_eq(jit_run(vm, p6, N(p6), m, 8, 0), 100);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, atomics_and_memory)
+{
+	bpfvm *vm = new_vm();
+	for (unsigned op = 0; op < VM_OP__COUNT; op++) {
+		const struct vm_opinfo *oi = &vm_opinfo[op];
+		if (oi->fmt != FMT_ATOMIC)
+			continue;
+		static const int srcs[] = { 0, 2, 4 };
+		for (int si = 0; si < 3; si++) {
+			int s = srcs[si];
+			struct bpf_insn prog[] = {
+				LDDW(0, 0x1111222233334444ull),
+				LDDW(2, 0xf0f0f0f0f0f0f0f0ull),
+				LDDW(4, 0x0123456789abcdefull),
+				INS(oi->code, 1, s, 8, oi->selval),
+				LDXDW(3, 1, 8),
+				ALU64_X(OP_XOR, 0, s),
+				ALU64_X(OP_XOR, 0, 3),
+				ALU64_K(OP_LSH, 0, 1),
+				ALU64_X(OP_XOR, 0, 2),
+				ALU64_X(OP_XOR, 0, 4),
+				EXIT,
+			};
+			uint8_t mem[24];
+			for (int i = 0; i < 24; i++)
+				mem[i] = (uint8_t)(i * 37 + 0x11);
+			mem[8] = 0x44; mem[9] = 0x44; mem[10] = 0x33; mem[11] = 0x33; /* cmpxchg32 can succeed */
+			char what[64];
+			snprintf(what, sizeof(what), "%s src r%d", oi->name, s);
+			diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+		}
+	}
+	bpfvm_destroy(vm);
+}
+
+static uint64_t add3(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	return a + 2 * b + 3 * c + 4 * d + 5 * e;
+}
+
+Test(jit, helpers_callx_and_subprograms)
+{
+	bpfvm *vm = new_vm();
+	struct bpfvm_helper_proto proto = { .sz = sizeof(proto), .name = "add3",
+	                                    .args = { BPFVM_ARG_ANYTHING, BPFVM_ARG_ANYTHING, BPFVM_ARG_ANYTHING,
+	                                              BPFVM_ARG_ANYTHING, BPFVM_ARG_ANYTHING } };
+	cr_assert_eq(bpfvm_helper_register(vm, 1, add3, &proto), 0);
+	struct bpf_insn prog[] = {
+		MOV64_K(6, 1000), MOV64_K(1, 1), MOV64_K(2, 2), MOV64_K(3, 3), MOV64_K(4, 4), MOV64_K(5, 5),
+		CALL(1),                 /* 1+4+9+16+25 = 55 */
+		ALU64_X(OP_ADD, 6, 0),
+		MOV64_K(7, 1), MOV64_K(1, 10), MOV64_K(2, 0), MOV64_K(3, 0), MOV64_K(4, 0), MOV64_K(5, 0),
+		CALLX(7),                /* 10 */
+		ALU64_X(OP_ADD, 6, 0),
+		MOV64_K(1, 5),
+		CALL_LOCAL(3),           /* sub(5) = 5*5 + 1 */
+		ALU64_X(OP_ADD, 0, 6),
+		EXIT,
+		EXIT,
+		/* sub: r6 is the callee's own; stack frame of its own */
+		MOV64_X(6, 1), ALU64_X(OP_MUL, 6, 1), STXDW(10, 6, -8), LDXDW(0, 10, -8), ALU64_K(OP_ADD, 0, 1), EXIT,
+	};
+	uint8_t m[8];
+	cr_expect_eq(jit_run(vm, prog, N(prog), m, 8, 0), 1000 + 55 + 10 + 26);
+	/* callx of an unknown id fails the run, as the interpreter does */
+	struct bpf_insn bad[] = { MOV64_K(7, 99), CALLX(7), MOV64_K(0, 1), EXIT };
+	char log[512] = "";
+	bpfvm_prog *p = load(vm, bad, N(bad), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	uint64_t r0;
+	cr_expect_eq(bpfvm_prog_run(p, m, 8, &r0), -EINVAL);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, ld_abs_ind)
+{
+	bpfvm *vm = new_vm();
+	uint8_t m[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	struct bpf_insn p1[] = { MOV64_X(6, 1), INS(0x20, 0, 0, 0, 2), MOV64_X(7, 0), MOV64_K(2, 1),
+	                         INS(0x48, 0, 2, 0, 5), ALU64_K(OP_LSH, 7, 16), ALU64_X(OP_OR, 0, 7), EXIT };
+	diff(vm, p1, N(p1), m, 8, 0, "ldabsw/ldindh");
+	cr_expect_eq(jit_run(vm, p1, N(p1), m, 8, 0), 0x030405060000ull | 0x0708);
+	struct bpf_insn p2[] = { MOV64_K(0, 5), INS(0x20, 0, 0, 0, 6), MOV64_K(0, 9), EXIT }; /* out of bounds */
+	cr_expect_eq(jit_run(vm, p2, N(p2), m, 8, 0), 0);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, random_programs_match_interpreter)
+{
+	bpfvm *vm = new_vm();
+	static struct bpf_insn prog[600];
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		struct gen_rng r = { .s = seed * 7919 };
+		size_t n = gen_prog(&r, prog, 600);
+		uint8_t mem[GEN_MEM];
+		for (int i = 0; i < GEN_MEM; i++)
+			mem[i] = (uint8_t)(gen_next(&r));
+		char what[32];
+		snprintf(what, sizeof(what), "seed %llu", (unsigned long long)seed);
+		diff(vm, prog, n, mem, sizeof(mem), seed & 1 ? BPFVM_PROG_JIT_BLIND : 0, what);
+	}
+	bpfvm_destroy(vm);
+}
+
+/* Jumps of every distance around the rel8/rel32 boundary, and a program
+ * of 150,000 instructions: no fixed image size. */
+Test(jit, jump_sizes_and_large_programs)
+{
+	bpfvm *vm = new_vm();
+	size_t big = 150000;
+	struct bpf_insn *prog = calloc(big, sizeof(*prog));
+	for (size_t dist = 0; dist < 80; dist++) {
+		size_t n = 0;
+		prog[n++] = MOV64_K(0, 0);
+		prog[n++] = JEQ_K(0, 0, (int16_t)dist);
+		for (size_t i = 0; i < dist; i++)
+			prog[n++] = ALU64_K(OP_ADD, 0, 1000);
+		prog[n++] = ALU64_K(OP_ADD, 0, 1);
+		/* backward loop: r1 counts down over dist adds */
+		prog[n++] = MOV64_K(1, 3);
+		size_t head = n;
+		for (size_t i = 0; i < dist; i++)
+			prog[n++] = ALU64_K(OP_ADD, 0, 2);
+		prog[n++] = ALU64_K(OP_SUB, 1, 1);
+		prog[n] = JNE_K(1, 0, (int16_t)((int64_t)head - (int64_t)(n + 1)));
+		n++;
+		prog[n++] = EXIT;
+		uint8_t m[8];
+		cr_expect_eq(jit_run(vm, prog, n, m, 8, 0), 1 + 6 * dist, "dist %zu", dist);
+	}
+	size_t n = 0;
+	prog[n++] = MOV64_K(0, 0);
+	while (n < big - 3)
+		prog[n++] = ALU64_K(OP_ADD, 0, 3);
+	prog[n++] = JA(-((int16_t)100)); /* never taken twice: see below */
+	prog[n - 1] = JA(0);
+	prog[n++] = EXIT;
+	uint8_t m[8];
+	cr_expect_eq(jit_run(vm, prog, n, m, 8, 0), 3ull * (big - 4));
+	free(prog);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, image_is_never_writable_and_executable)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = { MOV64_K(0, 42), EXIT };
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	struct bpfvm_prog *ip = p;
+	cr_assert_not_null(ip->jit_entry);
+	FILE *f = fopen("/proc/self/maps", "r");
+	cr_assert_not_null(f);
+	char line[512];
+	bool found = false;
+	uintptr_t at = (uintptr_t)ip->jit_entry;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3)
+			continue;
+		if (at >= lo && at < hi) {
+			found = true;
+			cr_expect_str_eq(perms, "r-xp");
+		}
+		cr_expect(!(strchr(perms, 'w') && strchr(perms, 'x') && at >= lo && at < hi));
+	}
+	fclose(f);
+	cr_expect(found);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, fallback_names_the_reason)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = { MOV64_K(0, 42), EXIT };
+	char log[512] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_NO_VERIFY, log, sizeof(log));
+	cr_expect_eq(bpfvm_prog_engine(p), BPFVM_ENGINE_INTERP);
+	cr_expect(strstr(log, "checked mode") != NULL, "log: %s", log);
+	uint64_t r0 = 0;
+	cr_expect_eq(bpfvm_prog_run(p, NULL, 0, &r0), 0);
+	cr_expect_eq(r0, 42);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+/* Blinding keeps program constants out of the image. */
+Test(jit, blinding_hides_constants)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = { MOV64_K(0, 0x3c3c3c3c), ALU64_K(OP_ADD, 0, 0x5a5a5a5a), EXIT };
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED | BPFVM_PROG_JIT_BLIND, log,
+	                     sizeof(log));
+	struct bpfvm_prog *ip = p;
+	const uint8_t *code = (const uint8_t *)ip->jit_entry;
+	size_t size = 4096;
+	static const uint8_t k1[4] = { 0x3c, 0x3c, 0x3c, 0x3c }, k2[4] = { 0x5a, 0x5a, 0x5a, 0x5a };
+	cr_expect_null(memmem(code, size, k1, 4));
+	cr_expect_null(memmem(code, size, k2, 4));
+	uint64_t r0 = 0;
+	cr_assert_eq(bpfvm_prog_run(p, NULL, 0, &r0), 0);
+	cr_expect_eq(r0, 0x3c3c3c3cull + 0x5a5a5a5aull);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+struct thr {
+	bpfvm_prog *p;
+	uint64_t sum;
+	int err;
+};
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+	for (int i = 1; i < 2000; i++) {
+		uint8_t m[8];
+		uint64_t x = (uint64_t)i;
+		memcpy(m, &x, 8);
+		uint64_t r0 = 0;
+		t->err |= bpfvm_prog_run(t->p, m, 8, &r0);
+		t->sum += r0;
+	}
+	return NULL;
+}
+
+Test(jit, threads_share_one_image)
+{
+	bpfvm *vm = new_vm();
+	/* r0 = sum of 0..input via a loop that uses its stack */
+	struct bpf_insn prog[] = {
+		LDXDW(2, 1, 0), MOV64_K(0, 0), STXDW(10, 0, -8),
+		LDXDW(0, 10, -8), ALU64_X(OP_ADD, 0, 2), STXDW(10, 0, -8), ALU64_K(OP_SUB, 2, 1), JNE_K(2, 0, -5),
+		LDXDW(0, 10, -8), EXIT,
+	};
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(p), BPFVM_ENGINE_JIT);
+	pthread_t th[4];
+	struct thr t[4];
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct thr){ .p = p };
+		pthread_create(&th[i], NULL, thr_main, &t[i]);
+	}
+	uint64_t want = 0;
+	for (uint64_t i = 1; i < 2000; i++)
+		want += i * (i + 1) / 2;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_expect_eq(t[i].err, 0);
+		cr_expect_eq(t[i].sum, want);
+	}
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
