@@ -33,6 +33,7 @@ struct jit_pass {
 	const uint32_t *subs;   /* previous pass: prologue offset of each subprogram */
 	uint32_t *nsubs;
 	uint32_t abort_off, nabort_off; /* the unwind stub */
+	const uint8_t *is_target; /* 1 where a jump or call lands: no fusion across it */
 	bool first;             /* first pass: every jump is rel32 */
 	bool blind;             /* constant blinding */
 	uint32_t blind_key;

@@ -592,6 +592,42 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 
 /* ---- the program ---- */
 
+/*
+ * Peepholes over two BPF instructions, when the second is no jump target.
+ * clang's BPF backend writes three-address arithmetic as mov + op and
+ * zero-extension as lsh 32 + rsh 32; x86 has single instructions for both.
+ * Returns true when it emitted code for insns i and i+1.
+ */
+static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
+{
+	const struct bpfvm_prog *prog = p->prog;
+	if (i + 1 >= prog->len || !p->is_target || p->is_target[i + 1] || !prog->ops)
+		return false;
+	const struct bpf_insn *a = &prog->insns[i], *b = &prog->insns[i + 1];
+	enum vm_op nop = (enum vm_op)prog->ops[i + 1];
+	if (b->dst_reg != a->dst_reg)
+		return false;
+	int d = reg_map[a->dst_reg];
+	if (op == VM_OP_MOV64_X && a->dst_reg != a->src_reg) {
+		int s = reg_map[a->src_reg];
+		if (nop == VM_OP_ADD64_X) {
+			/* d = s; d += x  ->  lea d, [s + x] (x == d means s) */
+			int x = b->src_reg == a->dst_reg ? s : reg_map[b->src_reg];
+			x86_lea_bi(&p->e, d, s, x);
+			return true;
+		}
+		if (nop == VM_OP_ADD64_K && !p->blind) {
+			x86_lea(&p->e, d, s, b->imm); /* d = s + imm */
+			return true;
+		}
+	}
+	if (op == VM_OP_LSH64_K && nop == VM_OP_RSH64_K && a->imm == 32 && b->imm == 32) {
+		x86_mov_rr(&p->e, false, d, d); /* d = (u32)d */
+		return true;
+	}
+	return false;
+}
+
 int jit_x86_translate(struct jit_pass *p)
 {
 	struct bpfvm_prog *prog = p->prog;
@@ -610,6 +646,11 @@ int jit_x86_translate(struct jit_pass *p)
 		enum vm_op op = prog->ops ? (enum vm_op)prog->ops[i] : vm_decode(in);
 		if (op == VM_OP_INVALID)
 			return unsupported(p, i, "invalid instruction");
+		if (emit_fused(p, i, op)) {
+			i++;
+			p->naddrs[i] = (uint32_t)e->len;
+			continue;
+		}
 		switch (vm_opinfo[op].fmt) {
 		case FMT_ALU_K: case FMT_ALU_X: case FMT_NEG: case FMT_END:
 			emit_alu(p, in, op);

@@ -412,3 +412,41 @@ Test(jit, threads_share_one_image)
 	bpfvm_prog_put(p);
 	bpfvm_destroy(vm);
 }
+
+/* The mov+add -> lea and lsh 32 + rsh 32 -> mov r32 peepholes, over every
+ * register pair (r7 = r13 and r10 = rbp need special addressing forms),
+ * and never across a jump target. */
+Test(jit, fused_pairs_match_interpreter)
+{
+	bpfvm *vm = new_vm();
+	uint8_t mem[8] = { 0 };
+	for (int d = 0; d <= 9; d++)
+		for (int s = 0; s <= 10; s++)
+			for (int x = 0; x <= 10; x++) {
+				if (d == 6 || s == 6 || x == 6 || s == 10 || x == 10)
+					continue; /* pointers differ per run: compared below without them */
+				struct bpf_insn prog[] = {
+					LDDW(1, 0x1111111111ull), LDDW(2, 0x2222222222ull), LDDW(3, 0x3333333333ull),
+					MOV64_K(4, 0x4444), MOV64_K(5, 0x5555), MOV64_K(0, 0x7), MOV64_K(7, 0x777),
+					MOV64_K(8, -8), MOV64_K(9, 0x999),
+					MOV64_X(d, s), ALU64_X(OP_ADD, d, x),
+					MOV64_X(d, s), ALU64_K(OP_ADD, d, -3000),
+					ALU64_K(OP_LSH, d, 32), ALU64_K(OP_RSH, d, 32),
+					JEQ_K(d, 12345, 1),   /* lands on the add: no fusion */
+					MOV64_X(d, s), ALU64_X(OP_ADD, d, x),
+					MOV64_X(6, d), ALU64_X(OP_XOR, 6, 1), ALU64_X(OP_XOR, 6, 2), ALU64_X(OP_XOR, 6, 3),
+					ALU64_X(OP_XOR, 6, 4), ALU64_X(OP_XOR, 6, 5), ALU64_X(OP_XOR, 6, 7),
+					ALU64_X(OP_XOR, 6, 8), ALU64_X(OP_XOR, 6, 9), ALU64_X(OP_XOR, 6, 0),
+					MOV64_X(0, 6), EXIT,
+				};
+				char what[32];
+				snprintf(what, sizeof(what), "d%d s%d x%d", d, s, x);
+				diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+			}
+	/* r10 as a source: the difference to r10 is the same on both engines */
+	struct bpf_insn p10[] = { MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -16), MOV64_X(3, 10), ALU64_X(OP_ADD, 3, 10),
+	                          MOV64_X(0, 10), ALU64_X(OP_SUB, 0, 2), ALU64_X(OP_SUB, 3, 10), ALU64_X(OP_SUB, 3, 10),
+	                          ALU64_X(OP_ADD, 0, 3), EXIT };
+	cr_expect_eq(jit_run(vm, p10, N(p10), mem, 8, 0), 16);
+	bpfvm_destroy(vm);
+}
