@@ -545,6 +545,49 @@ static void emit_jcond(struct jit_pass *p, const struct bpf_insn *in, enum vm_op
 
 /* ---- calls ---- */
 
+/*
+ * bpf_tail_call(r1 = ctx, r2 = prog array, r3 = index): a real tail call.
+ *   (addr, r0) = jit_rt_tail_call(r2, r3, r1)      r1 kept
+ *   addr == 0: fall through
+ *   addr == 1: the target ran on the interpreter: return r0 from this frame
+ *   addr == 2: its run failed: unwind
+ *   else: restore r6-r9, drop this frame's stack (rsp = rbp) and jump to
+ *         the target's body just past its push rbp; mov rbp, rsp, so it
+ *         runs in this frame and returns to this frame's caller.
+ */
+static void emit_tail_call(struct jit_pass *p)
+{
+	struct x86_emit *e = &p->e;
+	/* r0 survives a tail call that falls through, as in the interpreter */
+	x86_push(e, X86_RDI);
+	x86_push(e, X86_RAX);
+	x86_mov_rr(e, true, AUX, X86_RDI);
+	x86_mov_rr(e, true, X86_RDI, X86_RSI);
+	x86_mov_rr(e, true, X86_RSI, X86_RDX);
+	x86_mov_rr(e, true, X86_RDX, AUX);
+	x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_tail_call);
+	x86_call_reg(e, AUX);
+	x86_mov_rr(e, true, AUX, X86_RAX);
+	x86_pop(e, X86_RAX);
+	x86_pop(e, X86_RDI);
+	x86_test_rr(e, true, AUX, AUX);
+	size_t j_none = jcc8_fwd(e, X86_CC_E);
+	x86_alu_ri(e, X86_CMP, true, AUX, JIT_TAIL_ABORT);
+	size_t j_jump = jcc8_fwd(e, X86_CC_A);
+	size_t j_done = jcc8_fwd(e, X86_CC_B);
+	x86_mov_rr(e, true, X86_RAX, X86_RDX);
+	x86_jcc_to(e, X86_CC_E, p->abort_off, false); /* flags still say "== 2" */
+	bind8(e, j_done);
+	x86_mov_rr(e, true, X86_RAX, X86_RDX);
+	emit_epilogue(p);
+	bind8(e, j_jump);
+	for (int i = 3; i >= 0; i--)
+		x86_pop(e, saved_regs[i]);
+	x86_mov_rr(e, true, X86_RSP, X86_RBP);
+	x86_jmp_reg(e, AUX); /* jmp target body */
+	bind8(e, j_none);
+}
+
 static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op op, uint32_t idx)
 {
 	struct x86_emit *e = &p->e;
@@ -583,8 +626,10 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 	const struct vm_helper *h = prog->aux ? prog->aux[idx].helper : NULL;
 	if (!h)
 		return unsupported(p, idx, "helper call was not resolved at load");
-	if (h->kind == VM_HELPER_TAIL_CALL)
-		return unsupported(p, idx, "tail calls are not JIT'd yet");
+	if (h->kind == VM_HELPER_TAIL_CALL) {
+		emit_tail_call(p);
+		return 0;
+	}
 	x86_movabs(e, AUX, (uint64_t)(uintptr_t)h->fn);
 	x86_call_reg(e, AUX); /* call helper: r1-r5 are already rdi, rsi, rdx, rcx, r8 */
 	return 0;

@@ -11,6 +11,7 @@
 #include "../vm/insn.h"
 #include "gen.h"
 #include "vm.h"
+#include "jit_int.h"
 
 static bpfvm *new_vm(void)
 {
@@ -448,5 +449,91 @@ Test(jit, fused_pairs_match_interpreter)
 	                          MOV64_X(0, 10), ALU64_X(OP_SUB, 0, 2), ALU64_X(OP_SUB, 3, 10), ALU64_X(OP_SUB, 3, 10),
 	                          ALU64_X(OP_ADD, 0, 3), EXIT };
 	cr_expect_eq(jit_run(vm, p10, N(p10), mem, 8, 0), 16);
+	bpfvm_destroy(vm);
+}
+
+/* Tail calls: a chain through a prog array, the 33-call limit on a program
+ * that tail-calls itself, empty slots falling through, a tail call from a
+ * subprogram (the target replaces that frame only), and a target left on
+ * the interpreter.  Results must match the interpreter's. */
+static int run_tail(uint32_t engine_main, uint32_t engine_target, uint64_t *r0, uint8_t *mem)
+{
+	bpfvm *vm = NULL;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr ma = { .sz = sizeof(ma), .type = BPFVM_MAP_PROG_ARRAY, .key_size = 4, .value_size = 4,
+	                             .max_entries = 4, .spin_lock_off = -1 };
+	bpfvm_map *pa = NULL;
+	cr_assert_eq(bpfvm_map_create(vm, &ma, &pa), 0);
+	int fd = bpfvm_map_fd(pa);
+	/* self: mem[0]++, tail call slot 0 (itself) until the limit */
+	struct bpf_insn self[] = {
+		LDXDW(2, 1, 0), ALU64_K(OP_ADD, 2, 1), STXDW(1, 2, 0),
+		LDDW_SRC(2, 1, fd, 0), MOV64_K(3, 0), CALL(BPFVM_FN_tail_call),
+		MOV64_K(0, 500), EXIT,
+	};
+	/* target at slot 1: r0 = mem[0] * 1000 + r6 garbage check (r6 set fresh) */
+	struct bpf_insn target[] = { MOV64_K(6, 7), LDXDW(0, 1, 0), ALU64_K(OP_MUL, 0, 1000), ALU64_X(OP_ADD, 0, 6), EXIT };
+	/* main: subprogram tail-calls slot 1; the caller adds r6 afterwards;
+	 * then slot 3 (empty) falls through */
+	struct bpf_insn mainp[] = {
+		MOV64_K(6, 40000), MOV64_X(7, 1),
+		CALL_LOCAL(7),
+		ALU64_X(OP_ADD, 0, 6),
+		MOV64_X(1, 7), LDDW_SRC(2, 1, fd, 0), MOV64_K(3, 3), CALL(BPFVM_FN_tail_call), /* empty: falls through */
+		EXIT,
+		/* sub: */
+		MOV64_K(6, 1), LDDW_SRC(2, 1, fd, 0), MOV64_K(3, 1), CALL(BPFVM_FN_tail_call), MOV64_K(0, 9), EXIT,
+	};
+	char log[1024] = "";
+	bpfvm_prog *ps = load(vm, self, N(self), engine_main, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	bpfvm_prog *pt = load(vm, target, N(target), engine_target, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	bpfvm_prog *pm = load(vm, mainp, N(mainp), engine_main, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pm), engine_main, "%s", log);
+	uint32_t k = 0;
+	int v = bpfvm_prog_fd(ps);
+	cr_assert_eq(bpfvm_map_update(pa, &k, &v, BPFVM_ANY), 0);
+	k = 1;
+	v = bpfvm_prog_fd(pt);
+	cr_assert_eq(bpfvm_map_update(pa, &k, &v, BPFVM_ANY), 0);
+	memset(mem, 0, 16);
+	uint64_t a = 0, b = 0;
+	int rc = bpfvm_prog_run(ps, mem, 16, &a);
+	if (!rc)
+		rc = bpfvm_prog_run(pm, mem, 16, &b);
+	*r0 = a * 1000000 + b;
+	bpfvm_prog_put(ps);
+	bpfvm_prog_put(pt);
+	bpfvm_prog_put(pm);
+	bpfvm_map_put(pa);
+	bpfvm_destroy(vm);
+	return rc;
+}
+
+Test(jit, tail_calls)
+{
+	uint8_t mi[16], mj[16], mx[16];
+	uint64_t ri, rj, rx;
+	cr_assert_eq(run_tail(BPFVM_ENGINE_INTERP, BPFVM_ENGINE_INTERP, &ri, mi), 0);
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_JIT, &rj, mj), 0);
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_INTERP, &rx, mx), 0);
+	/* self ran 1 + 33 times, then fell through with 500; main: 34*1000 + 7 + 40000 */
+	cr_expect_eq(ri, 500ull * 1000000 + 34 * 1000 + 7 + 40000, "interp %llu", (unsigned long long)ri);
+	cr_expect_eq(rj, ri, "jit %llu", (unsigned long long)rj);
+	cr_expect_eq(rx, ri, "jit->interp %llu", (unsigned long long)rx);
+	cr_expect(memcmp(mi, mj, 16) == 0 && memcmp(mi, mx, 16) == 0);
+}
+
+Test(jit, tail_entry_skips_push_rbp_mov_rbp_rsp)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = { MOV64_K(0, 1), EXIT };
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	struct bpfvm_prog *ip = p;
+	const struct jit_image *img = ip->jit;
+	const uint8_t *body = (const uint8_t *)img->mem + img->subs[0];
+	static const uint8_t want[JIT_TAIL_ENTRY_SKIP] = { 0x55, 0x48, 0x89, 0xe5 };
+	cr_expect(memcmp(body, want, JIT_TAIL_ENTRY_SKIP) == 0);
+	bpfvm_prog_put(p);
 	bpfvm_destroy(vm);
 }
