@@ -27,6 +27,9 @@
 
 #include "jit_int.h"
 #include "vm.h"
+#ifdef BPFVM_HAVE_MAPS
+#include "array.h"
+#endif
 
 static const uint8_t reg_map[BPF_MAX_REG] = {
 	X86_RAX, X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8,
@@ -545,6 +548,73 @@ static void emit_jcond(struct jit_pass *p, const struct bpf_insn *in, enum vm_op
 
 /* ---- calls ---- */
 
+#ifdef BPFVM_HAVE_MAPS
+/*
+ * The array map r1 holds at the call at idx, when that is known without
+ * the verifier: r1 was last written by an lddw of the map in the same
+ * straight-line run of instructions.  NULL otherwise.
+ */
+static struct bpfvm_map *known_r1_map(const struct jit_pass *p, uint32_t idx)
+{
+	const struct bpfvm_prog *prog = p->prog;
+	if (!prog->aux || !prog->ops || !p->is_target)
+		return NULL;
+	for (uint32_t k = idx; k-- > 0;) {
+		if (p->is_target[k + 1])
+			return NULL; /* another path may reach the call */
+		enum vm_op op = (enum vm_op)prog->ops[k];
+		const struct bpf_insn *in = &prog->insns[k];
+		if (op == VM_OP_INVALID)
+			continue; /* second slot of an lddw: its first slot comes next */
+		uint8_t fmt = vm_opinfo[op].fmt;
+		if (op == VM_OP_LDDW && in->dst_reg == 1) {
+			struct bpfvm_map *m = prog->aux[k].map;
+			if ((in->src_reg == BPF_PSEUDO_MAP_FD || in->src_reg == BPF_PSEUDO_MAP_IDX) && m)
+				return m;
+			return NULL;
+		}
+		if (fmt == FMT_JA || fmt == FMT_JA32 || fmt == FMT_JCOND_K || fmt == FMT_JCOND_X || fmt == FMT_CALL ||
+		    fmt == FMT_CALL_LOCAL || fmt == FMT_CALLX || fmt == FMT_EXIT)
+			return NULL;
+		if (in->dst_reg == 1 && fmt != FMT_ST && fmt != FMT_STX && fmt != FMT_ATOMIC)
+			return NULL;
+		if (fmt == FMT_ATOMIC && in->src_reg == 1)
+			return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * map_lookup_elem on an array without BPF_F_INNER_MAP, inline (as Linux's
+ * array_map_gen_lookup): r0 = index < max ? values + index * elem : NULL.
+ * Inner-map arrays may be replaced by one of another size: they keep the
+ * call.
+ */
+static bool emit_array_lookup(struct jit_pass *p, const struct vm_helper *h, uint32_t idx)
+{
+	struct x86_emit *e = &p->e;
+	if (h->kind != VM_HELPER_PLAIN || h->fn != map_helper_lookup)
+		return false;
+	struct bpfvm_map *m = known_r1_map(p, idx);
+	if (!m || m->type != BPFVM_MAP_ARRAY || (m->map_flags & BPFVM_F_INNER_MAP))
+		return false;
+	const struct map_array *a = (const struct map_array *)m;
+	if (a->elem_size > INT32_MAX || m->max_entries > INT32_MAX)
+		return false;
+	x86_load(e, 4, X86_RAX, X86_RSI, 0);                        /* eax = *(u32 *)key */
+	x86_alu_ri(e, X86_CMP, false, X86_RAX, (int32_t)m->max_entries);
+	size_t j_null = jcc8_fwd(e, X86_CC_AE);
+	x86_imul_rri(e, true, X86_RAX, X86_RAX, (int32_t)a->elem_size);
+	x86_movabs(e, AUX, (uint64_t)(uintptr_t)a->values);
+	x86_alu_rr(e, X86_ADD, true, X86_RAX, AUX);                 /* r0 = &values[index] */
+	size_t j_done = jmp8_fwd(e);
+	bind8(e, j_null);
+	x86_alu_rr(e, X86_XOR, false, X86_RAX, X86_RAX);            /* r0 = NULL */
+	bind8(e, j_done);
+	return true;
+}
+#endif
+
 /*
  * bpf_tail_call(r1 = ctx, r2 = prog array, r3 = index): a real tail call.
  *   (addr, r0) = jit_rt_tail_call(r2, r3, r1)      r1 kept
@@ -630,6 +700,10 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		emit_tail_call(p);
 		return 0;
 	}
+#ifdef BPFVM_HAVE_MAPS
+	if (emit_array_lookup(p, h, idx))
+		return 0;
+#endif
 	x86_movabs(e, AUX, (uint64_t)(uintptr_t)h->fn);
 	x86_call_reg(e, AUX); /* call helper: r1-r5 are already rdi, rsi, rdx, rcx, r8 */
 	return 0;

@@ -12,6 +12,7 @@
 #include "gen.h"
 #include "vm.h"
 #include "jit_int.h"
+#include "map.h"
 
 static bpfvm *new_vm(void)
 {
@@ -536,4 +537,72 @@ Test(jit, tail_entry_skips_push_rbp_mov_rbp_rsp)
 	cr_expect(memcmp(body, want, JIT_TAIL_ENTRY_SKIP) == 0);
 	bpfvm_prog_put(p);
 	bpfvm_destroy(vm);
+}
+
+/* Array lookups are inlined (no call to the helper in the image) and give
+ * the helper's results; BPF_F_INNER_MAP arrays keep the call. */
+static void lookup_case(uint32_t map_flags, bool want_inline)
+{
+	bpfvm *vm = NULL;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr ma = { .sz = sizeof(ma), .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 12,
+	                             .max_entries = 5, .map_flags = map_flags, .spin_lock_off = -1 };
+	bpfvm_map *m = NULL;
+	cr_assert_eq(bpfvm_map_create(vm, &ma, &m), 0);
+	int fd = bpfvm_map_fd(m);
+	/* for key in mem[0..8) as u32 keys k: v = lookup(k); if v: v[1] += k + 1, r0 = r0*10 + v[1] else r0 = r0*10 + 9 */
+	struct bpf_insn prog[] = {
+		MOV64_X(6, 1), MOV64_K(7, 0), MOV64_K(8, 0),
+		/* loop head (3) */
+		MOV64_X(2, 6), ALU64_X(OP_ADD, 2, 8), LDXW(3, 2, 0), STXW(10, 3, -4),
+		LDDW_SRC(1, 1, fd, 0), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -4), CALL(BPFVM_FN_map_lookup_elem),
+		ALU64_K(OP_MUL, 7, 10),
+		JEQ_K(0, 0, 7),
+		LDXW(3, 10, -4), ALU64_K(OP_ADD, 3, 1), LDXW(4, 0, 4), ALU64_X(OP_ADD, 4, 3), STXW(0, 4, 4),
+		ALU64_X(OP_ADD, 7, 4),
+		JA(1),
+		ALU64_K(OP_ADD, 7, 9),
+		ALU64_K(OP_ADD, 8, 4), JNE_K(8, 24, -21),
+		MOV64_X(0, 7), EXIT,
+	};
+	char log[1024] = "";
+	bpfvm_prog *pi = load(vm, prog, N(prog), BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	bpfvm_prog *pj = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pj), BPFVM_ENGINE_JIT, "%s", log);
+	struct bpfvm_prog *jp = pj;
+	const struct jit_image *img = jp->jit;
+	uint64_t fnaddr = (uint64_t)(uintptr_t)map_helper_lookup;
+	bool has_call = memmem(img->mem, img->code_size, &fnaddr, 8) != NULL;
+	cr_expect_eq(has_call, !want_inline, "inlined: want %d", want_inline);
+	uint32_t keys[6] = { 0, 4, 5, 2, 0xffffffffu, 4 };
+	uint64_t ri = 0, rj = 0;
+	cr_assert_eq(bpfvm_prog_run(pi, keys, sizeof(keys), &ri), 0);
+	uint32_t vals_i[5][3], vals_j[5][3];
+	for (uint32_t k = 0; k < 5; k++)
+		cr_assert_eq(bpfvm_map_lookup(m, &k, vals_i[k], 0), 0);
+	cr_assert_eq(bpfvm_prog_run(pj, keys, sizeof(keys), &rj), 0);
+	for (uint32_t k = 0; k < 5; k++)
+		cr_assert_eq(bpfvm_map_lookup(m, &k, vals_j[k], 0), 0);
+	/* keys 0:1, 4:5, 5:miss, 2:3, -1:miss, 4:5+5=10 */
+	cr_expect_eq(ri, 159400, "interp r0 %llu", (unsigned long long)ri);
+	/* the JIT ran second, on the values the interpreter left */
+	cr_expect_eq(rj, 359710, "jit r0 %llu", (unsigned long long)rj);
+	cr_expect_eq(vals_i[4][1], 10);
+	cr_expect_eq(vals_j[4][1], 20);
+	cr_expect_eq(vals_j[2][1], 6);
+	cr_expect_eq(vals_j[0][1], 2);
+	bpfvm_prog_put(pi);
+	bpfvm_prog_put(pj);
+	bpfvm_map_put(m);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, array_lookup_inlined)
+{
+	lookup_case(0, true);
+}
+
+Test(jit, inner_map_array_lookup_keeps_the_call)
+{
+	lookup_case(BPFVM_F_INNER_MAP, false);
 }
