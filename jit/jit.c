@@ -30,6 +30,7 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	int err = 0;
 	uint32_t nsubs = prog->nsubprogs ? prog->nsubprogs : 1;
 	uint32_t *a = NULL, *b = NULL, *sa = NULL, *sb = NULL;
+	uint8_t *tgt = NULL;
 	struct jit_image *img = NULL;
 	struct jit_pass p;
 	memset(&p, 0, sizeof(p));
@@ -57,6 +58,33 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 			p.blind_key = (uint32_t)random();
 		p.blind_key |= 0x80000001u; /* never 0: every constant changes */
 	}
+
+	/* Where jumps and calls land: the translator fuses no instruction
+	 * pair across such a point. */
+	tgt = calloc((size_t)prog->len + 1, 1);
+	if (!tgt) {
+		err = fail(log, -ENOMEM, -1, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < prog->len; i++) {
+		const struct bpf_insn *in = &prog->insns[i];
+		enum vm_op op = prog->ops ? (enum vm_op)prog->ops[i] : vm_decode(in);
+		if (op == VM_OP_INVALID)
+			continue;
+		int64_t t = -1;
+		switch (vm_opinfo[op].fmt) {
+		case FMT_JA: case FMT_JCOND_K: case FMT_JCOND_X: t = (int64_t)i + 1 + in->off; break;
+		case FMT_JA32: case FMT_CALL_LOCAL: t = (int64_t)i + 1 + in->imm; break;
+		case FMT_LDDW: i++; break;
+		default: break;
+		}
+		if (t >= 0 && t <= (int64_t)prog->len)
+			tgt[t] = 1;
+	}
+	for (uint32_t k = 0; k < prog->nsubprogs; k++)
+		if (prog->subprogs[k].start <= prog->len)
+			tgt[prog->subprogs[k].start] = 1;
+	p.is_target = tgt;
 
 	p.prog = prog;
 	uint32_t pass;
@@ -126,6 +154,7 @@ out:
 	free(b);
 	free(sa);
 	free(sb);
+	free(tgt);
 	free(img);
 	return err;
 }

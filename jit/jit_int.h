@@ -33,6 +33,7 @@ struct jit_pass {
 	const uint32_t *subs;   /* previous pass: prologue offset of each subprogram */
 	uint32_t *nsubs;
 	uint32_t abort_off, nabort_off; /* the unwind stub */
+	const uint8_t *is_target; /* 1 where a jump or call lands: no fusion across it */
 	bool first;             /* first pass: every jump is rel32 */
 	bool blind;             /* constant blinding */
 	uint32_t blind_key;
@@ -58,5 +59,18 @@ struct jit_ldabs_ret {
 	uint64_t ok;
 };
 struct jit_ldabs_ret jit_rt_ldabs(int64_t off, uint64_t size);
+
+/* Tail calls: what the target's code does with the frame.  addr is the
+ * target's body past `push rbp; mov rbp, rsp` (JIT_TAIL_ENTRY_SKIP bytes),
+ * or one of JIT_TAIL_* below. */
+#define JIT_TAIL_ENTRY_SKIP 4
+#define JIT_TAIL_NONE 0  /* no target or limit reached: fall through */
+#define JIT_TAIL_DONE 1  /* target ran on the interpreter: exit this frame with r0 */
+#define JIT_TAIL_ABORT 2 /* target's run failed: unwind */
+struct jit_tail_ret {
+	uint64_t addr;
+	uint64_t r0;
+};
+struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx);
 
 #endif

@@ -27,6 +27,9 @@
 
 #include "jit_int.h"
 #include "vm.h"
+#ifdef BPFVM_HAVE_MAPS
+#include "array.h"
+#endif
 
 static const uint8_t reg_map[BPF_MAX_REG] = {
 	X86_RAX, X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8,
@@ -545,6 +548,116 @@ static void emit_jcond(struct jit_pass *p, const struct bpf_insn *in, enum vm_op
 
 /* ---- calls ---- */
 
+#ifdef BPFVM_HAVE_MAPS
+/*
+ * The array map r1 holds at the call at idx, when that is known without
+ * the verifier: r1 was last written by an lddw of the map in the same
+ * straight-line run of instructions.  NULL otherwise.
+ */
+static struct bpfvm_map *known_r1_map(const struct jit_pass *p, uint32_t idx)
+{
+	const struct bpfvm_prog *prog = p->prog;
+	if (!prog->aux || !prog->ops || !p->is_target)
+		return NULL;
+	for (uint32_t k = idx; k-- > 0;) {
+		if (p->is_target[k + 1])
+			return NULL; /* another path may reach the call */
+		enum vm_op op = (enum vm_op)prog->ops[k];
+		const struct bpf_insn *in = &prog->insns[k];
+		if (op == VM_OP_INVALID)
+			continue; /* second slot of an lddw: its first slot comes next */
+		uint8_t fmt = vm_opinfo[op].fmt;
+		if (op == VM_OP_LDDW && in->dst_reg == 1) {
+			struct bpfvm_map *m = prog->aux[k].map;
+			if ((in->src_reg == BPF_PSEUDO_MAP_FD || in->src_reg == BPF_PSEUDO_MAP_IDX) && m)
+				return m;
+			return NULL;
+		}
+		if (fmt == FMT_JA || fmt == FMT_JA32 || fmt == FMT_JCOND_K || fmt == FMT_JCOND_X || fmt == FMT_CALL ||
+		    fmt == FMT_CALL_LOCAL || fmt == FMT_CALLX || fmt == FMT_EXIT)
+			return NULL;
+		if (in->dst_reg == 1 && fmt != FMT_ST && fmt != FMT_STX && fmt != FMT_ATOMIC)
+			return NULL;
+		if (fmt == FMT_ATOMIC && in->src_reg == 1)
+			return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * map_lookup_elem on an array without BPF_F_INNER_MAP, inline (as Linux's
+ * array_map_gen_lookup): r0 = index < max ? values + index * elem : NULL.
+ * Inner-map arrays may be replaced by one of another size: they keep the
+ * call.
+ */
+static bool emit_array_lookup(struct jit_pass *p, const struct vm_helper *h, uint32_t idx)
+{
+	struct x86_emit *e = &p->e;
+	if (h->kind != VM_HELPER_PLAIN || h->fn != map_helper_lookup)
+		return false;
+	struct bpfvm_map *m = known_r1_map(p, idx);
+	if (!m || m->type != BPFVM_MAP_ARRAY || (m->map_flags & BPFVM_F_INNER_MAP))
+		return false;
+	const struct map_array *a = (const struct map_array *)m;
+	if (a->elem_size > INT32_MAX || m->max_entries > INT32_MAX)
+		return false;
+	x86_load(e, 4, X86_RAX, X86_RSI, 0);                        /* eax = *(u32 *)key */
+	x86_alu_ri(e, X86_CMP, false, X86_RAX, (int32_t)m->max_entries);
+	size_t j_null = jcc8_fwd(e, X86_CC_AE);
+	x86_imul_rri(e, true, X86_RAX, X86_RAX, (int32_t)a->elem_size);
+	x86_movabs(e, AUX, (uint64_t)(uintptr_t)a->values);
+	x86_alu_rr(e, X86_ADD, true, X86_RAX, AUX);                 /* r0 = &values[index] */
+	size_t j_done = jmp8_fwd(e);
+	bind8(e, j_null);
+	x86_alu_rr(e, X86_XOR, false, X86_RAX, X86_RAX);            /* r0 = NULL */
+	bind8(e, j_done);
+	return true;
+}
+#endif
+
+/*
+ * bpf_tail_call(r1 = ctx, r2 = prog array, r3 = index): a real tail call.
+ *   (addr, r0) = jit_rt_tail_call(r2, r3, r1)      r1 kept
+ *   addr == 0: fall through
+ *   addr == 1: the target ran on the interpreter: return r0 from this frame
+ *   addr == 2: its run failed: unwind
+ *   else: restore r6-r9, drop this frame's stack (rsp = rbp) and jump to
+ *         the target's body just past its push rbp; mov rbp, rsp, so it
+ *         runs in this frame and returns to this frame's caller.
+ */
+static void emit_tail_call(struct jit_pass *p)
+{
+	struct x86_emit *e = &p->e;
+	/* r0 survives a tail call that falls through, as in the interpreter */
+	x86_push(e, X86_RDI);
+	x86_push(e, X86_RAX);
+	x86_mov_rr(e, true, AUX, X86_RDI);
+	x86_mov_rr(e, true, X86_RDI, X86_RSI);
+	x86_mov_rr(e, true, X86_RSI, X86_RDX);
+	x86_mov_rr(e, true, X86_RDX, AUX);
+	x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_tail_call);
+	x86_call_reg(e, AUX);
+	x86_mov_rr(e, true, AUX, X86_RAX);
+	x86_pop(e, X86_RAX);
+	x86_pop(e, X86_RDI);
+	x86_test_rr(e, true, AUX, AUX);
+	size_t j_none = jcc8_fwd(e, X86_CC_E);
+	x86_alu_ri(e, X86_CMP, true, AUX, JIT_TAIL_ABORT);
+	size_t j_jump = jcc8_fwd(e, X86_CC_A);
+	size_t j_done = jcc8_fwd(e, X86_CC_B);
+	x86_mov_rr(e, true, X86_RAX, X86_RDX);
+	x86_jcc_to(e, X86_CC_E, p->abort_off, false); /* flags still say "== 2" */
+	bind8(e, j_done);
+	x86_mov_rr(e, true, X86_RAX, X86_RDX);
+	emit_epilogue(p);
+	bind8(e, j_jump);
+	for (int i = 3; i >= 0; i--)
+		x86_pop(e, saved_regs[i]);
+	x86_mov_rr(e, true, X86_RSP, X86_RBP);
+	x86_jmp_reg(e, AUX); /* jmp target body */
+	bind8(e, j_none);
+}
+
 static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op op, uint32_t idx)
 {
 	struct x86_emit *e = &p->e;
@@ -583,14 +696,56 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 	const struct vm_helper *h = prog->aux ? prog->aux[idx].helper : NULL;
 	if (!h)
 		return unsupported(p, idx, "helper call was not resolved at load");
-	if (h->kind == VM_HELPER_TAIL_CALL)
-		return unsupported(p, idx, "tail calls are not JIT'd yet");
+	if (h->kind == VM_HELPER_TAIL_CALL) {
+		emit_tail_call(p);
+		return 0;
+	}
+#ifdef BPFVM_HAVE_MAPS
+	if (emit_array_lookup(p, h, idx))
+		return 0;
+#endif
 	x86_movabs(e, AUX, (uint64_t)(uintptr_t)h->fn);
 	x86_call_reg(e, AUX); /* call helper: r1-r5 are already rdi, rsi, rdx, rcx, r8 */
 	return 0;
 }
 
 /* ---- the program ---- */
+
+/*
+ * Peepholes over two BPF instructions, when the second is no jump target.
+ * clang's BPF backend writes three-address arithmetic as mov + op and
+ * zero-extension as lsh 32 + rsh 32; x86 has single instructions for both.
+ * Returns true when it emitted code for insns i and i+1.
+ */
+static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
+{
+	const struct bpfvm_prog *prog = p->prog;
+	if (i + 1 >= prog->len || !p->is_target || p->is_target[i + 1] || !prog->ops)
+		return false;
+	const struct bpf_insn *a = &prog->insns[i], *b = &prog->insns[i + 1];
+	enum vm_op nop = (enum vm_op)prog->ops[i + 1];
+	if (b->dst_reg != a->dst_reg)
+		return false;
+	int d = reg_map[a->dst_reg];
+	if (op == VM_OP_MOV64_X && a->dst_reg != a->src_reg) {
+		int s = reg_map[a->src_reg];
+		if (nop == VM_OP_ADD64_X) {
+			/* d = s; d += x  ->  lea d, [s + x] (x == d means s) */
+			int x = b->src_reg == a->dst_reg ? s : reg_map[b->src_reg];
+			x86_lea_bi(&p->e, d, s, x);
+			return true;
+		}
+		if (nop == VM_OP_ADD64_K && !p->blind) {
+			x86_lea(&p->e, d, s, b->imm); /* d = s + imm */
+			return true;
+		}
+	}
+	if (op == VM_OP_LSH64_K && nop == VM_OP_RSH64_K && a->imm == 32 && b->imm == 32) {
+		x86_mov_rr(&p->e, false, d, d); /* d = (u32)d */
+		return true;
+	}
+	return false;
+}
 
 int jit_x86_translate(struct jit_pass *p)
 {
@@ -610,6 +765,11 @@ int jit_x86_translate(struct jit_pass *p)
 		enum vm_op op = prog->ops ? (enum vm_op)prog->ops[i] : vm_decode(in);
 		if (op == VM_OP_INVALID)
 			return unsupported(p, i, "invalid instruction");
+		if (emit_fused(p, i, op)) {
+			i++;
+			p->naddrs[i] = (uint32_t)e->len;
+			continue;
+		}
 		switch (vm_opinfo[op].fmt) {
 		case FMT_ALU_K: case FMT_ALU_X: case FMT_NEG: case FMT_END:
 			emit_alu(p, in, op);
