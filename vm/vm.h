@@ -129,6 +129,8 @@ struct bpfvm_prog {
 
 VM_HIDDEN void vm_prog_get(struct bpfvm_prog *prog);
 VM_HIDDEN void vm_prog_release(struct bpfvm_prog *prog); /* drop any reference */
+/* Finds a program by handle and takes a reference (prog arrays, pins); NULL if none. */
+VM_HIDDEN struct bpfvm_prog *vm_prog_from_fd(bpfvm *vm, int fd);
 
 /* ---- runs ---- */
 
@@ -151,6 +153,9 @@ struct vm_run {
 	uint64_t budget;
 	int err;
 	void *spin_lock_held;          /* the lock this run holds, if any */
+	size_t ctx_size;               /* bytes at ctx (checked mode region) */
+	void *stack_top;               /* top of the innermost interpreter loop's stack */
+	uint32_t cb_depth;             /* nested callback loops (bpf_loop etc.), bounded */
 };
 
 extern __thread struct vm_run *vm_current_run;

@@ -1,0 +1,328 @@
+/*
+ * The interpreter: load-time preparation of threaded code, the run-time
+ * checks of the checked loop, and the two instantiations of the loop in
+ * interp_loop.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp.h"
+#include "interp_ops.h"
+#ifdef BPFVM_HAVE_MAPS
+#include "map.h"
+#endif
+
+/* ---- checked mode: what memory a run may touch ---- */
+
+static bool in_range(uintptr_t a, uint64_t sz, uintptr_t start, uintptr_t end)
+{
+	return a >= start && a <= end && sz <= end - a;
+}
+
+/* r10 is the current frame's top: the program may use its own frame and
+ * its callers' frames, [r10 - 512, top of this loop's stack); outer loops'
+ * stacks (callbacks) are in run->regions. */
+static bool mem_ok(struct vm_run *run, const struct vm_interp *ip, uint64_t r10, uintptr_t a,
+                   uint64_t sz, bool wr)
+{
+	uintptr_t top = (uintptr_t)run->stack_top;
+	if (in_range(a, sz, (uintptr_t)r10 - BPF_STACK_SIZE, top))
+		return true;
+	if (run->data && in_range(a, sz, (uintptr_t)run->data, (uintptr_t)run->data + run->len))
+		return true;
+	if (run->ctx != run->data && run->ctx &&
+	    in_range(a, sz, (uintptr_t)run->ctx, (uintptr_t)run->ctx + run->ctx_size))
+		return true;
+	for (uint32_t i = 0; i < ip->nregions; i++)
+		if (in_range(a, sz, ip->regions[i].start, ip->regions[i].end) && (!wr || ip->regions[i].writable))
+			return true;
+	for (uint32_t i = 0; i < run->nregions; i++)
+		if (in_range(a, sz, run->regions[i].start, run->regions[i].end) && (!wr || run->regions[i].writable))
+			return true;
+	return false;
+}
+
+static bool chk_mem(struct vm_run *run, const struct vm_interp *ip, uint64_t r10, uintptr_t a, uint64_t sz,
+                    bool wr, uint32_t idx)
+{
+	if (__builtin_expect(mem_ok(run, ip, r10, a, sz, wr), 1))
+		return true;
+	vm_run_fail(run, -EFAULT, idx, a, "%u-byte %s 0x%llx outside any region the program may access",
+	            (unsigned)sz, wr ? "store to" : "load from", (unsigned long long)a);
+	return false;
+}
+
+#ifdef BPFVM_HAVE_MAPS
+static struct bpfvm_map *chk_is_map(const struct vm_interp *ip, uint64_t v, uint32_t type)
+{
+	for (uint32_t i = 0; i < ip->nmaps; i++)
+		if ((uintptr_t)ip->maps[i] == v && (!type || ip->maps[i]->type == type))
+			return ip->maps[i];
+	return NULL;
+}
+#endif
+
+/* Checks helper arguments against the proto before a call from an
+ * unverified program, so a helper never sees a pointer outside the
+ * program's regions. */
+static bool chk_helper_args(struct vm_run *run, const struct vm_interp *ip, const struct vm_helper *h,
+                            const uint64_t *R, uint32_t idx)
+{
+	uint64_t msz = 0;
+	struct bpfvm_map *map = NULL;
+	(void)map;
+	for (int i = 0; i < 5; i++) {
+		uint32_t k = h->proto.args[i];
+		uint64_t v = R[i + 1];
+		uint64_t size = i < 4 ? R[i + 2] : 0;
+		bool ok = true, wr = false;
+		const char *what = "memory";
+		switch (k) {
+		case BPFVM_ARG_NONE: case BPFVM_ARG_ANYTHING: case BPFVM_ARG_SCALAR:
+		case BPFVM_ARG_CONST_SIZE: case BPFVM_ARG_CONST_SIZE_OR_ZERO:
+		case BPFVM_ARG_CONST_ALLOC_SIZE_OR_ZERO:
+			continue;
+		case BPFVM_ARG_PTR_TO_MEM_OR_NULL:
+		case BPFVM_ARG_PTR_TO_STACK_OR_NULL:
+			if (v == 0)
+				continue;
+			/* fallthrough */
+		case BPFVM_ARG_PTR_TO_MEM:
+		case BPFVM_ARG_PTR_TO_UNINIT_MEM:
+		case BPFVM_ARG_PTR_TO_ALLOC_MEM:
+		case BPFVM_ARG_PTR_TO_STACK:
+			wr = k == BPFVM_ARG_PTR_TO_UNINIT_MEM;
+			msz = (i < 4 && (h->proto.args[i + 1] == BPFVM_ARG_CONST_SIZE ||
+			                 h->proto.args[i + 1] == BPFVM_ARG_CONST_SIZE_OR_ZERO)) ? size : 1;
+			if (msz == 0)
+				continue;
+			ok = mem_ok(run, ip, R[10], (uintptr_t)v, msz, wr);
+			break;
+		case BPFVM_ARG_PTR_TO_CTX:
+			ok = v == (uintptr_t)run->ctx;
+			what = "the context";
+			break;
+		case BPFVM_ARG_PTR_TO_CONST_STR: {
+			/* Some NUL must lie inside an accessible region. */
+			ok = false;
+			for (uint64_t n = 0; n < 4096 && mem_ok(run, ip, R[10], (uintptr_t)v + n, 1, false); n++)
+				if (((const char *)(uintptr_t)v)[n] == '\0') {
+					ok = true;
+					break;
+				}
+			what = "a NUL-terminated string";
+			break;
+		}
+		case BPFVM_ARG_PTR_TO_FUNC: {
+			const struct bpfvm_prog *p = run->prog;
+			ok = p->nsubprogs && v >= (uintptr_t)&p->subprogs[0] && v < (uintptr_t)&p->subprogs[p->nsubprogs] &&
+			     (v - (uintptr_t)&p->subprogs[0]) % sizeof(p->subprogs[0]) == 0;
+			what = "a callback (lddw src=4)";
+			break;
+		}
+#ifdef BPFVM_HAVE_MAPS
+		case BPFVM_ARG_CONST_MAP_PTR:
+			map = chk_is_map(ip, v, 0);
+			ok = map != NULL;
+			what = "a map this program loaded";
+			break;
+		case BPFVM_ARG_PTR_TO_MAP_KEY:
+			ok = map && mem_ok(run, ip, R[10], (uintptr_t)v, map->key_size, false);
+			break;
+		case BPFVM_ARG_PTR_TO_MAP_VALUE:
+		case BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE:
+			ok = map && mem_ok(run, ip, R[10], (uintptr_t)v, map->value_size,
+			                   k == BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE);
+			break;
+		case BPFVM_ARG_PTR_TO_SPIN_LOCK:
+			ok = (v & 3) == 0 && mem_ok(run, ip, R[10], (uintptr_t)v, 4, true);
+			what = "a bpf_spin_lock in a map value";
+			break;
+#endif
+		default:
+			ok = false;
+			what = "an argument kind checked mode cannot check";
+			break;
+		}
+		if (!ok) {
+			vm_run_fail(run, -EFAULT, idx, v, "helper %s: argument r%d = 0x%llx is not %s the program may access",
+			            h->name, i + 1, (unsigned long long)v, what);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Memory a helper returned becomes accessible for the rest of the run. */
+static void chk_helper_ret(struct vm_run *run, const struct vm_helper *h, const uint64_t *R)
+{
+#ifdef BPFVM_HAVE_MAPS
+	if (h->proto.ret == BPFVM_RET_MAP_VALUE_OR_NULL && R[0]) {
+		for (int i = 0; i < 5; i++)
+			if (h->proto.args[i] == BPFVM_ARG_CONST_MAP_PTR) {
+				struct bpfvm_map *m = (struct bpfvm_map *)(uintptr_t)R[i + 1];
+				vm_run_add_region(run, (void *)(uintptr_t)R[0], m->value_size,
+				                  !(m->map_flags & BPFVM_F_RDONLY_PROG));
+				break;
+			}
+	}
+#else
+	(void)run; (void)h; (void)R;
+#endif
+}
+
+/* ---- the two loops ---- */
+
+static uint64_t loop_checked(const struct vm_interp *ip, struct vm_run *run, const struct vm_tinsn *entry,
+                             const uint64_t *args, const void *const **tab_out);
+
+#define LOOP_NAME loop_fast
+#define CHECKED 0
+#include "interp_loop.h"
+#undef LOOP_NAME
+#undef CHECKED
+
+#define LOOP_NAME loop_checked
+#define CHECKED 1
+#include "interp_loop.h"
+#undef LOOP_NAME
+#undef CHECKED
+
+uint64_t vm_interp_loop_fast(const struct vm_interp *ip, struct vm_run *run, const struct vm_tinsn *entry,
+                             const uint64_t *args)
+{
+	return loop_fast(ip, run, entry, args, NULL);
+}
+
+uint64_t vm_interp_loop_checked(const struct vm_interp *ip, struct vm_run *run, const struct vm_tinsn *entry,
+                                const uint64_t *args)
+{
+	return loop_checked(ip, run, entry, args, NULL);
+}
+
+uint64_t vm_interp_run(struct bpfvm_prog *prog, struct vm_run *run, uint64_t r1, uint64_t r2)
+{
+	const struct vm_interp *ip = prog->interp;
+	uint64_t args[5] = { r1, r2, 0, 0, 0 };
+	return loop_fast(ip, run, ip->code, args, NULL);
+}
+
+uint64_t vm_interp_run_checked(struct bpfvm_prog *prog, struct vm_run *run, uint64_t r1, uint64_t r2)
+{
+	const struct vm_interp *ip = prog->interp;
+	uint64_t args[5] = { r1, r2, 0, 0, 0 };
+	return loop_checked(ip, run, ip->code, args, NULL);
+}
+
+/* ---- preparation ---- */
+
+static const void *const *fast_labels;
+static pthread_once_t labels_once = PTHREAD_ONCE_INIT;
+
+static void get_labels(void)
+{
+#ifndef BPFVM_DISPATCH_SWITCH
+	loop_fast(NULL, NULL, NULL, NULL, &fast_labels);
+#endif
+}
+
+__attribute__((unused)) static int add_region(struct vm_interp *ip, uintptr_t start, uintptr_t end, bool wr)
+{
+	void *p = realloc(ip->regions, (ip->nregions + 1) * sizeof(*ip->regions));
+	if (!p)
+		return -ENOMEM;
+	ip->regions = p;
+	ip->regions[ip->nregions++] = (struct vm_region){ start, end, wr };
+	return 0;
+}
+
+int vm_interp_prepare(struct bpfvm_prog *prog)
+{
+	pthread_once(&labels_once, get_labels);
+	struct vm_interp *ip = calloc(1, sizeof(*ip));
+	if (!ip)
+		return -ENOMEM;
+	ip->code = calloc(prog->len + 1, sizeof(*ip->code));
+	if (!ip->code)
+		goto nomem;
+	ip->len = prog->len;
+	ip->checked = (prog->flags & BPFVM_PROG_NO_VERIFY) != 0;
+	for (uint32_t i = 0; i < prog->len; i++) {
+		const struct bpf_insn *in = &prog->insns[i];
+		struct vm_tinsn *t = &ip->code[i];
+		uint16_t op = prog->ops[i];
+		t->op = op;
+		t->dst = in->dst_reg;
+		t->src = in->src_reg;
+		t->off = in->off;
+		t->imm = in->imm;
+		if (op == VM_OP_INVALID) /* second lddw slot: never executed */
+			continue;
+#ifndef BPFVM_DISPATCH_SWITCH
+		t->label = fast_labels[op];
+#endif
+		switch (vm_opinfo[op].fmt) {
+		case FMT_JA: case FMT_JCOND_K: case FMT_JCOND_X: case FMT_CALL_LOCAL:
+			t->x.tgt = &ip->code[(int64_t)i + 1 + (vm_opinfo[op].fmt == FMT_CALL_LOCAL ? in->imm : in->off)];
+			break;
+		case FMT_JA32:
+			t->x.tgt = &ip->code[(int64_t)i + 1 + in->imm];
+			break;
+		case FMT_LDDW:
+			t->x.u64 = (uint32_t)in->imm | ((uint64_t)(uint32_t)prog->insns[i + 1].imm << 32);
+			break;
+		case FMT_CALL:
+			t->x.helper = prog->aux[i].helper;
+			if (t->x.helper->proto.flags & BPFVM_HELPER_MAY_SLEEP)
+				ip->may_sleep = true;
+			break;
+		default:
+			break;
+		}
+#ifdef BPFVM_HAVE_MAPS
+		struct bpfvm_map *m = op == VM_OP_LDDW ? prog->aux[i].map : NULL;
+		if (m) {
+			void *p = realloc(ip->maps, (ip->nmaps + 1) * sizeof(*ip->maps));
+			if (!p)
+				goto nomem;
+			ip->maps = p;
+			ip->maps[ip->nmaps++] = m;
+			if (in->src_reg == BPF_PSEUDO_MAP_VALUE || in->src_reg == BPF_PSEUDO_MAP_IDX_VALUE) {
+				uintptr_t base = (uintptr_t)t->x.u64 - (uint32_t)prog->insns[i + 1].imm;
+				if (add_region(ip, base, base + m->value_size, !(m->map_flags & BPFVM_F_RDONLY_PROG)))
+					goto nomem;
+			}
+		}
+#endif
+	}
+	prog->interp = ip;
+	return 0;
+nomem:
+	free(ip->maps);
+	free(ip->regions);
+	free(ip->code);
+	free(ip);
+	return -ENOMEM;
+}
+
+void vm_interp_free(struct bpfvm_prog *prog)
+{
+	struct vm_interp *ip = prog->interp;
+	if (!ip)
+		return;
+	free(ip->maps);
+	free(ip->regions);
+	free(ip->code);
+	free(ip);
+	prog->interp = NULL;
+}
+
+/* For helpers that take pointers their proto cannot describe (%s in
+ * trace_printk): may the run read [a, a + sz)?  Any frame of the current
+ * loop's stack counts. */
+VM_HIDDEN bool vm_run_mem_ok(struct vm_run *run, uintptr_t a, size_t sz)
+{
+	const struct vm_interp *ip = run->prog->interp;
+	uint64_t r10 = (uintptr_t)run->stack_top - BPF_STACK_SIZE * (BPF_MAX_CALL_FRAMES - 1);
+	return mem_ok(run, ip, r10, a, sz, false);
+}
