@@ -304,6 +304,8 @@ static int data_maps(struct elf_obj *o, struct vm_log *log)
 				uint32_t vtype, off, size;
 				int32_t lock;
 				btf_datasec_var(t, v, &vtype, &off, &size);
+				if (o->btf.types[vtype].kind == BTF_K_VAR)
+					vtype = o->btf.types[vtype].size_type;
 				int err = btf_find_spin_lock(&o->btf, vtype, &lock, log);
 				if (err)
 					return bad(log, err, "section %s: bad variable type", s->name);

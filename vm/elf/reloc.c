@@ -94,6 +94,14 @@ static int add_prog(struct elf_obj *o, const char *name, int sec, uint64_t start
 	return 0;
 }
 
+static int cmp_prog(const void *a, const void *b)
+{
+	const struct elf_prog *x = a, *y = b;
+	if (x->sec != y->sec)
+		return x->sec < y->sec ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
 int elf_collect_progs(struct elf_obj *o, struct vm_log *log)
 {
 	const struct elf_file *f = &o->elf;
@@ -151,6 +159,8 @@ int elf_collect_progs(struct elf_obj *o, struct vm_log *log)
 	}
 	if (!o->nprogs)
 		return bad(log, -ENOENT, "no programs: the object has no executable section with code");
+	/* In file order (section, then offset), not symbol table order. */
+	qsort(o->progs, o->nprogs, sizeof(*o->progs), cmp_prog);
 	return 0;
 }
 
