@@ -20,7 +20,8 @@ int elf_obj_parse(struct elf_obj *o, const void *buf, size_t len, struct vm_log 
 	o->buf = malloc(len ? len : 1);
 	if (!o->buf)
 		return -ENOMEM;
-	memcpy(o->buf, buf, len);
+	if (len)
+		memcpy(o->buf, buf, len);
 	o->len = len;
 	err = elf_open(&o->elf, o->buf, len, log);
 	if (err)

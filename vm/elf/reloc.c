@@ -160,7 +160,8 @@ int elf_collect_progs(struct elf_obj *o, struct vm_log *log)
 	if (!o->nprogs)
 		return bad(log, -ENOENT, "no programs: the object has no executable section with code");
 	/* In file order (section, then offset), not symbol table order. */
-	qsort(o->progs, o->nprogs, sizeof(*o->progs), cmp_prog);
+	if (o->nprogs > 1)
+		qsort(o->progs, o->nprogs, sizeof(*o->progs), cmp_prog);
 	return 0;
 }
 
@@ -263,7 +264,8 @@ static int index_section(struct linker *L, uint32_t si)
 		x->funcs = fn;
 		x->funcs[x->nfuncs++] = (struct func){ (uint32_t)(y->value / 8), (uint32_t)((y->value + y->size) / 8) };
 	}
-	qsort(x->funcs, x->nfuncs, sizeof(*x->funcs), cmp_func);
+	if (x->nfuncs > 1)
+		qsort(x->funcs, x->nfuncs, sizeof(*x->funcs), cmp_func);
 	for (uint32_t k = 1; k < x->nfuncs; k++)
 		if (x->funcs[k].start < x->funcs[k - 1].end)
 			return bad(L->log, -EINVAL, "section %s: functions overlap at insn %u", s->name, x->funcs[k].start);
