@@ -88,3 +88,22 @@ Test(elf_run, missing_file)
 	cr_expect_eq(bpfvm_obj_open_mem(vm, NULL, 4, NULL, &obj), -EINVAL);
 	bpfvm_destroy(vm);
 }
+
+/* examples/sum.bpf.c, as its header comment promises: 'hello' sums to 532. */
+Test(elf_run, example_sum)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	char log[4096] = "";
+	struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log),
+	                             .prog_flags = BPFVM_PROG_NO_VERIFY };
+	bpfvm_obj *obj;
+	cr_assert_eq(bpfvm_obj_open_file(vm, EXAMPLES_DIR "/sum.o", &oo, &obj), 0, "%s", log);
+	cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+	char in[] = "hello";
+	uint64_t r0 = 0;
+	cr_assert_eq(bpfvm_prog_run(bpfvm_obj_prog(obj, "sum"), in, 5, &r0), 0);
+	cr_expect_eq(r0, 532);
+	bpfvm_obj_close(obj);
+	bpfvm_destroy(vm);
+}
