@@ -69,6 +69,11 @@ static int ptr_arith(struct vfy_env *env, uint32_t idx, unsigned dregno, struct 
 	if (p.maybe_null)
 		return vfy_err(env, -EACCES, idx, "R%u pointer arithmetic on %s prohibited, null-check it first", dregno,
 		               vfy_type_name(&p));
+	/* As Linux: a map handle only tolerates adding a known 0. */
+	if (p.type == VT_MAP_PTR && op == 0x00 && tnum_equals_const(o.var_off, 0)) {
+		*dst = p;
+		return 0;
+	}
 	switch (p.type) {
 	case VT_MAP_PTR: case VT_PKT_END: case VT_FUNC:
 		return vfy_err(env, -EACCES, idx, "R%u pointer arithmetic on %s prohibited", dregno, vfy_type_name(&p));

@@ -395,12 +395,14 @@ int vfy_check_subprog_exit(struct vfy_env *env, uint32_t idx, uint32_t *next)
 	struct vfy_reg r0 = callee->regs[0];
 	int err;
 
-	if (r0.type == VT_NOT_INIT)
-		return vfy_err(env, -EACCES, idx, "R0 !read_ok: set a return value before exit");
+	/* As Linux: a subprogram may return nothing (void); the caller's
+	 * r0 is then uninitialized. */
 	if (r0.type == VT_STACK)
 		return vfy_err(env, -EACCES, idx, "cannot return stack pointer to the caller: its frame is gone after "
 		               "the return");
 	if (callee->in_callback) {
+		if (r0.type == VT_NOT_INIT)
+			return vfy_err(env, -EACCES, idx, "R0 !read_ok: a callback must return 0 or 1");
 		if (r0.type != VT_SCALAR || r0.umax > 1 || r0.smin < 0)
 			return vfy_err(env, -EACCES, idx, "At callback return the register R0 has value (%lld..%lld) should "
 			               "have been in (0x0; 0x1): return 0 or 1", (long long)r0.smin, (long long)r0.smax);

@@ -118,8 +118,8 @@ int vfy_check_cond_jmp(struct vfy_env *env, uint32_t idx, uint32_t *next)
 	} else if (srcv.type == VT_SCALAR && dst->type == VT_SCALAR && tnum_is_const(dst->var_off) && is_x) {
 		taken = vfy_branch_taken(&srcv, dst->var_off.value, vfy_jmp_swap(op), is32);
 	} else if (vfy_is_ptr(dst) && !dst->maybe_null && src_const && srcv.var_off.value == 0 && !is32 &&
-	           (dst->type == VT_MAP_VALUE || dst->type == VT_MAP_KEY || dst->type == VT_STACK ||
-	            dst->type == VT_CTX || dst->type == VT_MEM || dst->type == VT_MAP_PTR)) {
+	           (dst->type == VT_MAP_VALUE || dst->type == VT_MAP_KEY)) {
+		/* as Linux's reg_type_not_null: only these are known non-NULL */
 		if (op == 0x10)
 			taken = 0;
 		else if (op == 0x50)

@@ -126,12 +126,6 @@ static int stack_access(struct vfy_env *env, uint32_t idx, unsigned regno, const
 			stack_write_bytes(f, lo, hi, SLOT_MISC);
 			return 0;
 		}
-		for (int64_t o = lo; o < hi; o++) {
-			struct vfy_slot *s;
-			if (*slot_byte(f, o, &s) == SLOT_INVALID)
-				return vfy_err(env, -EACCES, idx, "invalid variable-offset read from stack R%u: byte fp%lld may "
-				               "be uninitialized; initialize the whole range first", regno, (long long)o);
-		}
 		if (out)
 			loaded_scalar(out, size, sext);
 		return 0;
@@ -176,9 +170,9 @@ static int stack_access(struct vfy_env *env, uint32_t idx, unsigned regno, const
 	for (int64_t b = o; b < o + size; b++) {
 		struct vfy_slot *bs;
 		uint8_t t = *slot_byte(f, b, &bs);
-		if (t == SLOT_INVALID)
-			return vfy_err(env, -EACCES, idx, "invalid read from stack R%u off %lld+%u size %u: the bytes are "
-			               "uninitialized; write them first", regno, (long long)o, (unsigned)(b - o), size);
+		/* As Linux for privileged programs (allow_uninit_stack): an
+		 * uninitialized byte reads as an unknown value.  The stack is
+		 * the program's own, so this is no memory-safety issue. */
 		if (t != SLOT_ZERO)
 			all_zero = false;
 	}
@@ -363,11 +357,14 @@ int vfy_check_load_store(struct vfy_env *env, uint32_t idx)
 		bool cmpxchg = op == VM_OP_ACMPXCHG32 || op == VM_OP_ACMPXCHG64;
 		if (cmpxchg && (err = vfy_check_reg_read(env, idx, 0)))
 			return err;
-		if (regs[in->src_reg].type != VT_SCALAR)
-			return vfy_err(env, -EACCES, idx, "R%u leaks addr into mem: atomic operands must be numbers",
-			               in->src_reg);
-		if (cmpxchg && regs[0].type != VT_SCALAR)
-			return vfy_err(env, -EACCES, idx, "R0 leaks addr into mem: cmpxchg compares numbers");
+		/* As Linux: atomics are always aligned to their size. */
+		{
+			const struct vfy_reg *d = &regs[in->dst_reg];
+			int64_t o = (int64_t)d->off + in->off;
+			if (vfy_is_ptr(d) && (o % (int64_t)size || !tnum_is_aligned(d->var_off, size)))
+				return vfy_err(env, -EACCES, idx, "misaligned %s access off %lld size %u: atomics must be "
+				               "aligned to their size", vfy_type_name(d), (long long)o, size);
+		}
 		enum vfy_type dt = regs[in->dst_reg].type;
 		if (dt == VT_CTX || dt == VT_PKT || dt == VT_PKT_META)
 			return vfy_err(env, -EACCES, idx, "BPF_ATOMIC stores into R%u %s is not allowed", in->dst_reg,
@@ -376,17 +373,17 @@ int vfy_check_load_store(struct vfy_env *env, uint32_t idx)
 		if ((err = vfy_check_mem_access(env, idx, in->dst_reg, in->off, size, false, NULL, &old, true, false)))
 			return err;
 		regs = vfy_regs(env);
-		if (vfy_is_ptr(&old) && (cmpxchg || (in->imm & 1)))
-			return vfy_err(env, -EACCES, idx, "atomic fetch from a spilled pointer at R%u%+d is not allowed",
-			               in->dst_reg, in->off);
 		if ((err = vfy_check_mem_access(env, idx, in->dst_reg, in->off, size, true, NULL, NULL, true, false)))
 			return err;
 		regs = vfy_regs(env);
-		if (cmpxchg) {
-			loaded_scalar(&regs[0], size, false);
-		} else if (in->imm & 1) {
-			loaded_scalar(&regs[in->src_reg], size, false);
-		}
+		/* The fetched value is what was there (a spilled value keeps its
+		 * state, as Linux's load of a fill). */
+		if (size < 8 && old.type == VT_SCALAR && !tnum_is_const(old.var_off))
+			loaded_scalar(&old, size, false);
+		if (cmpxchg)
+			regs[0] = old;
+		else if (in->imm & 1)
+			regs[in->src_reg] = old;
 		return 0;
 	}
 	default:
@@ -500,15 +497,7 @@ int vfy_check_helper_mem(struct vfy_env *env, uint32_t idx, unsigned regno, cons
 			               "stack is [r10-512, r10)", regno, (long long)lo, (unsigned long long)size);
 		if (stack_touch(env, f, lo))
 			return -ENOMEM;
-		if (!uninit_ok) {
-			for (int64_t o = lo; o < hi; o++) {
-				struct vfy_slot *s;
-				if (*slot_byte(f, o, &s) == SLOT_INVALID)
-					return vfy_err(env, -EACCES, idx, "invalid indirect read from stack R%u off %lld+%lld size "
-					               "%llu: initialize the memory before passing it", regno, (long long)lo,
-					               (long long)(o - lo), (unsigned long long)size);
-			}
-		}
+		(void)uninit_ok; /* uninitialized bytes read as unknown (see stack_access) */
 		if (write)
 			stack_write_bytes(f, lo, hi, SLOT_MISC);
 		return 0;
