@@ -80,6 +80,9 @@ static int ptr_arith(struct vfy_env *env, uint32_t idx, unsigned dregno, struct 
 	default:
 		break;
 	}
+	if (p.type == VT_STACK && op == 0x10)
+		return vfy_err(env, -EACCES, idx, "R%u subtraction from stack pointer prohibited: add a negative "
+		               "constant instead (as Linux)", dregno);
 	if (op != 0x00 && op != 0x10)
 		return vfy_err(env, -EACCES, idx, "R%u pointer arithmetic with %s operator prohibited: only 64-bit add "
 		               "and sub of a scalar", dregno, alu_name(op));

@@ -113,10 +113,10 @@ int vfy_check_cond_jmp(struct vfy_env *env, uint32_t idx, uint32_t *next)
 
 	int taken = -1;
 	bool src_const = srcv.type == VT_SCALAR && tnum_is_const(srcv.var_off);
+	/* As Linux: only a constant source decides a branch (a constant
+	 * destination still refines the source below). */
 	if (dst->type == VT_SCALAR && src_const) {
 		taken = vfy_branch_taken(dst, srcv.var_off.value, op, is32);
-	} else if (srcv.type == VT_SCALAR && dst->type == VT_SCALAR && tnum_is_const(dst->var_off) && is_x) {
-		taken = vfy_branch_taken(&srcv, dst->var_off.value, vfy_jmp_swap(op), is32);
 	} else if (vfy_is_ptr(dst) && !dst->maybe_null && src_const && srcv.var_off.value == 0 && !is32 &&
 	           (dst->type == VT_MAP_VALUE || dst->type == VT_MAP_KEY)) {
 		/* as Linux's reg_type_not_null: only these are known non-NULL */

@@ -95,7 +95,18 @@ static const char *prog_type(bpfvm *vm, const char *linux_name)
 	name[i] = 0;
 	if (!strcmp(name, "xdp"))
 		return name;
-	struct bpfvm_prog_type t = { .sz = sizeof(t), .name = name, .ctx_size = 192 };
+	/* __sk_buff-like: readable numbers, data/data_end packet pointers
+	 * (at offsets 76/80, as Linux) for the types that have them. */
+	static const struct bpfvm_ctx_field skb[] = {
+		{ 0, 76, BPFVM_CTX_READ, 0 },
+		{ 76, 4, BPFVM_CTX_READ | BPFVM_CTX_PKT_DATA, 96 },
+		{ 80, 4, BPFVM_CTX_READ | BPFVM_CTX_PKT_END, 104 },
+		{ 84, 108, BPFVM_CTX_READ, 84 },
+	};
+	static const struct bpfvm_ctx_field plain[] = { { 0, 192, BPFVM_CTX_READ, 0 } };
+	bool pkt = !strcmp(name, "sched_cls") || !strcmp(name, "sched_act") || !strcmp(name, "cgroup_skb");
+	struct bpfvm_prog_type t = { .sz = sizeof(t), .name = name, .ctx_size = 192, .real_ctx_size = 192,
+	                             .fields = pkt ? skb : plain, .nfields = pkt ? 4 : 1 };
 	int err = bpfvm_prog_type_register(vm, &t);
 	(void)err; /* -EEXIST after the first case of the type */
 	return name;
