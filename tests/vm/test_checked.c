@@ -197,7 +197,7 @@ Test(checked, tail_call_limit)
 		cr_expect_eq(r0, 99);
 		/* empty slot: falls through at once */
 		key = 1;
-		p[5] = MOV64_K(3, 1);
+		p[6] = MOV64_K(3, 1);
 		bpfvm_prog *q;
 		cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &q), 0);
 		counter = 0;
