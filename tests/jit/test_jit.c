@@ -331,12 +331,13 @@ Test(jit, image_is_never_writable_and_executable)
 
 Test(jit, fallback_names_the_reason)
 {
-	bpfvm *vm = new_vm();
-	struct bpf_insn prog[] = { MOV64_K(0, 42), EXIT };
+	bpfvm *vm = NULL;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpf_insn prog[] = { CALL(BPFVM_FN_ktime_get_ns), MOV64_K(0, 42), EXIT };
 	char log[512] = "";
 	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_NO_VERIFY, log, sizeof(log));
 	cr_expect_eq(bpfvm_prog_engine(p), BPFVM_ENGINE_INTERP);
-	cr_expect(strstr(log, "checked mode") != NULL, "log: %s", log);
+	cr_expect(strstr(log, "insn 0: jit: checked mode: helper calls") != NULL, "log: %s", log);
 	uint64_t r0 = 0;
 	cr_expect_eq(bpfvm_prog_run(p, NULL, 0, &r0), 0);
 	cr_expect_eq(r0, 42);
@@ -605,4 +606,70 @@ Test(jit, array_lookup_inlined)
 Test(jit, inner_map_array_lookup_keeps_the_call)
 {
 	lookup_case(BPFVM_F_INNER_MAP, false);
+}
+
+/* Checked mode, JIT'd: the interpreter's errors for the same faults, and
+ * accesses that are allowed (caller frames, the input) still work. */
+static int checked_run(uint32_t engine, const struct bpf_insn *insns, size_t n, uint8_t *mem, size_t len,
+                       uint64_t *r0, uint64_t budget)
+{
+	bpfvm *vm = new_vm();
+	char log[512] = "";
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_NO_VERIFY, .engine = engine,
+	                              .log_buf = log, .log_size = sizeof(log), .insn_budget = budget };
+	bpfvm_prog *p = NULL;
+	cr_assert_eq(bpfvm_prog_load(vm, insns, n, &po, &p), 0, "%s", log);
+	cr_assert_eq(bpfvm_prog_engine(p), engine, "%s", log);
+	char err[256] = "";
+	struct bpfvm_run_opts ro = { .sz = sizeof(ro), .data = mem, .len = len, .err_buf = err, .err_size = sizeof(err) };
+	int rc = bpfvm_prog_run_opts(p, &ro);
+	*r0 = ro.r0;
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+	return rc;
+}
+
+static void checked_same(const struct bpf_insn *insns, size_t n, int want_rc, const char *what)
+{
+	uint8_t mi[16], mj[16];
+	for (int i = 0; i < 16; i++)
+		mi[i] = mj[i] = (uint8_t)(i + 1);
+	uint64_t ri = 0, rj = 0;
+	int ei = checked_run(BPFVM_ENGINE_INTERP, insns, n, mi, 16, &ri, 100000);
+	int ej = checked_run(BPFVM_ENGINE_JIT, insns, n, mj, 16, &rj, 100000);
+	cr_expect_eq(ei, want_rc, "%s: interp %d", what, ei);
+	cr_expect_eq(ej, want_rc, "%s: jit %d", what, ej);
+	if (!want_rc) {
+		cr_expect_eq(ri, rj, "%s: r0 %llu vs %llu", what, (unsigned long long)ri, (unsigned long long)rj);
+		cr_expect(memcmp(mi, mj, 16) == 0, "%s: memory", what);
+	}
+}
+
+Test(jit, checked_mode)
+{
+	struct bpf_insn oob_load[] = { LDXDW(0, 1, 16), EXIT };
+	checked_same(oob_load, N(oob_load), -EFAULT, "load past the input");
+	struct bpf_insn oob_stack[] = { STDW(10, -520, 1), MOV64_K(0, 0), EXIT };
+	checked_same(oob_stack, N(oob_stack), -EFAULT, "store below the frame");
+	struct bpf_insn above[] = { STDW(10, 0, 1), MOV64_K(0, 0), EXIT };
+	checked_same(above, N(above), -EFAULT, "store above the frame");
+	struct bpf_insn wild[] = { LDDW(1, 0x1000), LDXB(0, 1, 0), EXIT };
+	checked_same(wild, N(wild), -EFAULT, "wild pointer");
+	struct bpf_insn loop[] = { MOV64_K(0, 0), ALU64_K(OP_ADD, 0, 1), JA(-2), EXIT };
+	checked_same(loop, N(loop), -ELOOP, "runaway loop");
+	struct bpf_insn deep[] = { CALL_LOCAL(-1), EXIT };
+	checked_same(deep, N(deep), -E2BIG, "unbounded recursion");
+	struct bpf_insn misaligned[] = { MOV64_K(2, 1), ATOMIC64(1, 2, 1, 0x00), MOV64_K(0, 0), EXIT };
+	checked_same(misaligned, N(misaligned), -EFAULT, "misaligned atomic");
+	/* fine: the input, the frame, and a caller's frame through a pointer */
+	struct bpf_insn ok[] = {
+		LDXDW(2, 1, 8), STXDW(10, 2, -8), STDW(10, -512, 5), MOV64_X(1, 10), ALU64_K(OP_ADD, 1, -8),
+		CALL_LOCAL(3), LDXDW(3, 10, -512), ALU64_X(OP_ADD, 0, 3), EXIT,
+		/* sub(r1 = &caller's slot): r0 = *r1 + own stack; *r1 = 7 */
+		STDW(10, -8, 100), LDXDW(0, 1, 0), LDXDW(2, 10, -8), ALU64_X(OP_ADD, 0, 2), STDW(1, 0, 7), EXIT,
+	};
+	checked_same(ok, N(ok), 0, "allowed accesses");
+	/* uninitialized stack reads as zero on both engines */
+	struct bpf_insn zero[] = { LDXDW(0, 10, -16), EXIT };
+	checked_same(zero, N(zero), 0, "fresh stack");
 }
