@@ -54,6 +54,9 @@ static void diff(bpfvm *vm, const struct bpf_insn *insns, size_t n, const uint8_
 	bpfvm_prog_put(pj);
 }
 
+static int checked_run(uint32_t engine, const struct bpf_insn *insns, size_t n, uint8_t *mem, size_t len,
+                       uint64_t *r0, uint64_t budget);
+
 static uint64_t jit_run(bpfvm *vm, const struct bpf_insn *insns, size_t n, void *mem, size_t len, uint32_t flags)
 {
 	char log[1024] = "";
@@ -256,6 +259,16 @@ Test(jit, random_programs_match_interpreter)
 		char what[32];
 		snprintf(what, sizeof(what), "seed %llu", (unsigned long long)seed);
 		diff(vm, prog, n, mem, sizeof(mem), seed & 1 ? BPFVM_PROG_JIT_BLIND : 0, what);
+		/* and in checked mode: same results, no false alarms */
+		uint8_t mi[GEN_MEM], mj[GEN_MEM];
+		memcpy(mi, mem, GEN_MEM);
+		memcpy(mj, mem, GEN_MEM);
+		uint64_t ri = 0, rj = 0;
+		int ei = checked_run(BPFVM_ENGINE_INTERP, prog, n, mi, GEN_MEM, &ri, 0);
+		int ej = checked_run(BPFVM_ENGINE_JIT, prog, n, mj, GEN_MEM, &rj, 0);
+		cr_expect(ei == 0 && ej == 0, "%s checked: %d %d", what, ei, ej);
+		cr_expect_eq(ri, rj, "%s checked: r0", what);
+		cr_expect(memcmp(mi, mj, GEN_MEM) == 0, "%s checked: memory", what);
 	}
 	bpfvm_destroy(vm);
 }
