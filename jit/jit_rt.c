@@ -54,7 +54,11 @@ struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx)
 		return r;
 	run->tail_calls++;
 	run->prog = t;
-	if (t->jit) {
+	/* A checked-mode image expects the checked entry's context in r12,
+	 * which an unchecked caller's frame does not have: such targets run
+	 * on the interpreter's checked engine below.  (Checked JIT'd programs
+	 * never reach here: their tail calls fall back to the interpreter.) */
+	if (t->jit && !(t->flags & BPFVM_PROG_NO_VERIFY)) {
 		const struct jit_image *img = t->jit;
 		r.addr = (uint64_t)(uintptr_t)img->mem + img->subs[0] + JIT_TAIL_ENTRY_SKIP;
 		return r;

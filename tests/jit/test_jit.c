@@ -471,7 +471,7 @@ Test(jit, fused_pairs_match_interpreter)
  * that tail-calls itself, empty slots falling through, a tail call from a
  * subprogram (the target replaces that frame only), and a target left on
  * the interpreter.  Results must match the interpreter's. */
-static int run_tail(uint32_t engine_main, uint32_t engine_target, uint64_t *r0, uint8_t *mem)
+static int run_tail(uint32_t engine_main, uint32_t engine_target, uint32_t target_flags, uint64_t *r0, uint8_t *mem)
 {
 	bpfvm *vm = NULL;
 	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
@@ -501,7 +501,8 @@ static int run_tail(uint32_t engine_main, uint32_t engine_target, uint64_t *r0, 
 	};
 	char log[1024] = "";
 	bpfvm_prog *ps = load(vm, self, N(self), engine_main, BPFVM_PROG_UNCHECKED, log, sizeof(log));
-	bpfvm_prog *pt = load(vm, target, N(target), engine_target, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	bpfvm_prog *pt = load(vm, target, N(target), engine_target, target_flags, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pt), engine_target, "%s", log);
 	bpfvm_prog *pm = load(vm, mainp, N(mainp), engine_main, BPFVM_PROG_UNCHECKED, log, sizeof(log));
 	cr_assert_eq(bpfvm_prog_engine(pm), engine_main, "%s", log);
 	uint32_t k = 0;
@@ -528,9 +529,15 @@ Test(jit, tail_calls)
 {
 	uint8_t mi[16], mj[16], mx[16];
 	uint64_t ri, rj, rx;
-	cr_assert_eq(run_tail(BPFVM_ENGINE_INTERP, BPFVM_ENGINE_INTERP, &ri, mi), 0);
-	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_JIT, &rj, mj), 0);
-	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_INTERP, &rx, mx), 0);
+	uint8_t mc[16];
+	uint64_t rc;
+	cr_assert_eq(run_tail(BPFVM_ENGINE_INTERP, BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED, &ri, mi), 0);
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, &rj, mj), 0);
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED, &rx, mx), 0);
+	/* a checked-mode JIT'd target of an unchecked JIT'd caller */
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_JIT, BPFVM_PROG_NO_VERIFY, &rc, mc), 0);
+	cr_expect_eq(rc, ri, "jit->checked jit %llu", (unsigned long long)rc);
+	cr_expect(memcmp(mi, mc, 16) == 0);
 	/* self ran 1 + 33 times, then fell through with 500; main: 34*1000 + 7 + 40000 */
 	cr_expect_eq(ri, 500ull * 1000000 + 34 * 1000 + 7 + 40000, "interp %llu", (unsigned long long)ri);
 	cr_expect_eq(rj, ri, "jit %llu", (unsigned long long)rj);
