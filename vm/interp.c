@@ -216,7 +216,7 @@ uint64_t vm_interp_run_checked(struct bpfvm_prog *prog, struct vm_run *run, uint
 
 /* ---- preparation ---- */
 
-static const void *const *fast_labels;
+__attribute__((unused)) static const void *const *fast_labels;
 static pthread_once_t labels_once = PTHREAD_ONCE_INIT;
 
 static void get_labels(void)

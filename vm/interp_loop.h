@@ -24,9 +24,9 @@
 #endif
 
 #ifdef BPFVM_DISPATCH_SWITCH
-#define VM_LOOP_BEGIN for (;;) { TICK(); switch (pc->op) {
-#define VM_LOOP_END default: goto out_badop; } }
-#define VM_DISPATCH() continue
+#define VM_LOOP_BEGIN vm_top: TICK(); switch (pc->op) {
+#define VM_LOOP_END default: goto out_badop; }
+#define VM_DISPATCH() goto vm_top
 #define VM_CASE(id) case VM_OP_##id:
 #else
 #if CHECKED
