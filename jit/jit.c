@@ -15,6 +15,9 @@
 
 #include "jit_int.h"
 #include "log.h"
+#ifdef BPFVM_HAVE_MAPS
+#include "map.h"
+#endif
 
 /* As Linux: a program that has not converged after this many passes is
  * left to the interpreter rather than looping forever. */
@@ -30,6 +33,7 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	int err = 0;
 	uint32_t nsubs = prog->nsubprogs ? prog->nsubprogs : 1;
 	uint32_t *a = NULL, *b = NULL, *sa = NULL, *sb = NULL;
+	uint8_t *tgt = NULL;
 	struct jit_image *img = NULL;
 	struct jit_pass p;
 	memset(&p, 0, sizeof(p));
@@ -37,8 +41,6 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 
 	if (!prog->len || !prog->insns)
 		return fail(log, -EINVAL, -1, "empty program");
-	if (prog->flags & BPFVM_PROG_NO_VERIFY)
-		return fail(log, -EOPNOTSUPP, -1, "checked mode (unverified programs) is not JIT'd yet");
 	if (prog->nsubprogs && prog->subprogs[0].start != 0)
 		return fail(log, -EINVAL, -1, "subprogram 0 does not start at instruction 0");
 
@@ -57,6 +59,64 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 			p.blind_key = (uint32_t)random();
 		p.blind_key |= 0x80000001u; /* never 0: every constant changes */
 	}
+
+	/* Where jumps and calls land: the translator fuses no instruction
+	 * pair across such a point. */
+	tgt = calloc((size_t)prog->len + 1, 1);
+	if (!tgt) {
+		err = fail(log, -ENOMEM, -1, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < prog->len; i++) {
+		const struct bpf_insn *in = &prog->insns[i];
+		enum vm_op op = prog->ops ? (enum vm_op)prog->ops[i] : vm_decode(in);
+		if (op == VM_OP_INVALID)
+			continue;
+		int64_t t = -1;
+		switch (vm_opinfo[op].fmt) {
+		case FMT_JA: case FMT_JCOND_K: case FMT_JCOND_X: t = (int64_t)i + 1 + in->off; break;
+		case FMT_JA32: case FMT_CALL_LOCAL: t = (int64_t)i + 1 + in->imm; break;
+		case FMT_LDDW: i++; break;
+		default: break;
+		}
+		if (t >= 0 && t <= (int64_t)prog->len)
+			tgt[t] = 1;
+	}
+	for (uint32_t k = 0; k < prog->nsubprogs; k++)
+		if (prog->subprogs[k].start <= prog->len)
+			tgt[prog->subprogs[k].start] = 1;
+	p.is_target = tgt;
+	p.checked = prog->flags & BPFVM_PROG_NO_VERIFY;
+#ifdef BPFVM_HAVE_MAPS
+	/* Checked mode: the map values the program addresses directly (lddw
+	 * src=2/6), as the interpreter's checked mode allows them. */
+	for (uint32_t i = 0; p.checked && i + 1 < prog->len; i++) {
+		const struct bpf_insn *in = &prog->insns[i];
+		if (in->code != 0x18)
+			continue;
+		struct bpfvm_map *m = prog->aux ? prog->aux[i].map : NULL;
+		if (m && (in->src_reg == BPF_PSEUDO_MAP_VALUE || in->src_reg == BPF_PSEUDO_MAP_IDX_VALUE)) {
+			/* The resolver only allows one-element arrays here; the
+			 * region is that element (insns[i+1].imm now holds the
+			 * pointer's high half, not the offset). */
+			uint32_t zero = 0;
+			uintptr_t base = (uintptr_t)m->ops->lookup(m, &zero);
+			if (!base) {
+				i++;
+				continue;
+			}
+			struct vm_region *r = realloc(img->regions, (img->nregions + 1) * sizeof(*r));
+			if (!r) {
+				err = fail(log, -ENOMEM, -1, "out of memory");
+				goto out;
+			}
+			img->regions = r;
+			r[img->nregions++] = (struct vm_region){ base, base + m->value_size,
+			                                         !(m->map_flags & BPFVM_F_RDONLY_PROG) };
+		}
+		i++;
+	}
+#endif
 
 	p.prog = prog;
 	uint32_t pass;
@@ -126,6 +186,9 @@ out:
 	free(b);
 	free(sa);
 	free(sb);
+	free(tgt);
+	if (img)
+		free(img->regions);
 	free(img);
 	return err;
 }
@@ -138,6 +201,7 @@ void jit_free(struct bpfvm_prog *prog)
 	munmap(img->mem, img->mem_size);
 	free(img->addrs);
 	free(img->subs);
+	free(img->regions);
 	free(img);
 	prog->jit = NULL;
 	prog->jit_entry = NULL;

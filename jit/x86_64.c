@@ -27,6 +27,9 @@
 
 #include "jit_int.h"
 #include "vm.h"
+#ifdef BPFVM_HAVE_MAPS
+#include "array.h"
+#endif
 
 static const uint8_t reg_map[BPF_MAX_REG] = {
 	X86_RAX, X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8,
@@ -137,15 +140,26 @@ static void emit_entry(struct jit_pass *p)
 	x86_push(e, X86_R13);
 	x86_push(e, X86_R14);
 	x86_push(e, X86_R15);
-	x86_alu_ri(e, X86_SUB, true, X86_RSP, 8); /* realign to 16 */
+	/* realign to 16; checked mode keeps its struct jit_checked_ctx here */
+	x86_alu_ri(e, X86_SUB, true, X86_RSP, p->checked ? (int32_t)sizeof(struct jit_checked_ctx) : 8);
 	x86_mov_rr(e, true, X86_R12, X86_RSP);
+	if (p->checked) {
+		/* jit_rt_checked_enter(r12), keeping r1 and r2 */
+		x86_push(e, X86_RDI);
+		x86_push(e, X86_RSI);
+		x86_mov_rr(e, true, X86_RDI, X86_R12);
+		x86_movabs(e, X86_RAX, (uint64_t)(uintptr_t)jit_rt_checked_enter);
+		x86_call_reg(e, X86_RAX);
+		x86_pop(e, X86_RSI);
+		x86_pop(e, X86_RDI);
+	}
 	int64_t main_off = p->subs[0];
 	int64_t rel = main_off - ((int64_t)e->len + 5);
 	x86_call_rel32(e, (int32_t)rel); /* call main body */
 	p->nabort_off = (uint32_t)e->len;
 	/* abort: rax = return value; unwind to the entry frame */
 	x86_mov_rr(e, true, X86_RSP, X86_R12);
-	x86_alu_ri(e, X86_ADD, true, X86_RSP, 8);
+	x86_alu_ri(e, X86_ADD, true, X86_RSP, p->checked ? (int32_t)sizeof(struct jit_checked_ctx) : 8);
 	x86_pop(e, X86_R15);
 	x86_pop(e, X86_R14);
 	x86_pop(e, X86_R13);
@@ -177,6 +191,94 @@ static void emit_prologue(struct jit_pass *p, uint32_t sub)
 		x86_alu_ri(e, X86_SUB, true, X86_RSP, (int32_t)d);
 	for (int i = 0; i < 4; i++)
 		x86_push(e, saved_regs[i]);
+	if (p->checked && d) {
+		/* As the interpreter's checked mode: a frame starts zeroed, so
+		 * unverified programs see no stale host bytes.
+		 *   memset(r10 - depth, 0, depth), keeping r0, r1, r4 */
+		x86_mov_rr(e, true, AUX3, X86_RDI);
+		x86_mov_rr(e, true, AUX2, X86_RCX);
+		x86_mov_rr(e, true, AUX, X86_RAX);
+		x86_lea(e, X86_RDI, X86_RBP, -(int32_t)d);
+		x86_alu_rr(e, X86_XOR, false, X86_RAX, X86_RAX);
+		x86_mov_imm(e, X86_RCX, d / 8);
+		x86_rep_stosq(e);
+		x86_mov_rr(e, true, X86_RDI, AUX3);
+		x86_mov_rr(e, true, X86_RCX, AUX2);
+		x86_mov_rr(e, true, X86_RAX, AUX);
+	}
+}
+
+/* ---- checked mode ---- */
+
+/* Records a failure through jit_rt_fail() and unwinds the run. */
+static void emit_fail(struct jit_pass *p, enum jit_fail_kind kind, uint32_t idx, int addr_reg)
+{
+	struct x86_emit *e = &p->e;
+	if (addr_reg >= 0)
+		x86_mov_rr(e, true, X86_RCX, addr_reg);
+	else
+		x86_alu_rr(e, X86_XOR, false, X86_RCX, X86_RCX);
+	x86_mov_rr(e, true, X86_RDI, X86_R12);
+	x86_mov_imm(e, X86_RSI, kind);
+	x86_mov_imm(e, X86_RDX, idx);
+	x86_movabs(e, X86_RAX, (uint64_t)(uintptr_t)jit_rt_fail);
+	x86_call_reg(e, X86_RAX);
+	x86_alu_rr(e, X86_XOR, false, X86_RAX, X86_RAX);
+	x86_jmp_to(e, p->abort_off, false);
+}
+
+/*
+ * Bounds check of [base + off, +size): the common case, the current
+ * frame, inline; anything else through jit_rt_check_mem(), which knows
+ * the run's regions.
+ *   r11 = base + off;
+ *   if ((u64)(r11 - (r10 - 512)) > 512 - size) slow path
+ */
+static void emit_mem_check(struct jit_pass *p, int base, int16_t off, unsigned size, bool wr, uint32_t idx,
+                           bool atomic)
+{
+	static const uint8_t save[6] = { X86_RAX, X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8 };
+	struct x86_emit *e = &p->e;
+	x86_lea(e, AUX, base, off);
+	x86_mov_rr(e, true, AUX2, AUX);
+	x86_alu_rr(e, X86_SUB, true, AUX2, X86_RBP);
+	x86_alu_ri(e, X86_ADD, true, AUX2, BPF_STACK_SIZE);
+	x86_alu_ri(e, X86_CMP, true, AUX2, (int32_t)(BPF_STACK_SIZE - size));
+	size_t j_ok = jcc8_fwd(e, X86_CC_BE);
+	for (int i = 0; i < 6; i++)
+		x86_push(e, save[i]);
+	x86_mov_rr(e, true, X86_RDI, X86_R12);
+	x86_mov_rr(e, true, X86_RSI, AUX);
+	x86_mov_imm(e, X86_RDX, size | (wr ? 0x100u : 0));
+	x86_mov_imm(e, X86_RCX, idx);
+	x86_mov_rr(e, true, X86_R8, X86_RBP);
+	x86_movabs(e, X86_RAX, (uint64_t)(uintptr_t)jit_rt_check_mem);
+	x86_call_reg(e, X86_RAX);
+	x86_mov_rr(e, true, AUX2, X86_RAX);
+	for (int i = 5; i >= 0; i--)
+		x86_pop(e, save[i]);
+	x86_test_rr(e, true, AUX2, AUX2);
+	x86_jcc_to(e, X86_CC_E, p->abort_off, false); /* run->err is set */
+	bind8(e, j_ok);
+	if (atomic && size > 1) {
+		x86_lea(e, AUX, base, off); /* the slow path's call clobbered r11 */
+		x86_test_ri(e, false, AUX, (int32_t)(size - 1));
+		size_t j_al = jcc8_fwd(e, X86_CC_E);
+		emit_fail(p, JIT_FAIL_ALIGN, idx, AUX);
+		bind8(e, j_al);
+	}
+}
+
+/* Checked mode: charge a loop iteration to the budget at a back-edge. */
+static void emit_budget(struct jit_pass *p, uint32_t idx, uint32_t target)
+{
+	struct x86_emit *e = &p->e;
+	if (!p->checked || target > idx)
+		return;
+	x86_alu_mi(e, X86_SUB, true, X86_R12, JIT_CK_BUDGET, (int32_t)(idx - target + 1));
+	size_t j_ok = jcc8_fwd(e, X86_CC_NS);
+	emit_fail(p, JIT_FAIL_BUDGET, idx, -1);
+	bind8(e, j_ok);
 }
 
 static void emit_epilogue(struct jit_pass *p)
@@ -521,6 +623,7 @@ static void emit_jcond(struct jit_pass *p, const struct bpf_insn *in, enum vm_op
 	int dst = reg_map[in->dst_reg];
 	bool is_set = (in->code & 0xf0) == 0x40;
 	uint32_t target = idx + 1 + (int32_t)in->off;
+	emit_budget(p, idx, target);
 	if (vm_opinfo[op].fmt == FMT_JCOND_X) {
 		int src = reg_map[in->src_reg];
 		if (is_set)
@@ -545,6 +648,116 @@ static void emit_jcond(struct jit_pass *p, const struct bpf_insn *in, enum vm_op
 
 /* ---- calls ---- */
 
+#ifdef BPFVM_HAVE_MAPS
+/*
+ * The array map r1 holds at the call at idx, when that is known without
+ * the verifier: r1 was last written by an lddw of the map in the same
+ * straight-line run of instructions.  NULL otherwise.
+ */
+static struct bpfvm_map *known_r1_map(const struct jit_pass *p, uint32_t idx)
+{
+	const struct bpfvm_prog *prog = p->prog;
+	if (!prog->aux || !prog->ops || !p->is_target)
+		return NULL;
+	for (uint32_t k = idx; k-- > 0;) {
+		if (p->is_target[k + 1])
+			return NULL; /* another path may reach the call */
+		enum vm_op op = (enum vm_op)prog->ops[k];
+		const struct bpf_insn *in = &prog->insns[k];
+		if (op == VM_OP_INVALID)
+			continue; /* second slot of an lddw: its first slot comes next */
+		uint8_t fmt = vm_opinfo[op].fmt;
+		if (op == VM_OP_LDDW && in->dst_reg == 1) {
+			struct bpfvm_map *m = prog->aux[k].map;
+			if ((in->src_reg == BPF_PSEUDO_MAP_FD || in->src_reg == BPF_PSEUDO_MAP_IDX) && m)
+				return m;
+			return NULL;
+		}
+		if (fmt == FMT_JA || fmt == FMT_JA32 || fmt == FMT_JCOND_K || fmt == FMT_JCOND_X || fmt == FMT_CALL ||
+		    fmt == FMT_CALL_LOCAL || fmt == FMT_CALLX || fmt == FMT_EXIT)
+			return NULL;
+		if (in->dst_reg == 1 && fmt != FMT_ST && fmt != FMT_STX && fmt != FMT_ATOMIC)
+			return NULL;
+		if (fmt == FMT_ATOMIC && in->src_reg == 1)
+			return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * map_lookup_elem on an array without BPF_F_INNER_MAP, inline (as Linux's
+ * array_map_gen_lookup): r0 = index < max ? values + index * elem : NULL.
+ * Inner-map arrays may be replaced by one of another size: they keep the
+ * call.
+ */
+static bool emit_array_lookup(struct jit_pass *p, const struct vm_helper *h, uint32_t idx)
+{
+	struct x86_emit *e = &p->e;
+	if (h->kind != VM_HELPER_PLAIN || h->fn != map_helper_lookup)
+		return false;
+	struct bpfvm_map *m = known_r1_map(p, idx);
+	if (!m || m->type != BPFVM_MAP_ARRAY || (m->map_flags & BPFVM_F_INNER_MAP))
+		return false;
+	const struct map_array *a = (const struct map_array *)m;
+	if (a->elem_size > INT32_MAX || m->max_entries > INT32_MAX)
+		return false;
+	x86_load(e, 4, X86_RAX, X86_RSI, 0);                        /* eax = *(u32 *)key */
+	x86_alu_ri(e, X86_CMP, false, X86_RAX, (int32_t)m->max_entries);
+	size_t j_null = jcc8_fwd(e, X86_CC_AE);
+	x86_imul_rri(e, true, X86_RAX, X86_RAX, (int32_t)a->elem_size);
+	x86_movabs(e, AUX, (uint64_t)(uintptr_t)a->values);
+	x86_alu_rr(e, X86_ADD, true, X86_RAX, AUX);                 /* r0 = &values[index] */
+	size_t j_done = jmp8_fwd(e);
+	bind8(e, j_null);
+	x86_alu_rr(e, X86_XOR, false, X86_RAX, X86_RAX);            /* r0 = NULL */
+	bind8(e, j_done);
+	return true;
+}
+#endif
+
+/*
+ * bpf_tail_call(r1 = ctx, r2 = prog array, r3 = index): a real tail call.
+ *   (addr, r0) = jit_rt_tail_call(r2, r3, r1)      r1 kept
+ *   addr == 0: fall through
+ *   addr == 1: the target ran on the interpreter: return r0 from this frame
+ *   addr == 2: its run failed: unwind
+ *   else: restore r6-r9, drop this frame's stack (rsp = rbp) and jump to
+ *         the target's body just past its push rbp; mov rbp, rsp, so it
+ *         runs in this frame and returns to this frame's caller.
+ */
+static void emit_tail_call(struct jit_pass *p)
+{
+	struct x86_emit *e = &p->e;
+	/* r0 survives a tail call that falls through, as in the interpreter */
+	x86_push(e, X86_RDI);
+	x86_push(e, X86_RAX);
+	x86_mov_rr(e, true, AUX, X86_RDI);
+	x86_mov_rr(e, true, X86_RDI, X86_RSI);
+	x86_mov_rr(e, true, X86_RSI, X86_RDX);
+	x86_mov_rr(e, true, X86_RDX, AUX);
+	x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_tail_call);
+	x86_call_reg(e, AUX);
+	x86_mov_rr(e, true, AUX, X86_RAX);
+	x86_pop(e, X86_RAX);
+	x86_pop(e, X86_RDI);
+	x86_test_rr(e, true, AUX, AUX);
+	size_t j_none = jcc8_fwd(e, X86_CC_E);
+	x86_alu_ri(e, X86_CMP, true, AUX, JIT_TAIL_ABORT);
+	size_t j_jump = jcc8_fwd(e, X86_CC_A);
+	size_t j_done = jcc8_fwd(e, X86_CC_B);
+	x86_mov_rr(e, true, X86_RAX, X86_RDX);
+	x86_jcc_to(e, X86_CC_E, p->abort_off, false); /* flags still say "== 2" */
+	bind8(e, j_done);
+	x86_mov_rr(e, true, X86_RAX, X86_RDX);
+	emit_epilogue(p);
+	bind8(e, j_jump);
+	for (int i = 3; i >= 0; i--)
+		x86_pop(e, saved_regs[i]);
+	x86_mov_rr(e, true, X86_RSP, X86_RBP);
+	x86_jmp_reg(e, AUX); /* jmp target body */
+	bind8(e, j_none);
+}
+
 static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op op, uint32_t idx)
 {
 	struct x86_emit *e = &p->e;
@@ -554,10 +767,22 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		uint32_t sub = prog->aux ? prog->aux[target].subprog : 0;
 		if (sub >= (prog->nsubprogs ? prog->nsubprogs : 1) || prog->subprogs[sub].start != target)
 			return unsupported(p, idx, "call local: target is not the start of a subprogram");
+		if (p->checked) {
+			/* as the interpreter: at most 8 frames */
+			x86_alu_mi(e, X86_CMP, true, X86_R12, JIT_CK_DEPTH, BPF_MAX_CALL_FRAMES - 1);
+			size_t j_ok = jcc8_fwd(e, X86_CC_B);
+			emit_fail(p, JIT_FAIL_DEPTH, idx, -1);
+			bind8(e, j_ok);
+			x86_alu_mi(e, X86_ADD, true, X86_R12, JIT_CK_DEPTH, 1);
+		}
 		int64_t rel = (int64_t)p->subs[sub] - ((int64_t)e->len + 5);
 		x86_call_rel32(e, (int32_t)rel); /* call subprogram */
+		if (p->checked)
+			x86_alu_mi(e, X86_SUB, true, X86_R12, JIT_CK_DEPTH, 1);
 		return 0;
 	}
+	if (p->checked)
+		return unsupported(p, idx, "checked mode: helper calls (and callx, tail calls) are not JIT'd yet");
 	if (op == VM_OP_CALLX) {
 		/* r11 = jit_rt_callx(vm, dst, idx), keeping r1-r5; unknown id:
 		 * the run already failed, unwind. */
@@ -583,14 +808,56 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 	const struct vm_helper *h = prog->aux ? prog->aux[idx].helper : NULL;
 	if (!h)
 		return unsupported(p, idx, "helper call was not resolved at load");
-	if (h->kind == VM_HELPER_TAIL_CALL)
-		return unsupported(p, idx, "tail calls are not JIT'd yet");
+	if (h->kind == VM_HELPER_TAIL_CALL) {
+		emit_tail_call(p);
+		return 0;
+	}
+#ifdef BPFVM_HAVE_MAPS
+	if (emit_array_lookup(p, h, idx))
+		return 0;
+#endif
 	x86_movabs(e, AUX, (uint64_t)(uintptr_t)h->fn);
 	x86_call_reg(e, AUX); /* call helper: r1-r5 are already rdi, rsi, rdx, rcx, r8 */
 	return 0;
 }
 
 /* ---- the program ---- */
+
+/*
+ * Peepholes over two BPF instructions, when the second is no jump target.
+ * clang's BPF backend writes three-address arithmetic as mov + op and
+ * zero-extension as lsh 32 + rsh 32; x86 has single instructions for both.
+ * Returns true when it emitted code for insns i and i+1.
+ */
+static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
+{
+	const struct bpfvm_prog *prog = p->prog;
+	if (i + 1 >= prog->len || !p->is_target || p->is_target[i + 1] || !prog->ops)
+		return false;
+	const struct bpf_insn *a = &prog->insns[i], *b = &prog->insns[i + 1];
+	enum vm_op nop = (enum vm_op)prog->ops[i + 1];
+	if (b->dst_reg != a->dst_reg)
+		return false;
+	int d = reg_map[a->dst_reg];
+	if (op == VM_OP_MOV64_X && a->dst_reg != a->src_reg) {
+		int s = reg_map[a->src_reg];
+		if (nop == VM_OP_ADD64_X) {
+			/* d = s; d += x  ->  lea d, [s + x] (x == d means s) */
+			int x = b->src_reg == a->dst_reg ? s : reg_map[b->src_reg];
+			x86_lea_bi(&p->e, d, s, x);
+			return true;
+		}
+		if (nop == VM_OP_ADD64_K && !p->blind) {
+			x86_lea(&p->e, d, s, b->imm); /* d = s + imm */
+			return true;
+		}
+	}
+	if (op == VM_OP_LSH64_K && nop == VM_OP_RSH64_K && a->imm == 32 && b->imm == 32) {
+		x86_mov_rr(&p->e, false, d, d); /* d = (u32)d */
+		return true;
+	}
+	return false;
+}
 
 int jit_x86_translate(struct jit_pass *p)
 {
@@ -610,6 +877,11 @@ int jit_x86_translate(struct jit_pass *p)
 		enum vm_op op = prog->ops ? (enum vm_op)prog->ops[i] : vm_decode(in);
 		if (op == VM_OP_INVALID)
 			return unsupported(p, i, "invalid instruction");
+		if (emit_fused(p, i, op)) {
+			i++;
+			p->naddrs[i] = (uint32_t)e->len;
+			continue;
+		}
 		switch (vm_opinfo[op].fmt) {
 		case FMT_ALU_K: case FMT_ALU_X: case FMT_NEG: case FMT_END:
 			emit_alu(p, in, op);
@@ -627,12 +899,16 @@ int jit_x86_translate(struct jit_pass *p)
 			emit_ldabs(p, in, op);
 			break;
 		case FMT_LDX:
+			if (p->checked)
+				emit_mem_check(p, reg_map[in->src_reg], in->off, vm_op_access_size(op), false, i, false);
 			if (in->code & 0x80) /* MEMSX */
 				x86_load_sx(e, vm_op_access_size(op), reg_map[in->dst_reg], reg_map[in->src_reg], in->off);
 			else
 				x86_load(e, vm_op_access_size(op), reg_map[in->dst_reg], reg_map[in->src_reg], in->off);
 			break;
 		case FMT_ST:
+			if (p->checked)
+				emit_mem_check(p, reg_map[in->dst_reg], in->off, vm_op_access_size(op), true, i, false);
 			if (p->blind && in->imm) {
 				load_imm32(p, AUX2, in->imm, true);
 				x86_store(e, vm_op_access_size(op), reg_map[in->dst_reg], in->off, AUX2);
@@ -641,16 +917,22 @@ int jit_x86_translate(struct jit_pass *p)
 			}
 			break;
 		case FMT_STX:
+			if (p->checked)
+				emit_mem_check(p, reg_map[in->dst_reg], in->off, vm_op_access_size(op), true, i, false);
 			x86_store(e, vm_op_access_size(op), reg_map[in->dst_reg], in->off, reg_map[in->src_reg]);
 			break;
 		case FMT_ATOMIC:
+			if (p->checked)
+				emit_mem_check(p, reg_map[in->dst_reg], in->off, vm_op_access_size(op), true, i, true);
 			emit_atomic(p, in, op);
 			break;
 		case FMT_JA:
+			emit_budget(p, i, i + 1 + (int32_t)in->off);
 			if (in->off != 0)
 				jmp_insn(p, i + 1 + (int32_t)in->off);
 			break;
 		case FMT_JA32:
+			emit_budget(p, i, i + 1 + in->imm);
 			if (in->imm != 0)
 				jmp_insn(p, i + 1 + in->imm);
 			break;

@@ -34,7 +34,8 @@ static inline void rcu_read_unlock(void);
 void rcu_synchronize(void);
 /* Calls func(head) after a grace period, on a background thread. */
 void rcu_call(struct rcu_head *head, void (*func)(struct rcu_head *head));
-/* Waits for every callback queued before the call to have run. */
+/* Waits for every callback queued before the call to have run.  Not from
+ * a read section nor from a callback (it would wait for itself). */
 void rcu_barrier(void);
 
 /* The "tasks trace" flavour, for programs that may block in host helpers
@@ -43,6 +44,15 @@ static inline void rcu_tt_read_lock(void);
 static inline void rcu_tt_read_unlock(void);
 void rcu_tt_synchronize(void);
 void rcu_tt_call(struct rcu_head *head, void (*func)(struct rcu_head *head));
+void rcu_tt_barrier(void);
+
+/* Runs every queued callback of both flavours (and those they queue) and
+ * stops the callback threads; they restart on the next rcu_call().  Any
+ * thread, outside read sections and callbacks.  Also run at exit when no
+ * thread is in a read section.  (rcu_read_ongoing() and
+ * rcu_tt_read_ongoing() in rcu_inline.h tell whether the calling thread
+ * is in a section.) */
+void rcu_shutdown(void);
 
 #include "rcu_inline.h"
 

@@ -11,6 +11,8 @@
 #include "../vm/insn.h"
 #include "gen.h"
 #include "vm.h"
+#include "jit_int.h"
+#include "map.h"
 
 static bpfvm *new_vm(void)
 {
@@ -51,6 +53,9 @@ static void diff(bpfvm *vm, const struct bpf_insn *insns, size_t n, const uint8_
 	bpfvm_prog_put(pi);
 	bpfvm_prog_put(pj);
 }
+
+static int checked_run(uint32_t engine, const struct bpf_insn *insns, size_t n, uint8_t *mem, size_t len,
+                       uint64_t *r0, uint64_t budget);
 
 static uint64_t jit_run(bpfvm *vm, const struct bpf_insn *insns, size_t n, void *mem, size_t len, uint32_t flags)
 {
@@ -254,6 +259,16 @@ Test(jit, random_programs_match_interpreter)
 		char what[32];
 		snprintf(what, sizeof(what), "seed %llu", (unsigned long long)seed);
 		diff(vm, prog, n, mem, sizeof(mem), seed & 1 ? BPFVM_PROG_JIT_BLIND : 0, what);
+		/* and in checked mode: same results, no false alarms */
+		uint8_t mi[GEN_MEM], mj[GEN_MEM];
+		memcpy(mi, mem, GEN_MEM);
+		memcpy(mj, mem, GEN_MEM);
+		uint64_t ri = 0, rj = 0;
+		int ei = checked_run(BPFVM_ENGINE_INTERP, prog, n, mi, GEN_MEM, &ri, 0);
+		int ej = checked_run(BPFVM_ENGINE_JIT, prog, n, mj, GEN_MEM, &rj, 0);
+		cr_expect(ei == 0 && ej == 0, "%s checked: %d %d", what, ei, ej);
+		cr_expect_eq(ri, rj, "%s checked: r0", what);
+		cr_expect(memcmp(mi, mj, GEN_MEM) == 0, "%s checked: memory", what);
 	}
 	bpfvm_destroy(vm);
 }
@@ -329,12 +344,13 @@ Test(jit, image_is_never_writable_and_executable)
 
 Test(jit, fallback_names_the_reason)
 {
-	bpfvm *vm = new_vm();
-	struct bpf_insn prog[] = { MOV64_K(0, 42), EXIT };
+	bpfvm *vm = NULL;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpf_insn prog[] = { CALL(BPFVM_FN_ktime_get_ns), MOV64_K(0, 42), EXIT };
 	char log[512] = "";
 	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_NO_VERIFY, log, sizeof(log));
 	cr_expect_eq(bpfvm_prog_engine(p), BPFVM_ENGINE_INTERP);
-	cr_expect(strstr(log, "checked mode") != NULL, "log: %s", log);
+	cr_expect(strstr(log, "insn 0: jit: checked mode: helper calls") != NULL, "log: %s", log);
 	uint64_t r0 = 0;
 	cr_expect_eq(bpfvm_prog_run(p, NULL, 0, &r0), 0);
 	cr_expect_eq(r0, 42);
@@ -411,4 +427,269 @@ Test(jit, threads_share_one_image)
 	}
 	bpfvm_prog_put(p);
 	bpfvm_destroy(vm);
+}
+
+/* The mov+add -> lea and lsh 32 + rsh 32 -> mov r32 peepholes, over every
+ * register pair (r7 = r13 and r10 = rbp need special addressing forms),
+ * and never across a jump target. */
+Test(jit, fused_pairs_match_interpreter)
+{
+	bpfvm *vm = new_vm();
+	uint8_t mem[8] = { 0 };
+	for (int d = 0; d <= 9; d++)
+		for (int s = 0; s <= 10; s++)
+			for (int x = 0; x <= 10; x++) {
+				if (d == 6 || s == 6 || x == 6 || s == 10 || x == 10)
+					continue; /* pointers differ per run: compared below without them */
+				struct bpf_insn prog[] = {
+					LDDW(1, 0x1111111111ull), LDDW(2, 0x2222222222ull), LDDW(3, 0x3333333333ull),
+					MOV64_K(4, 0x4444), MOV64_K(5, 0x5555), MOV64_K(0, 0x7), MOV64_K(7, 0x777),
+					MOV64_K(8, -8), MOV64_K(9, 0x999),
+					MOV64_X(d, s), ALU64_X(OP_ADD, d, x),
+					MOV64_X(d, s), ALU64_K(OP_ADD, d, -3000),
+					ALU64_K(OP_LSH, d, 32), ALU64_K(OP_RSH, d, 32),
+					JEQ_K(d, 12345, 1),   /* lands on the add: no fusion */
+					MOV64_X(d, s), ALU64_X(OP_ADD, d, x),
+					MOV64_X(6, d), ALU64_X(OP_XOR, 6, 1), ALU64_X(OP_XOR, 6, 2), ALU64_X(OP_XOR, 6, 3),
+					ALU64_X(OP_XOR, 6, 4), ALU64_X(OP_XOR, 6, 5), ALU64_X(OP_XOR, 6, 7),
+					ALU64_X(OP_XOR, 6, 8), ALU64_X(OP_XOR, 6, 9), ALU64_X(OP_XOR, 6, 0),
+					MOV64_X(0, 6), EXIT,
+				};
+				char what[32];
+				snprintf(what, sizeof(what), "d%d s%d x%d", d, s, x);
+				diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+			}
+	/* r10 as a source: the difference to r10 is the same on both engines */
+	struct bpf_insn p10[] = { MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -16), MOV64_X(3, 10), ALU64_X(OP_ADD, 3, 10),
+	                          MOV64_X(0, 10), ALU64_X(OP_SUB, 0, 2), ALU64_X(OP_SUB, 3, 10), ALU64_X(OP_SUB, 3, 10),
+	                          ALU64_X(OP_ADD, 0, 3), EXIT };
+	cr_expect_eq(jit_run(vm, p10, N(p10), mem, 8, 0), 16);
+	bpfvm_destroy(vm);
+}
+
+/* Tail calls: a chain through a prog array, the 33-call limit on a program
+ * that tail-calls itself, empty slots falling through, a tail call from a
+ * subprogram (the target replaces that frame only), and a target left on
+ * the interpreter.  Results must match the interpreter's. */
+static int run_tail(uint32_t engine_main, uint32_t engine_target, uint32_t target_flags, uint64_t *r0, uint8_t *mem)
+{
+	bpfvm *vm = NULL;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr ma = { .sz = sizeof(ma), .type = BPFVM_MAP_PROG_ARRAY, .key_size = 4, .value_size = 4,
+	                             .max_entries = 4, .spin_lock_off = -1 };
+	bpfvm_map *pa = NULL;
+	cr_assert_eq(bpfvm_map_create(vm, &ma, &pa), 0);
+	int fd = bpfvm_map_fd(pa);
+	/* self: mem[0]++, tail call slot 0 (itself) until the limit */
+	struct bpf_insn self[] = {
+		LDXDW(2, 1, 0), ALU64_K(OP_ADD, 2, 1), STXDW(1, 2, 0),
+		LDDW_SRC(2, 1, fd, 0), MOV64_K(3, 0), CALL(BPFVM_FN_tail_call),
+		MOV64_K(0, 500), EXIT,
+	};
+	/* target at slot 1: r0 = mem[0] * 1000 + r6 garbage check (r6 set fresh) */
+	struct bpf_insn target[] = { MOV64_K(6, 7), LDXDW(0, 1, 0), ALU64_K(OP_MUL, 0, 1000), ALU64_X(OP_ADD, 0, 6), EXIT };
+	/* main: subprogram tail-calls slot 1; the caller adds r6 afterwards;
+	 * then slot 3 (empty) falls through */
+	struct bpf_insn mainp[] = {
+		MOV64_K(6, 40000), MOV64_X(7, 1),
+		CALL_LOCAL(7),
+		ALU64_X(OP_ADD, 0, 6),
+		MOV64_X(1, 7), LDDW_SRC(2, 1, fd, 0), MOV64_K(3, 3), CALL(BPFVM_FN_tail_call), /* empty: falls through */
+		EXIT,
+		/* sub: */
+		MOV64_K(6, 1), LDDW_SRC(2, 1, fd, 0), MOV64_K(3, 1), CALL(BPFVM_FN_tail_call), MOV64_K(0, 9), EXIT,
+	};
+	char log[1024] = "";
+	bpfvm_prog *ps = load(vm, self, N(self), engine_main, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	bpfvm_prog *pt = load(vm, target, N(target), engine_target, target_flags, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pt), engine_target, "%s", log);
+	bpfvm_prog *pm = load(vm, mainp, N(mainp), engine_main, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pm), engine_main, "%s", log);
+	uint32_t k = 0;
+	int v = bpfvm_prog_fd(ps);
+	cr_assert_eq(bpfvm_map_update(pa, &k, &v, BPFVM_ANY), 0);
+	k = 1;
+	v = bpfvm_prog_fd(pt);
+	cr_assert_eq(bpfvm_map_update(pa, &k, &v, BPFVM_ANY), 0);
+	memset(mem, 0, 16);
+	uint64_t a = 0, b = 0;
+	int rc = bpfvm_prog_run(ps, mem, 16, &a);
+	if (!rc)
+		rc = bpfvm_prog_run(pm, mem, 16, &b);
+	*r0 = a * 1000000 + b;
+	bpfvm_prog_put(ps);
+	bpfvm_prog_put(pt);
+	bpfvm_prog_put(pm);
+	bpfvm_map_put(pa);
+	bpfvm_destroy(vm);
+	return rc;
+}
+
+Test(jit, tail_calls)
+{
+	uint8_t mi[16], mj[16], mx[16];
+	uint64_t ri, rj, rx;
+	uint8_t mc[16];
+	uint64_t rc;
+	cr_assert_eq(run_tail(BPFVM_ENGINE_INTERP, BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED, &ri, mi), 0);
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, &rj, mj), 0);
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED, &rx, mx), 0);
+	/* a checked-mode JIT'd target of an unchecked JIT'd caller */
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_JIT, BPFVM_PROG_NO_VERIFY, &rc, mc), 0);
+	cr_expect_eq(rc, ri, "jit->checked jit %llu", (unsigned long long)rc);
+	cr_expect(memcmp(mi, mc, 16) == 0);
+	/* self ran 1 + 33 times, then fell through with 500; main: 34*1000 + 7 + 40000 */
+	cr_expect_eq(ri, 500ull * 1000000 + 34 * 1000 + 7 + 40000, "interp %llu", (unsigned long long)ri);
+	cr_expect_eq(rj, ri, "jit %llu", (unsigned long long)rj);
+	cr_expect_eq(rx, ri, "jit->interp %llu", (unsigned long long)rx);
+	cr_expect(memcmp(mi, mj, 16) == 0 && memcmp(mi, mx, 16) == 0);
+}
+
+Test(jit, tail_entry_skips_push_rbp_mov_rbp_rsp)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = { MOV64_K(0, 1), EXIT };
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	struct bpfvm_prog *ip = p;
+	const struct jit_image *img = ip->jit;
+	const uint8_t *body = (const uint8_t *)img->mem + img->subs[0];
+	static const uint8_t want[JIT_TAIL_ENTRY_SKIP] = { 0x55, 0x48, 0x89, 0xe5 };
+	cr_expect(memcmp(body, want, JIT_TAIL_ENTRY_SKIP) == 0);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+/* Array lookups are inlined (no call to the helper in the image) and give
+ * the helper's results; BPF_F_INNER_MAP arrays keep the call. */
+static void lookup_case(uint32_t map_flags, bool want_inline)
+{
+	bpfvm *vm = NULL;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr ma = { .sz = sizeof(ma), .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 12,
+	                             .max_entries = 5, .map_flags = map_flags, .spin_lock_off = -1 };
+	bpfvm_map *m = NULL;
+	cr_assert_eq(bpfvm_map_create(vm, &ma, &m), 0);
+	int fd = bpfvm_map_fd(m);
+	/* for key in mem[0..8) as u32 keys k: v = lookup(k); if v: v[1] += k + 1, r0 = r0*10 + v[1] else r0 = r0*10 + 9 */
+	struct bpf_insn prog[] = {
+		MOV64_X(6, 1), MOV64_K(7, 0), MOV64_K(8, 0),
+		/* loop head (3) */
+		MOV64_X(2, 6), ALU64_X(OP_ADD, 2, 8), LDXW(3, 2, 0), STXW(10, 3, -4),
+		LDDW_SRC(1, 1, fd, 0), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -4), CALL(BPFVM_FN_map_lookup_elem),
+		ALU64_K(OP_MUL, 7, 10),
+		JEQ_K(0, 0, 7),
+		LDXW(3, 10, -4), ALU64_K(OP_ADD, 3, 1), LDXW(4, 0, 4), ALU64_X(OP_ADD, 4, 3), STXW(0, 4, 4),
+		ALU64_X(OP_ADD, 7, 4),
+		JA(1),
+		ALU64_K(OP_ADD, 7, 9),
+		ALU64_K(OP_ADD, 8, 4), JNE_K(8, 24, -21),
+		MOV64_X(0, 7), EXIT,
+	};
+	char log[1024] = "";
+	bpfvm_prog *pi = load(vm, prog, N(prog), BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	bpfvm_prog *pj = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pj), BPFVM_ENGINE_JIT, "%s", log);
+	struct bpfvm_prog *jp = pj;
+	const struct jit_image *img = jp->jit;
+	uint64_t fnaddr = (uint64_t)(uintptr_t)map_helper_lookup;
+	bool has_call = memmem(img->mem, img->code_size, &fnaddr, 8) != NULL;
+	cr_expect_eq(has_call, !want_inline, "inlined: want %d", want_inline);
+	uint32_t keys[6] = { 0, 4, 5, 2, 0xffffffffu, 4 };
+	uint64_t ri = 0, rj = 0;
+	cr_assert_eq(bpfvm_prog_run(pi, keys, sizeof(keys), &ri), 0);
+	uint32_t vals_i[5][3], vals_j[5][3];
+	for (uint32_t k = 0; k < 5; k++)
+		cr_assert_eq(bpfvm_map_lookup(m, &k, vals_i[k], 0), 0);
+	cr_assert_eq(bpfvm_prog_run(pj, keys, sizeof(keys), &rj), 0);
+	for (uint32_t k = 0; k < 5; k++)
+		cr_assert_eq(bpfvm_map_lookup(m, &k, vals_j[k], 0), 0);
+	/* keys 0:1, 4:5, 5:miss, 2:3, -1:miss, 4:5+5=10 */
+	cr_expect_eq(ri, 159400, "interp r0 %llu", (unsigned long long)ri);
+	/* the JIT ran second, on the values the interpreter left */
+	cr_expect_eq(rj, 359710, "jit r0 %llu", (unsigned long long)rj);
+	cr_expect_eq(vals_i[4][1], 10);
+	cr_expect_eq(vals_j[4][1], 20);
+	cr_expect_eq(vals_j[2][1], 6);
+	cr_expect_eq(vals_j[0][1], 2);
+	bpfvm_prog_put(pi);
+	bpfvm_prog_put(pj);
+	bpfvm_map_put(m);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, array_lookup_inlined)
+{
+	lookup_case(0, true);
+}
+
+Test(jit, inner_map_array_lookup_keeps_the_call)
+{
+	lookup_case(BPFVM_F_INNER_MAP, false);
+}
+
+/* Checked mode, JIT'd: the interpreter's errors for the same faults, and
+ * accesses that are allowed (caller frames, the input) still work. */
+static int checked_run(uint32_t engine, const struct bpf_insn *insns, size_t n, uint8_t *mem, size_t len,
+                       uint64_t *r0, uint64_t budget)
+{
+	bpfvm *vm = new_vm();
+	char log[512] = "";
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_NO_VERIFY, .engine = engine,
+	                              .log_buf = log, .log_size = sizeof(log), .insn_budget = budget };
+	bpfvm_prog *p = NULL;
+	cr_assert_eq(bpfvm_prog_load(vm, insns, n, &po, &p), 0, "%s", log);
+	cr_assert_eq(bpfvm_prog_engine(p), engine, "%s", log);
+	char err[256] = "";
+	struct bpfvm_run_opts ro = { .sz = sizeof(ro), .data = mem, .len = len, .err_buf = err, .err_size = sizeof(err) };
+	int rc = bpfvm_prog_run_opts(p, &ro);
+	*r0 = ro.r0;
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+	return rc;
+}
+
+static void checked_same(const struct bpf_insn *insns, size_t n, int want_rc, const char *what)
+{
+	uint8_t mi[16], mj[16];
+	for (int i = 0; i < 16; i++)
+		mi[i] = mj[i] = (uint8_t)(i + 1);
+	uint64_t ri = 0, rj = 0;
+	int ei = checked_run(BPFVM_ENGINE_INTERP, insns, n, mi, 16, &ri, 100000);
+	int ej = checked_run(BPFVM_ENGINE_JIT, insns, n, mj, 16, &rj, 100000);
+	cr_expect_eq(ei, want_rc, "%s: interp %d", what, ei);
+	cr_expect_eq(ej, want_rc, "%s: jit %d", what, ej);
+	if (!want_rc) {
+		cr_expect_eq(ri, rj, "%s: r0 %llu vs %llu", what, (unsigned long long)ri, (unsigned long long)rj);
+		cr_expect(memcmp(mi, mj, 16) == 0, "%s: memory", what);
+	}
+}
+
+Test(jit, checked_mode)
+{
+	struct bpf_insn oob_load[] = { LDXDW(0, 1, 16), EXIT };
+	checked_same(oob_load, N(oob_load), -EFAULT, "load past the input");
+	struct bpf_insn oob_stack[] = { STDW(10, -520, 1), MOV64_K(0, 0), EXIT };
+	checked_same(oob_stack, N(oob_stack), -EFAULT, "store below the frame");
+	struct bpf_insn above[] = { STDW(10, 0, 1), MOV64_K(0, 0), EXIT };
+	checked_same(above, N(above), -EFAULT, "store above the frame");
+	struct bpf_insn wild[] = { LDDW(1, 0x1000), LDXB(0, 1, 0), EXIT };
+	checked_same(wild, N(wild), -EFAULT, "wild pointer");
+	struct bpf_insn loop[] = { MOV64_K(0, 0), ALU64_K(OP_ADD, 0, 1), JA(-2), EXIT };
+	checked_same(loop, N(loop), -ELOOP, "runaway loop");
+	struct bpf_insn deep[] = { CALL_LOCAL(-1), EXIT };
+	checked_same(deep, N(deep), -E2BIG, "unbounded recursion");
+	struct bpf_insn misaligned[] = { MOV64_K(2, 1), ATOMIC64(1, 2, 1, 0x00), MOV64_K(0, 0), EXIT };
+	checked_same(misaligned, N(misaligned), -EFAULT, "misaligned atomic");
+	/* fine: the input, the frame, and a caller's frame through a pointer */
+	struct bpf_insn ok[] = {
+		LDXDW(2, 1, 8), STXDW(10, 2, -8), STDW(10, -512, 5), MOV64_X(1, 10), ALU64_K(OP_ADD, 1, -8),
+		CALL_LOCAL(3), LDXDW(3, 10, -512), ALU64_X(OP_ADD, 0, 3), EXIT,
+		/* sub(r1 = &caller's slot): r0 = *r1 + own stack; *r1 = 7 */
+		STDW(10, -8, 100), LDXDW(0, 1, 0), LDXDW(2, 10, -8), ALU64_X(OP_ADD, 0, 2), STDW(1, 0, 7), EXIT,
+	};
+	checked_same(ok, N(ok), 0, "allowed accesses");
+	/* uninitialized stack reads as zero on both engines */
+	struct bpf_insn zero[] = { LDXDW(0, 10, -16), EXIT };
+	checked_same(zero, N(zero), 0, "fresh stack");
 }

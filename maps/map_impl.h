@@ -1,0 +1,79 @@
+/*
+ * Internals shared by the files of maps/ (never included outside maps/,
+ * except by tests and the benchmark).  Prefix: map_.
+ */
+#ifndef BPFVM_MAP_IMPL_H
+#define BPFVM_MAP_IMPL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "map.h"
+#include "vm.h"
+
+#define MAP_MAX_KEY_SIZE 512          /* as Linux's hash: keys come from the 512-byte stack */
+#define MAP_MAX_VALUE_SIZE (1u << 22) /* as Linux: KMALLOC_MAX_SIZE on x86-64 */
+
+extern const struct map_ops map_array_ops, map_hash_ops, map_array_of_maps_ops, map_hash_of_maps_ops,
+	map_prog_array_ops;
+
+/* Per-VM state of maps/, hung off vm->pins (created with the first map or
+ * pin, under vm->lock). */
+struct map_vm_state {
+	struct map_pin *pins;       /* uthash table by path, under vm->lock */
+	_Atomic long pending;       /* map frees queued and not yet run */
+};
+struct map_vm_state *map_vm_state(bpfvm *vm); /* creates it; NULL if out of memory */
+
+/* Defers func(head) past a grace period (rcu_call). */
+void map_defer(struct rcu_head *head, void (*func)(struct rcu_head *));
+
+/* Allocates the common part and fills it from attr.  `size` >= sizeof(struct bpfvm_map). */
+void *map_alloc_base(const struct bpfvm_map_attr *attr, size_t size);
+
+/* Spin lock on a 4-byte word (a struct bpf_spin_lock). */
+static inline void map_spin_lock(_Atomic uint32_t *l)
+{
+	unsigned spins = 0;
+	/* Test-and-test-and-set: spin on a plain load so waiters don't bounce
+	 * the line; exchange is a locked instruction (acquire). */
+	while (atomic_exchange_explicit(l, 1, memory_order_acquire)) {
+		while (atomic_load_explicit(l, memory_order_relaxed)) {
+			if (++spins < 128)
+				__builtin_ia32_pause();
+			else
+				sched_yield(); /* holder preempted: give it the CPU (2 cores, 8 users) */
+		}
+	}
+}
+static inline void map_spin_unlock(_Atomic uint32_t *l)
+{
+	atomic_store_explicit(l, 0, memory_order_release);
+}
+
+/* Word copies with relaxed atomics: concurrent readers of a slot being
+ * rewritten see each 8-byte word either old or new (never a torn word),
+ * and the race is defined behaviour (ThreadSanitizer-clean). */
+void map_copy_words_in(void *dst_map, const void *src, size_t n);
+void map_copy_words_out(void *dst, const void *src_map, size_t n);
+
+/* Host-side copies of a whole value into or out of a map slot; with
+ * BPFVM_F_LOCK under the value's spin lock.  The lock word is skipped. */
+void map_value_copy_in(const struct bpfvm_map *map, void *slot, const void *src, uint64_t flags);
+void map_value_copy_out(const struct bpfvm_map *map, void *dst, const void *slot, uint64_t flags);
+
+/* Validates host update flags for `map`: -EINVAL with a reason. */
+int map_check_update_flags(const struct bpfvm_map *map, uint64_t flags);
+
+/* Takes a map reference unless the map is being freed. */
+bool map_tryget(struct bpfvm_map *map);
+
+/* Hash table core (hash.c), reused by hash-of-maps. */
+struct map_htab;
+struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t stored_value_size,
+                                 void (*release)(void *value));
+
+#endif
