@@ -1,0 +1,173 @@
+/*
+ * The JIT driver: runs translation passes until the image converges, then
+ * copies it into fresh memory that is never writable and executable at
+ * once (mmap read+write, copy, mprotect read+execute).  A program the
+ * backend cannot translate is left to the interpreter, with the reason in
+ * the log.  The image holds no mutable state, so any number of threads may
+ * run it at once.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "jit_int.h"
+#include "log.h"
+
+/* As Linux: a program that has not converged after this many passes is
+ * left to the interpreter rather than looping forever. */
+#define JIT_MAX_PASSES 32
+
+static int fail(struct vm_log *log, int err, long insn, const char *why)
+{
+	return vm_log_err(log, err, insn, "jit: %s", why);
+}
+
+int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
+{
+	int err = 0;
+	uint32_t nsubs = prog->nsubprogs ? prog->nsubprogs : 1;
+	uint32_t *a = NULL, *b = NULL, *sa = NULL, *sb = NULL;
+	uint8_t *tgt = NULL;
+	struct jit_image *img = NULL;
+	struct jit_pass p;
+	memset(&p, 0, sizeof(p));
+	x86_init(&p.e, false);
+
+	if (!prog->len || !prog->insns)
+		return fail(log, -EINVAL, -1, "empty program");
+	if (prog->flags & BPFVM_PROG_NO_VERIFY)
+		return fail(log, -EOPNOTSUPP, -1, "checked mode (unverified programs) is not JIT'd yet");
+	if (prog->nsubprogs && prog->subprogs[0].start != 0)
+		return fail(log, -EINVAL, -1, "subprogram 0 does not start at instruction 0");
+
+	a = calloc((size_t)prog->len + 1, sizeof(*a));
+	b = calloc((size_t)prog->len + 1, sizeof(*b));
+	sa = calloc(nsubs, sizeof(*sa));
+	sb = calloc(nsubs, sizeof(*sb));
+	img = calloc(1, sizeof(*img));
+	if (!a || !b || !sa || !sb || !img) {
+		err = fail(log, -ENOMEM, -1, "out of memory");
+		goto out;
+	}
+	if (prog->flags & BPFVM_PROG_JIT_BLIND) {
+		p.blind = true;
+		if (getrandom(&p.blind_key, sizeof(p.blind_key), 0) != sizeof(p.blind_key))
+			p.blind_key = (uint32_t)random();
+		p.blind_key |= 0x80000001u; /* never 0: every constant changes */
+	}
+
+	/* Where jumps and calls land: the translator fuses no instruction
+	 * pair across such a point. */
+	tgt = calloc((size_t)prog->len + 1, 1);
+	if (!tgt) {
+		err = fail(log, -ENOMEM, -1, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < prog->len; i++) {
+		const struct bpf_insn *in = &prog->insns[i];
+		enum vm_op op = prog->ops ? (enum vm_op)prog->ops[i] : vm_decode(in);
+		if (op == VM_OP_INVALID)
+			continue;
+		int64_t t = -1;
+		switch (vm_opinfo[op].fmt) {
+		case FMT_JA: case FMT_JCOND_K: case FMT_JCOND_X: t = (int64_t)i + 1 + in->off; break;
+		case FMT_JA32: case FMT_CALL_LOCAL: t = (int64_t)i + 1 + in->imm; break;
+		case FMT_LDDW: i++; break;
+		default: break;
+		}
+		if (t >= 0 && t <= (int64_t)prog->len)
+			tgt[t] = 1;
+	}
+	for (uint32_t k = 0; k < prog->nsubprogs; k++)
+		if (prog->subprogs[k].start <= prog->len)
+			tgt[prog->subprogs[k].start] = 1;
+	p.is_target = tgt;
+
+	p.prog = prog;
+	uint32_t pass;
+	bool converged = false;
+	for (pass = 0; pass < JIT_MAX_PASSES && !converged; pass++) {
+		p.first = pass == 0;
+		p.addrs = a;
+		p.naddrs = b;
+		p.subs = sa;
+		p.nsubs = sb;
+		p.e.len = 0;
+		p.e.err = 0;
+		err = jit_x86_translate(&p);
+		if (err) {
+			if (p.why)
+				err = fail(log, err, p.err_insn, p.why);
+			else
+				err = fail(log, err, -1, "the encoder failed");
+			goto out;
+		}
+		/* Converged when this pass laid out every instruction where the
+		 * previous one did: then every jump emitted in this pass used
+		 * the final offsets. */
+		converged = !p.first && !memcmp(a, b, ((size_t)prog->len + 1) * sizeof(*a)) &&
+		            !memcmp(sa, sb, nsubs * sizeof(*sa)) && p.abort_off == p.nabort_off;
+		uint32_t *t = a; a = b; b = t;
+		t = sa; sa = sb; sb = t;
+		p.abort_off = p.nabort_off;
+	}
+	if (!converged) {
+		err = fail(log, -E2BIG, -1, "the image size did not converge");
+		goto out;
+	}
+
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t size = (p.e.len + page - 1) & ~(page - 1);
+	void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED) {
+		err = fail(log, -ENOMEM, -1, "cannot map memory for the image");
+		goto out;
+	}
+	memcpy(mem, p.e.buf, p.e.len);
+	/* Pad with int3 so a stray jump past the code traps. */
+	memset((uint8_t *)mem + p.e.len, 0xcc, size - p.e.len);
+	if (mprotect(mem, size, PROT_READ | PROT_EXEC)) {
+		munmap(mem, size);
+		err = fail(log, -errno, -1, "cannot make the image executable (mprotect)");
+		goto out;
+	}
+	img->mem = mem;
+	img->mem_size = size;
+	img->code_size = p.e.len;
+	img->addrs = a; /* the converged layout: for jit-dump */
+	a = NULL;
+	img->len = prog->len;
+	img->subs = sa;
+	sa = NULL;
+	img->nsubs = nsubs;
+	img->passes = pass;
+	prog->jit = img;
+	img = NULL;
+	prog->jit_entry = (uint64_t (*)(void *, uint64_t, struct bpfvm_prog *))mem;
+	vm_log(log, BPFVM_LOG_STATS, "jit: %zu bytes of x86-64 in %u passes\n", p.e.len, pass);
+out:
+	x86_fini(&p.e);
+	free(a);
+	free(b);
+	free(sa);
+	free(sb);
+	free(tgt);
+	free(img);
+	return err;
+}
+
+void jit_free(struct bpfvm_prog *prog)
+{
+	struct jit_image *img = prog->jit;
+	if (!img)
+		return;
+	munmap(img->mem, img->mem_size);
+	free(img->addrs);
+	free(img->subs);
+	free(img);
+	prog->jit = NULL;
+	prog->jit_entry = NULL;
+}

@@ -1,0 +1,76 @@
+/*
+ * Internal interface between the JIT driver (jit.c), the BPF-to-x86-64
+ * translator (x86_64.c) and the run-time support functions (jit_rt.c).
+ * Prefix: jit_.
+ */
+#ifndef BPFVM_JIT_INT_H
+#define BPFVM_JIT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jit.h"
+#include "x86_64_emit.h"
+
+/* The JIT'd form of a program, owned by prog->jit. */
+struct jit_image {
+	void *mem;         /* mmap'd, read+execute */
+	size_t mem_size;   /* mapping size */
+	size_t code_size;  /* bytes of code */
+	uint32_t *addrs;   /* addrs[i]: offset of BPF insn i's code; addrs[len]: end of the body code */
+	uint32_t len;
+	uint32_t *subs;    /* subs[k]: offset of subprogram k's prologue */
+	uint32_t nsubs;
+	uint32_t passes;
+};
+
+/* One translation pass over a program. */
+struct jit_pass {
+	struct bpfvm_prog *prog;
+	struct x86_emit e;
+	const uint32_t *addrs;  /* previous pass's offsets: jump targets */
+	uint32_t *naddrs;       /* this pass's offsets */
+	const uint32_t *subs;   /* previous pass: prologue offset of each subprogram */
+	uint32_t *nsubs;
+	uint32_t abort_off, nabort_off; /* the unwind stub */
+	const uint8_t *is_target; /* 1 where a jump or call lands: no fusion across it */
+	bool first;             /* first pass: every jump is rel32 */
+	bool blind;             /* constant blinding */
+	uint32_t blind_key;
+	/* Why the program cannot be JIT'd (set with err_insn on failure). */
+	const char *why;
+	long err_insn;
+};
+
+/* Emits the whole image for one pass.  Returns 0, or -EOPNOTSUPP with
+ * p->why / p->err_insn set when a construct is not supported. */
+int jit_x86_translate(struct jit_pass *p);
+
+/* ---- run-time support called from JIT'd code (jit_rt.c) ---- */
+
+/* callx: the helper function for `id`, or NULL after recording the
+ * failure in the current run (as the interpreter does). */
+void *jit_rt_callx(const struct bpfvm *vm, uint64_t id, uint32_t insn);
+
+/* LD_ABS / LD_IND: loads `size` big-endian bytes at `off` of the run's
+ * input.  ok = 0 when out of bounds (the program then returns 0). */
+struct jit_ldabs_ret {
+	uint64_t val;
+	uint64_t ok;
+};
+struct jit_ldabs_ret jit_rt_ldabs(int64_t off, uint64_t size);
+
+/* Tail calls: what the target's code does with the frame.  addr is the
+ * target's body past `push rbp; mov rbp, rsp` (JIT_TAIL_ENTRY_SKIP bytes),
+ * or one of JIT_TAIL_* below. */
+#define JIT_TAIL_ENTRY_SKIP 4
+#define JIT_TAIL_NONE 0  /* no target or limit reached: fall through */
+#define JIT_TAIL_DONE 1  /* target ran on the interpreter: exit this frame with r0 */
+#define JIT_TAIL_ABORT 2 /* target's run failed: unwind */
+struct jit_tail_ret {
+	uint64_t addr;
+	uint64_t r0;
+};
+struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx);
+
+#endif

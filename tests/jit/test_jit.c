@@ -1,0 +1,608 @@
+/*
+ * The JIT against the interpreter: inline programs covering every op and
+ * its edge cases, random programs generated from the opcode table, W^X,
+ * fallback reasons, blinding and threads running one image at once.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../vm/insn.h"
+#include "gen.h"
+#include "vm.h"
+#include "jit_int.h"
+#include "map.h"
+
+static bpfvm *new_vm(void)
+{
+	bpfvm *vm = NULL;
+	struct bpfvm_opts vo = { .sz = sizeof(vo), .flags = BPFVM_VM_BARE };
+	cr_assert_eq(bpfvm_create(&vo, &vm), 0);
+	return vm;
+}
+
+static bpfvm_prog *load(bpfvm *vm, const struct bpf_insn *insns, size_t n, uint32_t engine, uint32_t flags,
+                        char *log, size_t logsz)
+{
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = flags, .engine = engine,
+	                              .log_buf = log, .log_size = logsz };
+	bpfvm_prog *p = NULL;
+	int rc = bpfvm_prog_load(vm, insns, n, &po, &p);
+	cr_assert_eq(rc, 0, "load: %d %s", rc, log);
+	return p;
+}
+
+/* Runs insns on both engines over copies of mem; expects equal results. */
+static void diff(bpfvm *vm, const struct bpf_insn *insns, size_t n, const uint8_t *mem, size_t len, uint32_t flags,
+                 const char *what)
+{
+	char log[1024] = "";
+	bpfvm_prog *pi = load(vm, insns, n, BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED | flags, log, sizeof(log));
+	bpfvm_prog *pj = load(vm, insns, n, BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED | flags, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pj), BPFVM_ENGINE_JIT, "%s: not JIT'd: %s", what, log);
+	uint8_t mi[256], mj[256];
+	memcpy(mi, mem, len);
+	memcpy(mj, mem, len);
+	uint64_t ri = 0, rj = 0;
+	int ei = bpfvm_prog_run(pi, mi, len, &ri);
+	int ej = bpfvm_prog_run(pj, mj, len, &rj);
+	cr_expect_eq(ei, ej, "%s: run result %d vs %d", what, ei, ej);
+	cr_expect_eq(ri, rj, "%s: r0 interp %#llx jit %#llx", what, (unsigned long long)ri, (unsigned long long)rj);
+	cr_expect(memcmp(mi, mj, len) == 0, "%s: memory differs", what);
+	bpfvm_prog_put(pi);
+	bpfvm_prog_put(pj);
+}
+
+static uint64_t jit_run(bpfvm *vm, const struct bpf_insn *insns, size_t n, void *mem, size_t len, uint32_t flags)
+{
+	char log[1024] = "";
+	bpfvm_prog *p = load(vm, insns, n, BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED | flags, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(p), BPFVM_ENGINE_JIT, "not JIT'd: %s", log);
+	uint64_t r0 = 0;
+	cr_assert_eq(bpfvm_prog_run(p, mem, len, &r0), 0);
+	bpfvm_prog_put(p);
+	return r0;
+}
+
+/* Every binary ALU op (from the table), both widths, K and X, over
+ * operand pairs that hit the RFC 9669 edge cases. */
+Test(jit, every_alu_op_edge_values)
+{
+	static const uint64_t vals[] = { 0, 1, 2, 3, ~0ull, 0x8000000000000000ull, 0x7fffffffffffffffull,
+	                                 0x80000000ull, 0xffffffffull, 0x1234567890abcdefull, 31, 32, 63, 64,
+	                                 (uint64_t)-7, 0xffffffff80000000ull };
+	const size_t nv = sizeof(vals) / sizeof(vals[0]);
+	bpfvm *vm = new_vm();
+	uint8_t mem[8] = { 0 };
+	int tested = 0;
+	for (unsigned op = 0; op < VM_OP__COUNT; op++) {
+		const struct vm_opinfo *oi = &vm_opinfo[op];
+		if (oi->fmt != FMT_ALU_K && oi->fmt != FMT_ALU_X && oi->fmt != FMT_NEG && oi->fmt != FMT_END)
+			continue;
+		/* Each op over all value pairs in one program per (dst reg, src reg)
+		 * choice: r4 and r0/r3 exercise the shift and div shuffles. */
+		static const int regs[][2] = { { 1, 2 }, { 4, 2 }, { 2, 4 }, { 4, 4 }, { 0, 3 }, { 3, 0 }, { 0, 0 }, { 7, 9 } };
+		for (size_t rp = 0; rp < sizeof(regs) / sizeof(regs[0]); rp++) {
+			int d = regs[rp][0], s = regs[rp][1];
+			struct bpf_insn prog[16 * 16 * 8 + 8];
+			size_t n = 0;
+			prog[n++] = MOV64_K(6, 0);
+			for (size_t a = 0; a < nv; a++)
+				for (size_t b = 0; b < nv; b++) {
+					struct bpf_insn l1[] = { LDDW(d, vals[a]) }, l2[] = { LDDW(s, vals[b]) };
+					if (oi->fmt == FMT_ALU_X && d != s) {
+						prog[n++] = l2[0];
+						prog[n++] = l2[1];
+					}
+					prog[n++] = l1[0];
+					prog[n++] = l1[1];
+					int16_t off = oi->sel == SEL_OFF ? (int16_t)oi->selval : 0;
+					int32_t imm = oi->sel == SEL_IMM ? oi->selval : oi->fmt == FMT_NEG ? 0 : (int32_t)vals[b];
+					prog[n++] = INS(oi->code, d, oi->fmt == FMT_ALU_X ? s : 0, off, oi->fmt == FMT_ALU_X ? 0 : imm);
+					/* r6 = r6 * 31 + result */
+					prog[n++] = ALU64_K(OP_MUL, 6, 31);
+					prog[n++] = ALU64_X(OP_ADD, 6, d);
+					if (oi->fmt != FMT_ALU_X)
+						break; /* K forms: imm varies with b below */
+				}
+			if (oi->fmt != FMT_ALU_X) {
+				/* K forms: every (value, imm) pair */
+				n = 1;
+				for (size_t a = 0; a < nv; a++)
+					for (size_t b = 0; b < nv; b++) {
+						struct bpf_insn l1[] = { LDDW(d, vals[a]) };
+						prog[n++] = l1[0];
+						prog[n++] = l1[1];
+						int16_t off = oi->sel == SEL_OFF ? (int16_t)oi->selval : 0;
+						int32_t imm = oi->sel == SEL_IMM ? oi->selval : oi->fmt == FMT_NEG ? 0 : (int32_t)vals[b];
+						prog[n++] = INS(oi->code, d, 0, off, imm);
+						prog[n++] = ALU64_K(OP_MUL, 6, 31);
+						prog[n++] = ALU64_X(OP_ADD, 6, d);
+					}
+			}
+			prog[n++] = MOV64_X(0, 6);
+			prog[n++] = EXIT;
+			cr_assert_leq(n, sizeof(prog) / sizeof(prog[0]));
+			char what[64];
+			snprintf(what, sizeof(what), "%s r%d,r%d", oi->name, d, s);
+			diff(vm, prog, n, mem, sizeof(mem), 0, what);
+			diff(vm, prog, n, mem, sizeof(mem), BPFVM_PROG_JIT_BLIND, what);
+			tested++;
+		}
+	}
+	cr_expect_gt(tested, 60 * 8);
+	bpfvm_destroy(vm);
+}
+
+/* The RFC's rules spelled out, independent of the interpreter. */
+Test(jit, division_rules)
+{
+	bpfvm *vm = new_vm();
+	uint8_t m[8];
+	struct bpf_insn p1[] = { LDDW(0, 0x8000000000000000ull), MOV64_K(1, -1), SALU64_X(OP_DIV, 0, 1), EXIT };
+	cr_expect_eq(jit_run(vm, p1, N(p1), m, 8, 0), 0x8000000000000000ull);
+	struct bpf_insn p2[] = { LDDW(0, 0x8000000000000000ull), MOV64_K(1, -1), SALU64_X(OP_MOD, 0, 1), EXIT };
+	cr_expect_eq(jit_run(vm, p2, N(p2), m, 8, 0), 0);
+	struct bpf_insn p3[] = { MOV64_K(0, 77), MOV64_K(1, 0), ALU64_X(OP_DIV, 0, 1), EXIT };
+	cr_expect_eq(jit_run(vm, p3, N(p3), m, 8, 0), 0);
+	struct bpf_insn p4[] = { LDDW(0, 0x100000005ull), MOV64_K(1, 0), ALU32_X(OP_MOD, 0, 1), EXIT };
+	cr_expect_eq(jit_run(vm, p4, N(p4), m, 8, 0), 5);
+	struct bpf_insn p5[] = { MOV32_K(0, INT32_MIN), MOV32_K(3, -1), SALU32_X(OP_DIV, 0, 3), EXIT };
+	cr_expect_eq(jit_run(vm, p5, N(p5), m, 8, 0), 0x80000000u);
+	struct bpf_insn p6[] = { MOV64_K(0, 100), MOV64_K(3, 7), MOV64_K(4, 9), ALU64_X(OP_DIV, 3, 4),
+	                         ALU64_X(OP_ADD, 0, 3), EXIT }; /* r0 and r3 survive a div into r3 */
+	cr_expect_eq(jit_run(vm, p6, N(p6), m, 8, 0), 100);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, atomics_and_memory)
+{
+	bpfvm *vm = new_vm();
+	for (unsigned op = 0; op < VM_OP__COUNT; op++) {
+		const struct vm_opinfo *oi = &vm_opinfo[op];
+		if (oi->fmt != FMT_ATOMIC)
+			continue;
+		static const int srcs[] = { 0, 2, 4 };
+		for (int si = 0; si < 3; si++) {
+			int s = srcs[si];
+			struct bpf_insn prog[] = {
+				LDDW(0, 0x1111222233334444ull),
+				LDDW(2, 0xf0f0f0f0f0f0f0f0ull),
+				LDDW(4, 0x0123456789abcdefull),
+				INS(oi->code, 1, s, 8, oi->selval),
+				LDXDW(3, 1, 8),
+				ALU64_X(OP_XOR, 0, s),
+				ALU64_X(OP_XOR, 0, 3),
+				ALU64_K(OP_LSH, 0, 1),
+				ALU64_X(OP_XOR, 0, 2),
+				ALU64_X(OP_XOR, 0, 4),
+				EXIT,
+			};
+			uint8_t mem[24];
+			for (int i = 0; i < 24; i++)
+				mem[i] = (uint8_t)(i * 37 + 0x11);
+			mem[8] = 0x44; mem[9] = 0x44; mem[10] = 0x33; mem[11] = 0x33; /* cmpxchg32 can succeed */
+			char what[64];
+			snprintf(what, sizeof(what), "%s src r%d", oi->name, s);
+			diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+		}
+	}
+	bpfvm_destroy(vm);
+}
+
+static uint64_t add3(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	return a + 2 * b + 3 * c + 4 * d + 5 * e;
+}
+
+Test(jit, helpers_callx_and_subprograms)
+{
+	bpfvm *vm = new_vm();
+	struct bpfvm_helper_proto proto = { .sz = sizeof(proto), .name = "add3",
+	                                    .args = { BPFVM_ARG_ANYTHING, BPFVM_ARG_ANYTHING, BPFVM_ARG_ANYTHING,
+	                                              BPFVM_ARG_ANYTHING, BPFVM_ARG_ANYTHING } };
+	cr_assert_eq(bpfvm_helper_register(vm, 1, add3, &proto), 0);
+	struct bpf_insn prog[] = {
+		MOV64_K(6, 1000), MOV64_K(1, 1), MOV64_K(2, 2), MOV64_K(3, 3), MOV64_K(4, 4), MOV64_K(5, 5),
+		CALL(1),                 /* 1+4+9+16+25 = 55 */
+		ALU64_X(OP_ADD, 6, 0),
+		MOV64_K(7, 1), MOV64_K(1, 10), MOV64_K(2, 0), MOV64_K(3, 0), MOV64_K(4, 0), MOV64_K(5, 0),
+		CALLX(7),                /* 10 */
+		ALU64_X(OP_ADD, 6, 0),
+		MOV64_K(1, 5),
+		CALL_LOCAL(3),           /* sub(5) = 5*5 + 1 */
+		ALU64_X(OP_ADD, 0, 6),
+		EXIT,
+		EXIT,
+		/* sub: r6 is the callee's own; stack frame of its own */
+		MOV64_X(6, 1), ALU64_X(OP_MUL, 6, 1), STXDW(10, 6, -8), LDXDW(0, 10, -8), ALU64_K(OP_ADD, 0, 1), EXIT,
+	};
+	uint8_t m[8];
+	cr_expect_eq(jit_run(vm, prog, N(prog), m, 8, 0), 1000 + 55 + 10 + 26);
+	/* callx of an unknown id fails the run, as the interpreter does */
+	struct bpf_insn bad[] = { MOV64_K(7, 99), CALLX(7), MOV64_K(0, 1), EXIT };
+	char log[512] = "";
+	bpfvm_prog *p = load(vm, bad, N(bad), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	uint64_t r0;
+	cr_expect_eq(bpfvm_prog_run(p, m, 8, &r0), -EINVAL);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, ld_abs_ind)
+{
+	bpfvm *vm = new_vm();
+	uint8_t m[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	struct bpf_insn p1[] = { MOV64_X(6, 1), INS(0x20, 0, 0, 0, 2), MOV64_X(7, 0), MOV64_K(2, 1),
+	                         INS(0x48, 0, 2, 0, 5), ALU64_K(OP_LSH, 7, 16), ALU64_X(OP_OR, 0, 7), EXIT };
+	diff(vm, p1, N(p1), m, 8, 0, "ldabsw/ldindh");
+	cr_expect_eq(jit_run(vm, p1, N(p1), m, 8, 0), 0x030405060000ull | 0x0708);
+	struct bpf_insn p2[] = { MOV64_K(0, 5), INS(0x20, 0, 0, 0, 6), MOV64_K(0, 9), EXIT }; /* out of bounds */
+	cr_expect_eq(jit_run(vm, p2, N(p2), m, 8, 0), 0);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, random_programs_match_interpreter)
+{
+	bpfvm *vm = new_vm();
+	static struct bpf_insn prog[600];
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		struct gen_rng r = { .s = seed * 7919 };
+		size_t n = gen_prog(&r, prog, 600);
+		uint8_t mem[GEN_MEM];
+		for (int i = 0; i < GEN_MEM; i++)
+			mem[i] = (uint8_t)(gen_next(&r));
+		char what[32];
+		snprintf(what, sizeof(what), "seed %llu", (unsigned long long)seed);
+		diff(vm, prog, n, mem, sizeof(mem), seed & 1 ? BPFVM_PROG_JIT_BLIND : 0, what);
+	}
+	bpfvm_destroy(vm);
+}
+
+/* Jumps of every distance around the rel8/rel32 boundary, and a program
+ * of 150,000 instructions: no fixed image size. */
+Test(jit, jump_sizes_and_large_programs)
+{
+	bpfvm *vm = new_vm();
+	size_t big = 150000;
+	struct bpf_insn *prog = calloc(big, sizeof(*prog));
+	for (size_t dist = 0; dist < 80; dist++) {
+		size_t n = 0;
+		prog[n++] = MOV64_K(0, 0);
+		prog[n++] = JEQ_K(0, 0, (int16_t)dist);
+		for (size_t i = 0; i < dist; i++)
+			prog[n++] = ALU64_K(OP_ADD, 0, 1000);
+		prog[n++] = ALU64_K(OP_ADD, 0, 1);
+		/* backward loop: r1 counts down over dist adds */
+		prog[n++] = MOV64_K(1, 3);
+		size_t head = n;
+		for (size_t i = 0; i < dist; i++)
+			prog[n++] = ALU64_K(OP_ADD, 0, 2);
+		prog[n++] = ALU64_K(OP_SUB, 1, 1);
+		prog[n] = JNE_K(1, 0, (int16_t)((int64_t)head - (int64_t)(n + 1)));
+		n++;
+		prog[n++] = EXIT;
+		uint8_t m[8];
+		cr_expect_eq(jit_run(vm, prog, n, m, 8, 0), 1 + 6 * dist, "dist %zu", dist);
+	}
+	size_t n = 0;
+	prog[n++] = MOV64_K(0, 0);
+	while (n < big - 3)
+		prog[n++] = ALU64_K(OP_ADD, 0, 3);
+	prog[n++] = JA(-((int16_t)100)); /* never taken twice: see below */
+	prog[n - 1] = JA(0);
+	prog[n++] = EXIT;
+	uint8_t m[8];
+	cr_expect_eq(jit_run(vm, prog, n, m, 8, 0), 3ull * (big - 4));
+	free(prog);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, image_is_never_writable_and_executable)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = { MOV64_K(0, 42), EXIT };
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	struct bpfvm_prog *ip = p;
+	cr_assert_not_null(ip->jit_entry);
+	FILE *f = fopen("/proc/self/maps", "r");
+	cr_assert_not_null(f);
+	char line[512];
+	bool found = false;
+	uintptr_t at = (uintptr_t)ip->jit_entry;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3)
+			continue;
+		if (at >= lo && at < hi) {
+			found = true;
+			cr_expect_str_eq(perms, "r-xp");
+		}
+		cr_expect(!(strchr(perms, 'w') && strchr(perms, 'x') && at >= lo && at < hi));
+	}
+	fclose(f);
+	cr_expect(found);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, fallback_names_the_reason)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = { MOV64_K(0, 42), EXIT };
+	char log[512] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_NO_VERIFY, log, sizeof(log));
+	cr_expect_eq(bpfvm_prog_engine(p), BPFVM_ENGINE_INTERP);
+	cr_expect(strstr(log, "checked mode") != NULL, "log: %s", log);
+	uint64_t r0 = 0;
+	cr_expect_eq(bpfvm_prog_run(p, NULL, 0, &r0), 0);
+	cr_expect_eq(r0, 42);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+/* Blinding keeps program constants out of the image. */
+Test(jit, blinding_hides_constants)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = { MOV64_K(0, 0x3c3c3c3c), ALU64_K(OP_ADD, 0, 0x5a5a5a5a), EXIT };
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED | BPFVM_PROG_JIT_BLIND, log,
+	                     sizeof(log));
+	struct bpfvm_prog *ip = p;
+	const uint8_t *code = (const uint8_t *)ip->jit_entry;
+	size_t size = 4096;
+	static const uint8_t k1[4] = { 0x3c, 0x3c, 0x3c, 0x3c }, k2[4] = { 0x5a, 0x5a, 0x5a, 0x5a };
+	cr_expect_null(memmem(code, size, k1, 4));
+	cr_expect_null(memmem(code, size, k2, 4));
+	uint64_t r0 = 0;
+	cr_assert_eq(bpfvm_prog_run(p, NULL, 0, &r0), 0);
+	cr_expect_eq(r0, 0x3c3c3c3cull + 0x5a5a5a5aull);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+struct thr {
+	bpfvm_prog *p;
+	uint64_t sum;
+	int err;
+};
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+	for (int i = 1; i < 2000; i++) {
+		uint8_t m[8];
+		uint64_t x = (uint64_t)i;
+		memcpy(m, &x, 8);
+		uint64_t r0 = 0;
+		t->err |= bpfvm_prog_run(t->p, m, 8, &r0);
+		t->sum += r0;
+	}
+	return NULL;
+}
+
+Test(jit, threads_share_one_image)
+{
+	bpfvm *vm = new_vm();
+	/* r0 = sum of 0..input via a loop that uses its stack */
+	struct bpf_insn prog[] = {
+		LDXDW(2, 1, 0), MOV64_K(0, 0), STXDW(10, 0, -8),
+		LDXDW(0, 10, -8), ALU64_X(OP_ADD, 0, 2), STXDW(10, 0, -8), ALU64_K(OP_SUB, 2, 1), JNE_K(2, 0, -5),
+		LDXDW(0, 10, -8), EXIT,
+	};
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(p), BPFVM_ENGINE_JIT);
+	pthread_t th[4];
+	struct thr t[4];
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct thr){ .p = p };
+		pthread_create(&th[i], NULL, thr_main, &t[i]);
+	}
+	uint64_t want = 0;
+	for (uint64_t i = 1; i < 2000; i++)
+		want += i * (i + 1) / 2;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_expect_eq(t[i].err, 0);
+		cr_expect_eq(t[i].sum, want);
+	}
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+/* The mov+add -> lea and lsh 32 + rsh 32 -> mov r32 peepholes, over every
+ * register pair (r7 = r13 and r10 = rbp need special addressing forms),
+ * and never across a jump target. */
+Test(jit, fused_pairs_match_interpreter)
+{
+	bpfvm *vm = new_vm();
+	uint8_t mem[8] = { 0 };
+	for (int d = 0; d <= 9; d++)
+		for (int s = 0; s <= 10; s++)
+			for (int x = 0; x <= 10; x++) {
+				if (d == 6 || s == 6 || x == 6 || s == 10 || x == 10)
+					continue; /* pointers differ per run: compared below without them */
+				struct bpf_insn prog[] = {
+					LDDW(1, 0x1111111111ull), LDDW(2, 0x2222222222ull), LDDW(3, 0x3333333333ull),
+					MOV64_K(4, 0x4444), MOV64_K(5, 0x5555), MOV64_K(0, 0x7), MOV64_K(7, 0x777),
+					MOV64_K(8, -8), MOV64_K(9, 0x999),
+					MOV64_X(d, s), ALU64_X(OP_ADD, d, x),
+					MOV64_X(d, s), ALU64_K(OP_ADD, d, -3000),
+					ALU64_K(OP_LSH, d, 32), ALU64_K(OP_RSH, d, 32),
+					JEQ_K(d, 12345, 1),   /* lands on the add: no fusion */
+					MOV64_X(d, s), ALU64_X(OP_ADD, d, x),
+					MOV64_X(6, d), ALU64_X(OP_XOR, 6, 1), ALU64_X(OP_XOR, 6, 2), ALU64_X(OP_XOR, 6, 3),
+					ALU64_X(OP_XOR, 6, 4), ALU64_X(OP_XOR, 6, 5), ALU64_X(OP_XOR, 6, 7),
+					ALU64_X(OP_XOR, 6, 8), ALU64_X(OP_XOR, 6, 9), ALU64_X(OP_XOR, 6, 0),
+					MOV64_X(0, 6), EXIT,
+				};
+				char what[32];
+				snprintf(what, sizeof(what), "d%d s%d x%d", d, s, x);
+				diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+			}
+	/* r10 as a source: the difference to r10 is the same on both engines */
+	struct bpf_insn p10[] = { MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -16), MOV64_X(3, 10), ALU64_X(OP_ADD, 3, 10),
+	                          MOV64_X(0, 10), ALU64_X(OP_SUB, 0, 2), ALU64_X(OP_SUB, 3, 10), ALU64_X(OP_SUB, 3, 10),
+	                          ALU64_X(OP_ADD, 0, 3), EXIT };
+	cr_expect_eq(jit_run(vm, p10, N(p10), mem, 8, 0), 16);
+	bpfvm_destroy(vm);
+}
+
+/* Tail calls: a chain through a prog array, the 33-call limit on a program
+ * that tail-calls itself, empty slots falling through, a tail call from a
+ * subprogram (the target replaces that frame only), and a target left on
+ * the interpreter.  Results must match the interpreter's. */
+static int run_tail(uint32_t engine_main, uint32_t engine_target, uint64_t *r0, uint8_t *mem)
+{
+	bpfvm *vm = NULL;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr ma = { .sz = sizeof(ma), .type = BPFVM_MAP_PROG_ARRAY, .key_size = 4, .value_size = 4,
+	                             .max_entries = 4, .spin_lock_off = -1 };
+	bpfvm_map *pa = NULL;
+	cr_assert_eq(bpfvm_map_create(vm, &ma, &pa), 0);
+	int fd = bpfvm_map_fd(pa);
+	/* self: mem[0]++, tail call slot 0 (itself) until the limit */
+	struct bpf_insn self[] = {
+		LDXDW(2, 1, 0), ALU64_K(OP_ADD, 2, 1), STXDW(1, 2, 0),
+		LDDW_SRC(2, 1, fd, 0), MOV64_K(3, 0), CALL(BPFVM_FN_tail_call),
+		MOV64_K(0, 500), EXIT,
+	};
+	/* target at slot 1: r0 = mem[0] * 1000 + r6 garbage check (r6 set fresh) */
+	struct bpf_insn target[] = { MOV64_K(6, 7), LDXDW(0, 1, 0), ALU64_K(OP_MUL, 0, 1000), ALU64_X(OP_ADD, 0, 6), EXIT };
+	/* main: subprogram tail-calls slot 1; the caller adds r6 afterwards;
+	 * then slot 3 (empty) falls through */
+	struct bpf_insn mainp[] = {
+		MOV64_K(6, 40000), MOV64_X(7, 1),
+		CALL_LOCAL(7),
+		ALU64_X(OP_ADD, 0, 6),
+		MOV64_X(1, 7), LDDW_SRC(2, 1, fd, 0), MOV64_K(3, 3), CALL(BPFVM_FN_tail_call), /* empty: falls through */
+		EXIT,
+		/* sub: */
+		MOV64_K(6, 1), LDDW_SRC(2, 1, fd, 0), MOV64_K(3, 1), CALL(BPFVM_FN_tail_call), MOV64_K(0, 9), EXIT,
+	};
+	char log[1024] = "";
+	bpfvm_prog *ps = load(vm, self, N(self), engine_main, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	bpfvm_prog *pt = load(vm, target, N(target), engine_target, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	bpfvm_prog *pm = load(vm, mainp, N(mainp), engine_main, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pm), engine_main, "%s", log);
+	uint32_t k = 0;
+	int v = bpfvm_prog_fd(ps);
+	cr_assert_eq(bpfvm_map_update(pa, &k, &v, BPFVM_ANY), 0);
+	k = 1;
+	v = bpfvm_prog_fd(pt);
+	cr_assert_eq(bpfvm_map_update(pa, &k, &v, BPFVM_ANY), 0);
+	memset(mem, 0, 16);
+	uint64_t a = 0, b = 0;
+	int rc = bpfvm_prog_run(ps, mem, 16, &a);
+	if (!rc)
+		rc = bpfvm_prog_run(pm, mem, 16, &b);
+	*r0 = a * 1000000 + b;
+	bpfvm_prog_put(ps);
+	bpfvm_prog_put(pt);
+	bpfvm_prog_put(pm);
+	bpfvm_map_put(pa);
+	bpfvm_destroy(vm);
+	return rc;
+}
+
+Test(jit, tail_calls)
+{
+	uint8_t mi[16], mj[16], mx[16];
+	uint64_t ri, rj, rx;
+	cr_assert_eq(run_tail(BPFVM_ENGINE_INTERP, BPFVM_ENGINE_INTERP, &ri, mi), 0);
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_JIT, &rj, mj), 0);
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_INTERP, &rx, mx), 0);
+	/* self ran 1 + 33 times, then fell through with 500; main: 34*1000 + 7 + 40000 */
+	cr_expect_eq(ri, 500ull * 1000000 + 34 * 1000 + 7 + 40000, "interp %llu", (unsigned long long)ri);
+	cr_expect_eq(rj, ri, "jit %llu", (unsigned long long)rj);
+	cr_expect_eq(rx, ri, "jit->interp %llu", (unsigned long long)rx);
+	cr_expect(memcmp(mi, mj, 16) == 0 && memcmp(mi, mx, 16) == 0);
+}
+
+Test(jit, tail_entry_skips_push_rbp_mov_rbp_rsp)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = { MOV64_K(0, 1), EXIT };
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	struct bpfvm_prog *ip = p;
+	const struct jit_image *img = ip->jit;
+	const uint8_t *body = (const uint8_t *)img->mem + img->subs[0];
+	static const uint8_t want[JIT_TAIL_ENTRY_SKIP] = { 0x55, 0x48, 0x89, 0xe5 };
+	cr_expect(memcmp(body, want, JIT_TAIL_ENTRY_SKIP) == 0);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+/* Array lookups are inlined (no call to the helper in the image) and give
+ * the helper's results; BPF_F_INNER_MAP arrays keep the call. */
+static void lookup_case(uint32_t map_flags, bool want_inline)
+{
+	bpfvm *vm = NULL;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr ma = { .sz = sizeof(ma), .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 12,
+	                             .max_entries = 5, .map_flags = map_flags, .spin_lock_off = -1 };
+	bpfvm_map *m = NULL;
+	cr_assert_eq(bpfvm_map_create(vm, &ma, &m), 0);
+	int fd = bpfvm_map_fd(m);
+	/* for key in mem[0..8) as u32 keys k: v = lookup(k); if v: v[1] += k + 1, r0 = r0*10 + v[1] else r0 = r0*10 + 9 */
+	struct bpf_insn prog[] = {
+		MOV64_X(6, 1), MOV64_K(7, 0), MOV64_K(8, 0),
+		/* loop head (3) */
+		MOV64_X(2, 6), ALU64_X(OP_ADD, 2, 8), LDXW(3, 2, 0), STXW(10, 3, -4),
+		LDDW_SRC(1, 1, fd, 0), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -4), CALL(BPFVM_FN_map_lookup_elem),
+		ALU64_K(OP_MUL, 7, 10),
+		JEQ_K(0, 0, 7),
+		LDXW(3, 10, -4), ALU64_K(OP_ADD, 3, 1), LDXW(4, 0, 4), ALU64_X(OP_ADD, 4, 3), STXW(0, 4, 4),
+		ALU64_X(OP_ADD, 7, 4),
+		JA(1),
+		ALU64_K(OP_ADD, 7, 9),
+		ALU64_K(OP_ADD, 8, 4), JNE_K(8, 24, -21),
+		MOV64_X(0, 7), EXIT,
+	};
+	char log[1024] = "";
+	bpfvm_prog *pi = load(vm, prog, N(prog), BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	bpfvm_prog *pj = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pj), BPFVM_ENGINE_JIT, "%s", log);
+	struct bpfvm_prog *jp = pj;
+	const struct jit_image *img = jp->jit;
+	uint64_t fnaddr = (uint64_t)(uintptr_t)map_helper_lookup;
+	bool has_call = memmem(img->mem, img->code_size, &fnaddr, 8) != NULL;
+	cr_expect_eq(has_call, !want_inline, "inlined: want %d", want_inline);
+	uint32_t keys[6] = { 0, 4, 5, 2, 0xffffffffu, 4 };
+	uint64_t ri = 0, rj = 0;
+	cr_assert_eq(bpfvm_prog_run(pi, keys, sizeof(keys), &ri), 0);
+	uint32_t vals_i[5][3], vals_j[5][3];
+	for (uint32_t k = 0; k < 5; k++)
+		cr_assert_eq(bpfvm_map_lookup(m, &k, vals_i[k], 0), 0);
+	cr_assert_eq(bpfvm_prog_run(pj, keys, sizeof(keys), &rj), 0);
+	for (uint32_t k = 0; k < 5; k++)
+		cr_assert_eq(bpfvm_map_lookup(m, &k, vals_j[k], 0), 0);
+	/* keys 0:1, 4:5, 5:miss, 2:3, -1:miss, 4:5+5=10 */
+	cr_expect_eq(ri, 159400, "interp r0 %llu", (unsigned long long)ri);
+	/* the JIT ran second, on the values the interpreter left */
+	cr_expect_eq(rj, 359710, "jit r0 %llu", (unsigned long long)rj);
+	cr_expect_eq(vals_i[4][1], 10);
+	cr_expect_eq(vals_j[4][1], 20);
+	cr_expect_eq(vals_j[2][1], 6);
+	cr_expect_eq(vals_j[0][1], 2);
+	bpfvm_prog_put(pi);
+	bpfvm_prog_put(pj);
+	bpfvm_map_put(m);
+	bpfvm_destroy(vm);
+}
+
+Test(jit, array_lookup_inlined)
+{
+	lookup_case(0, true);
+}
+
+Test(jit, inner_map_array_lookup_keeps_the_call)
+{
+	lookup_case(BPFVM_F_INNER_MAP, false);
+}

@@ -1,0 +1,134 @@
+/*
+ * `bpfvm jit-dump FILE`: loads a program on the JIT and prints its x86-64
+ * code, disassembled with capstone, each block under the BPF instruction
+ * it came from.
+ */
+#include <capstone/capstone.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asm.h"
+#include "cli.h"
+#include "jit_int.h"
+#include "vm.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bpfvm jit-dump [--blind] FILE\n"
+	           "Loads FILE (raw instructions or assembly) unverified on the JIT and prints\n"
+	           "the x86-64 code, each block under the BPF instruction it came from.\n"
+	           "  --blind   blind constants (BPFVM_PROG_JIT_BLIND)\n");
+}
+
+static void dump_range(csh cs, const uint8_t *base, size_t from, size_t to)
+{
+	if (to <= from)
+		return;
+	cs_insn *insn;
+	size_t n = cs_disasm(cs, base + from, to - from, (uint64_t)from, 0, &insn);
+	for (size_t i = 0; i < n; i++) {
+		printf("    %6llx:  ", (unsigned long long)insn[i].address);
+		for (int b = 0; b < 10; b++)
+			printf(b < insn[i].size ? "%02x " : "   ", insn[i].bytes[b]);
+		printf(" %s %s\n", insn[i].mnemonic, insn[i].op_str);
+	}
+	if (n)
+		cs_free(insn, n);
+}
+
+int cli_cmd_jit_dump(int argc, char **argv)
+{
+	static const struct option opts[] = { { "blind", no_argument, NULL, 'b' }, { "help", no_argument, NULL, 'h' },
+		                              { NULL, 0, NULL, 0 } };
+	uint32_t flags = BPFVM_PROG_UNCHECKED;
+	int c, rc = CLI_FAIL;
+	while ((c = getopt_long(argc, argv, "bh", opts, NULL)) != -1) {
+		if (c == 'b') {
+			flags |= BPFVM_PROG_JIT_BLIND;
+		} else if (c == 'h') {
+			usage(stdout);
+			return CLI_OK;
+		} else {
+			usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	const char *path = argv[optind];
+	char *buf = NULL;
+	size_t len = 0, n = 0;
+	struct bpf_insn *insns = NULL;
+	bpfvm *vm = NULL;
+	bpfvm_prog *prog = NULL;
+	csh cs = 0;
+	int err = cli_read_file(path, &buf, &len);
+	if (err) {
+		cli_err("jit-dump", "%s: %s", path, strerror(-err));
+		goto out;
+	}
+	enum cli_prog_kind kind = cli_prog_kind(buf, len);
+	if (kind == CLI_PROG_ELF) {
+		cli_err("jit-dump", "%s: ELF objects are not supported here yet; give raw instructions or assembly", path);
+		goto out;
+	}
+	if (cli_parse_prog("jit-dump", path, buf, len, kind, &insns, &n))
+		goto out;
+	if ((err = cli_conformance_vm(&vm))) {
+		cli_err("jit-dump", "cannot create a VM: %s", bpfvm_strerror(err));
+		goto out;
+	}
+	char log[4096] = "";
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = flags, .engine = BPFVM_ENGINE_JIT,
+		                      .log_buf = log, .log_size = sizeof(log) };
+	if ((err = bpfvm_prog_load(vm, insns, n, &po, &prog))) {
+		cli_err("jit-dump", "%s: %s\n%s", path, bpfvm_strerror(err), log);
+		goto out;
+	}
+	struct jit_image *img = prog->jit;
+	if (!img) {
+		cli_err("jit-dump", "%s: not JIT'd:\n%s", path, log);
+		goto out;
+	}
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
+		cli_err("jit-dump", "capstone cannot open x86-64");
+		goto out;
+	}
+	const uint8_t *code = img->mem;
+	printf("; %zu bytes of x86-64, %u passes\n; entry trampoline and abort stub\n", img->code_size, img->passes);
+	dump_range(cs, code, 0, img->subs[0]);
+	for (uint32_t i = 0; i < img->len; i++) {
+		if (prog->ops[i] == VM_OP_INVALID)
+			continue; /* second slot of lddw */
+		for (uint32_t s = 0; s < img->nsubs; s++)
+			if ((prog->nsubprogs ? prog->subprogs[s].start : 0) == i) {
+				printf("; subprogram %u prologue\n", s);
+				dump_range(cs, code, img->subs[s], img->addrs[i]);
+			}
+		uint32_t j = i + 1;
+		while (j < img->len && prog->ops[j] == VM_OP_INVALID)
+			j++;
+		size_t end = img->addrs[j < img->len ? j : img->len];
+		for (uint32_t s = 1; s < img->nsubs && j < img->len; s++)
+			if (prog->subprogs[s].start == j)
+				end = img->subs[s]; /* the next prologue is not this insn's code */
+		char text[160];
+		if (vm_disasm_insn(prog->insns, prog->len, i, text, sizeof(text)) < 0)
+			snprintf(text, sizeof(text), "(opcode %#x)", prog->insns[i].code);
+		printf("%5u: %s\n", i, text);
+		dump_range(cs, code, img->addrs[i], end);
+	}
+	rc = CLI_OK;
+out:
+	if (cs)
+		cs_close(&cs);
+	bpfvm_prog_put(prog);
+	bpfvm_destroy(vm);
+	free(insns);
+	free(buf);
+	return rc;
+}
