@@ -15,6 +15,9 @@
 
 #include "jit_int.h"
 #include "log.h"
+#ifdef BPFVM_HAVE_MAPS
+#include "map.h"
+#endif
 
 /* As Linux: a program that has not converged after this many passes is
  * left to the interpreter rather than looping forever. */
@@ -38,8 +41,6 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 
 	if (!prog->len || !prog->insns)
 		return fail(log, -EINVAL, -1, "empty program");
-	if (prog->flags & BPFVM_PROG_NO_VERIFY)
-		return fail(log, -EOPNOTSUPP, -1, "checked mode (unverified programs) is not JIT'd yet");
 	if (prog->nsubprogs && prog->subprogs[0].start != 0)
 		return fail(log, -EINVAL, -1, "subprogram 0 does not start at instruction 0");
 
@@ -85,6 +86,37 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		if (prog->subprogs[k].start <= prog->len)
 			tgt[prog->subprogs[k].start] = 1;
 	p.is_target = tgt;
+	p.checked = prog->flags & BPFVM_PROG_NO_VERIFY;
+#ifdef BPFVM_HAVE_MAPS
+	/* Checked mode: the map values the program addresses directly (lddw
+	 * src=2/6), as the interpreter's checked mode allows them. */
+	for (uint32_t i = 0; p.checked && i + 1 < prog->len; i++) {
+		const struct bpf_insn *in = &prog->insns[i];
+		if (in->code != 0x18)
+			continue;
+		struct bpfvm_map *m = prog->aux ? prog->aux[i].map : NULL;
+		if (m && (in->src_reg == BPF_PSEUDO_MAP_VALUE || in->src_reg == BPF_PSEUDO_MAP_IDX_VALUE)) {
+			/* The resolver only allows one-element arrays here; the
+			 * region is that element (insns[i+1].imm now holds the
+			 * pointer's high half, not the offset). */
+			uint32_t zero = 0;
+			uintptr_t base = (uintptr_t)m->ops->lookup(m, &zero);
+			if (!base) {
+				i++;
+				continue;
+			}
+			struct vm_region *r = realloc(img->regions, (img->nregions + 1) * sizeof(*r));
+			if (!r) {
+				err = fail(log, -ENOMEM, -1, "out of memory");
+				goto out;
+			}
+			img->regions = r;
+			r[img->nregions++] = (struct vm_region){ base, base + m->value_size,
+			                                         !(m->map_flags & BPFVM_F_RDONLY_PROG) };
+		}
+		i++;
+	}
+#endif
 
 	p.prog = prog;
 	uint32_t pass;
@@ -155,6 +187,8 @@ out:
 	free(sa);
 	free(sb);
 	free(tgt);
+	if (img)
+		free(img->regions);
 	free(img);
 	return err;
 }
@@ -167,6 +201,7 @@ void jit_free(struct bpfvm_prog *prog)
 	munmap(img->mem, img->mem_size);
 	free(img->addrs);
 	free(img->subs);
+	free(img->regions);
 	free(img);
 	prog->jit = NULL;
 	prog->jit_entry = NULL;

@@ -22,6 +22,9 @@ struct jit_image {
 	uint32_t *subs;    /* subs[k]: offset of subprogram k's prologue */
 	uint32_t nsubs;
 	uint32_t passes;
+	/* Checked mode: map values the program addresses through lddw. */
+	struct vm_region *regions;
+	uint32_t nregions;
 };
 
 /* One translation pass over a program. */
@@ -36,6 +39,7 @@ struct jit_pass {
 	const uint8_t *is_target; /* 1 where a jump or call lands: no fusion across it */
 	bool first;             /* first pass: every jump is rel32 */
 	bool blind;             /* constant blinding */
+	bool checked;           /* checked mode: inline bounds, depth and budget checks */
 	uint32_t blind_key;
 	/* Why the program cannot be JIT'd (set with err_insn on failure). */
 	const char *why;
@@ -59,6 +63,23 @@ struct jit_ldabs_ret {
 	uint64_t ok;
 };
 struct jit_ldabs_ret jit_rt_ldabs(int64_t off, uint64_t size);
+
+/* Checked mode.  r12 points at this block in the entry trampoline's frame. */
+struct jit_checked_ctx {
+	int64_t budget;         /* instructions left (charged at back-edges) */
+	uint64_t depth;         /* bpf-to-bpf frames beyond the main one */
+	struct vm_run *run;
+	uint64_t pad[2];
+};
+#define JIT_CK_BUDGET 0
+#define JIT_CK_DEPTH 8
+void jit_rt_checked_enter(struct jit_checked_ctx *ck);
+/* Slow path of a memory check: 1 if [addr, addr+size) is an allowed
+ * region (writes: a writable one), else records -EFAULT and returns 0.
+ * szwr = size | write << 8. */
+uint64_t jit_rt_check_mem(struct jit_checked_ctx *ck, uint64_t addr, uint64_t szwr, uint64_t insn, uint64_t rbp);
+enum jit_fail_kind { JIT_FAIL_ALIGN = 1, JIT_FAIL_DEPTH, JIT_FAIL_BUDGET };
+void jit_rt_fail(struct jit_checked_ctx *ck, uint64_t kind, uint64_t insn, uint64_t addr);
 
 /* Tail calls: what the target's code does with the frame.  addr is the
  * target's body past `push rbp; mov rbp, rsp` (JIT_TAIL_ENTRY_SKIP bytes),

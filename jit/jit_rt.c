@@ -54,7 +54,11 @@ struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx)
 		return r;
 	run->tail_calls++;
 	run->prog = t;
-	if (t->jit) {
+	/* A checked-mode image expects the checked entry's context in r12,
+	 * which an unchecked caller's frame does not have: such targets run
+	 * on the interpreter's checked engine below.  (Checked JIT'd programs
+	 * never reach here: their tail calls fall back to the interpreter.) */
+	if (t->jit && !(t->flags & BPFVM_PROG_NO_VERIFY)) {
 		const struct jit_image *img = t->jit;
 		r.addr = (uint64_t)(uintptr_t)img->mem + img->subs[0] + JIT_TAIL_ENTRY_SKIP;
 		return r;
@@ -70,4 +74,72 @@ struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx)
 	(void)map; (void)index; (void)ctx;
 #endif
 	return r;
+}
+
+/* ---- checked mode ---- */
+
+void jit_rt_checked_enter(struct jit_checked_ctx *ck)
+{
+	struct vm_run *run = vm_current_run;
+	ck->run = run;
+	ck->depth = 0;
+	ck->budget = run ? (int64_t)(run->budget > INT64_MAX ? INT64_MAX : run->budget) : INT64_MAX;
+}
+
+static bool in_range(uintptr_t a, uint64_t sz, uintptr_t lo, uintptr_t hi)
+{
+	return a >= lo && a <= hi && sz <= hi - a;
+}
+
+/* The same regions as the interpreter's checked mode: this frame and its
+ * callers' frames (each [rbp - 512, rbp), linked through the saved rbp at
+ * [rbp]), the input, the context, the program's map values, and memory
+ * helpers handed out during the run. */
+uint64_t jit_rt_check_mem(struct jit_checked_ctx *ck, uint64_t addr, uint64_t szwr, uint64_t insn, uint64_t rbp)
+{
+	struct vm_run *run = ck->run;
+	uint64_t sz = szwr & 0xff;
+	bool wr = (szwr >> 8) & 1;
+	uintptr_t a = (uintptr_t)addr;
+	uintptr_t fp = (uintptr_t)rbp;
+	for (uint64_t d = 0; d <= ck->depth && fp; d++) {
+		if (in_range(a, sz, fp - BPF_STACK_SIZE, fp))
+			return 1;
+		fp = *(const uintptr_t *)fp;
+	}
+	if (!run)
+		return 0;
+	if (run->data && in_range(a, sz, (uintptr_t)run->data, (uintptr_t)run->data + run->len))
+		return 1;
+	if (run->ctx && run->ctx != run->data && in_range(a, sz, (uintptr_t)run->ctx, (uintptr_t)run->ctx + run->ctx_size))
+		return 1;
+	const struct jit_image *img = run->prog ? run->prog->jit : NULL;
+	for (uint32_t i = 0; img && i < img->nregions; i++)
+		if (in_range(a, sz, img->regions[i].start, img->regions[i].end) && (!wr || img->regions[i].writable))
+			return 1;
+	for (uint32_t i = 0; i < run->nregions; i++)
+		if (in_range(a, sz, run->regions[i].start, run->regions[i].end) && (!wr || run->regions[i].writable))
+			return 1;
+	vm_run_fail(run, -EFAULT, (uint32_t)insn, a, "%u-byte %s 0x%llx outside any region the program may access",
+	            (unsigned)sz, wr ? "store to" : "load from", (unsigned long long)a);
+	return 0;
+}
+
+void jit_rt_fail(struct jit_checked_ctx *ck, uint64_t kind, uint64_t insn, uint64_t addr)
+{
+	struct vm_run *run = ck->run;
+	if (!run)
+		return;
+	switch (kind) {
+	case JIT_FAIL_ALIGN:
+		vm_run_fail(run, -EFAULT, (uint32_t)insn, addr, "misaligned atomic at 0x%llx", (unsigned long long)addr);
+		break;
+	case JIT_FAIL_DEPTH:
+		vm_run_fail(run, -E2BIG, (uint32_t)insn, 0, "call nests deeper than %d frames", BPF_MAX_CALL_FRAMES);
+		break;
+	default:
+		vm_run_fail(run, -ELOOP, (uint32_t)insn, 0, "instruction budget of %llu exhausted (runaway loop?)",
+		            (unsigned long long)run->prog->insn_budget);
+		break;
+	}
 }

@@ -140,15 +140,28 @@ static void emit_entry(struct jit_pass *p)
 	x86_push(e, X86_R13);
 	x86_push(e, X86_R14);
 	x86_push(e, X86_R15);
-	x86_alu_ri(e, X86_SUB, true, X86_RSP, 8); /* realign to 16 */
+	/* realign to 16 and keep a struct jit_checked_ctx here: the run
+	 * (for bpfvm_run_stop checks after helper calls) and, in checked
+	 * mode, the depth and budget */
+	x86_alu_ri(e, X86_SUB, true, X86_RSP, (int32_t)sizeof(struct jit_checked_ctx));
 	x86_mov_rr(e, true, X86_R12, X86_RSP);
+	{
+		/* jit_rt_checked_enter(r12), keeping r1 and r2 */
+		x86_push(e, X86_RDI);
+		x86_push(e, X86_RSI);
+		x86_mov_rr(e, true, X86_RDI, X86_R12);
+		x86_movabs(e, X86_RAX, (uint64_t)(uintptr_t)jit_rt_checked_enter);
+		x86_call_reg(e, X86_RAX);
+		x86_pop(e, X86_RSI);
+		x86_pop(e, X86_RDI);
+	}
 	int64_t main_off = p->subs[0];
 	int64_t rel = main_off - ((int64_t)e->len + 5);
 	x86_call_rel32(e, (int32_t)rel); /* call main body */
 	p->nabort_off = (uint32_t)e->len;
 	/* abort: rax = return value; unwind to the entry frame */
 	x86_mov_rr(e, true, X86_RSP, X86_R12);
-	x86_alu_ri(e, X86_ADD, true, X86_RSP, 8);
+	x86_alu_ri(e, X86_ADD, true, X86_RSP, (int32_t)sizeof(struct jit_checked_ctx));
 	x86_pop(e, X86_R15);
 	x86_pop(e, X86_R14);
 	x86_pop(e, X86_R13);
@@ -180,6 +193,94 @@ static void emit_prologue(struct jit_pass *p, uint32_t sub)
 		x86_alu_ri(e, X86_SUB, true, X86_RSP, (int32_t)d);
 	for (int i = 0; i < 4; i++)
 		x86_push(e, saved_regs[i]);
+	if (p->checked && d) {
+		/* As the interpreter's checked mode: a frame starts zeroed, so
+		 * unverified programs see no stale host bytes.
+		 *   memset(r10 - depth, 0, depth), keeping r0, r1, r4 */
+		x86_mov_rr(e, true, AUX3, X86_RDI);
+		x86_mov_rr(e, true, AUX2, X86_RCX);
+		x86_mov_rr(e, true, AUX, X86_RAX);
+		x86_lea(e, X86_RDI, X86_RBP, -(int32_t)d);
+		x86_alu_rr(e, X86_XOR, false, X86_RAX, X86_RAX);
+		x86_mov_imm(e, X86_RCX, d / 8);
+		x86_rep_stosq(e);
+		x86_mov_rr(e, true, X86_RDI, AUX3);
+		x86_mov_rr(e, true, X86_RCX, AUX2);
+		x86_mov_rr(e, true, X86_RAX, AUX);
+	}
+}
+
+/* ---- checked mode ---- */
+
+/* Records a failure through jit_rt_fail() and unwinds the run. */
+static void emit_fail(struct jit_pass *p, enum jit_fail_kind kind, uint32_t idx, int addr_reg)
+{
+	struct x86_emit *e = &p->e;
+	if (addr_reg >= 0)
+		x86_mov_rr(e, true, X86_RCX, addr_reg);
+	else
+		x86_alu_rr(e, X86_XOR, false, X86_RCX, X86_RCX);
+	x86_mov_rr(e, true, X86_RDI, X86_R12);
+	x86_mov_imm(e, X86_RSI, kind);
+	x86_mov_imm(e, X86_RDX, idx);
+	x86_movabs(e, X86_RAX, (uint64_t)(uintptr_t)jit_rt_fail);
+	x86_call_reg(e, X86_RAX);
+	x86_alu_rr(e, X86_XOR, false, X86_RAX, X86_RAX);
+	x86_jmp_to(e, p->abort_off, false);
+}
+
+/*
+ * Bounds check of [base + off, +size): the common case, the current
+ * frame, inline; anything else through jit_rt_check_mem(), which knows
+ * the run's regions.
+ *   r11 = base + off;
+ *   if ((u64)(r11 - (r10 - 512)) > 512 - size) slow path
+ */
+static void emit_mem_check(struct jit_pass *p, int base, int16_t off, unsigned size, bool wr, uint32_t idx,
+                           bool atomic)
+{
+	static const uint8_t save[6] = { X86_RAX, X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8 };
+	struct x86_emit *e = &p->e;
+	x86_lea(e, AUX, base, off);
+	x86_mov_rr(e, true, AUX2, AUX);
+	x86_alu_rr(e, X86_SUB, true, AUX2, X86_RBP);
+	x86_alu_ri(e, X86_ADD, true, AUX2, BPF_STACK_SIZE);
+	x86_alu_ri(e, X86_CMP, true, AUX2, (int32_t)(BPF_STACK_SIZE - size));
+	size_t j_ok = jcc8_fwd(e, X86_CC_BE);
+	for (int i = 0; i < 6; i++)
+		x86_push(e, save[i]);
+	x86_mov_rr(e, true, X86_RDI, X86_R12);
+	x86_mov_rr(e, true, X86_RSI, AUX);
+	x86_mov_imm(e, X86_RDX, size | (wr ? 0x100u : 0));
+	x86_mov_imm(e, X86_RCX, idx);
+	x86_mov_rr(e, true, X86_R8, X86_RBP);
+	x86_movabs(e, X86_RAX, (uint64_t)(uintptr_t)jit_rt_check_mem);
+	x86_call_reg(e, X86_RAX);
+	x86_mov_rr(e, true, AUX2, X86_RAX);
+	for (int i = 5; i >= 0; i--)
+		x86_pop(e, save[i]);
+	x86_test_rr(e, true, AUX2, AUX2);
+	x86_jcc_to(e, X86_CC_E, p->abort_off, false); /* run->err is set */
+	bind8(e, j_ok);
+	if (atomic && size > 1) {
+		x86_lea(e, AUX, base, off); /* the slow path's call clobbered r11 */
+		x86_test_ri(e, false, AUX, (int32_t)(size - 1));
+		size_t j_al = jcc8_fwd(e, X86_CC_E);
+		emit_fail(p, JIT_FAIL_ALIGN, idx, AUX);
+		bind8(e, j_al);
+	}
+}
+
+/* Checked mode: charge a loop iteration to the budget at a back-edge. */
+static void emit_budget(struct jit_pass *p, uint32_t idx, uint32_t target)
+{
+	struct x86_emit *e = &p->e;
+	if (!p->checked || target > idx)
+		return;
+	x86_alu_mi(e, X86_SUB, true, X86_R12, JIT_CK_BUDGET, (int32_t)(idx - target + 1));
+	size_t j_ok = jcc8_fwd(e, X86_CC_NS);
+	emit_fail(p, JIT_FAIL_BUDGET, idx, -1);
+	bind8(e, j_ok);
 }
 
 static void emit_epilogue(struct jit_pass *p)
@@ -524,6 +625,7 @@ static void emit_jcond(struct jit_pass *p, const struct bpf_insn *in, enum vm_op
 	int dst = reg_map[in->dst_reg];
 	bool is_set = (in->code & 0xf0) == 0x40;
 	uint32_t target = idx + 1 + (int32_t)in->off;
+	emit_budget(p, idx, target);
 	if (vm_opinfo[op].fmt == FMT_JCOND_X) {
 		int src = reg_map[in->src_reg];
 		if (is_set)
@@ -547,6 +649,26 @@ static void emit_jcond(struct jit_pass *p, const struct bpf_insn *in, enum vm_op
 }
 
 /* ---- calls ---- */
+
+/*
+ * As the interpreter, after every helper call: a helper that called
+ * bpfvm_run_stop() (or failed the run) ends it now.
+ *   r11 = ck->run; if (r11 && r11->stop) { r0 = r11->stop_ret; unwind }
+ */
+static void emit_stop_check(struct jit_pass *p)
+{
+	struct x86_emit *e = &p->e;
+	x86_load(e, 8, AUX, X86_R12, (int32_t)offsetof(struct jit_checked_ctx, run));
+	x86_test_rr(e, true, AUX, AUX);
+	size_t j_none = jcc8_fwd(e, X86_CC_E);
+	x86_load(e, 1, AUX2, AUX, (int32_t)offsetof(struct vm_run, stop));
+	x86_test_rr(e, false, AUX2, AUX2);
+	size_t j_go = jcc8_fwd(e, X86_CC_E);
+	x86_load(e, 8, X86_RAX, AUX, (int32_t)offsetof(struct vm_run, stop_ret));
+	x86_jmp_to(e, p->abort_off, false);
+	bind8(e, j_none);
+	bind8(e, j_go);
+}
 
 #ifdef BPFVM_HAVE_MAPS
 /*
@@ -667,10 +789,22 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		uint32_t sub = prog->aux ? prog->aux[target].subprog : 0;
 		if (sub >= (prog->nsubprogs ? prog->nsubprogs : 1) || prog->subprogs[sub].start != target)
 			return unsupported(p, idx, "call local: target is not the start of a subprogram");
+		if (p->checked) {
+			/* as the interpreter: at most 8 frames */
+			x86_alu_mi(e, X86_CMP, true, X86_R12, JIT_CK_DEPTH, BPF_MAX_CALL_FRAMES - 1);
+			size_t j_ok = jcc8_fwd(e, X86_CC_B);
+			emit_fail(p, JIT_FAIL_DEPTH, idx, -1);
+			bind8(e, j_ok);
+			x86_alu_mi(e, X86_ADD, true, X86_R12, JIT_CK_DEPTH, 1);
+		}
 		int64_t rel = (int64_t)p->subs[sub] - ((int64_t)e->len + 5);
 		x86_call_rel32(e, (int32_t)rel); /* call subprogram */
+		if (p->checked)
+			x86_alu_mi(e, X86_SUB, true, X86_R12, JIT_CK_DEPTH, 1);
 		return 0;
 	}
+	if (p->checked)
+		return unsupported(p, idx, "checked mode: helper calls (and callx, tail calls) are not JIT'd yet");
 	if (op == VM_OP_CALLX) {
 		/* r11 = jit_rt_callx(vm, dst, idx), keeping r1-r5; unknown id:
 		 * the run already failed, unwind. */
@@ -691,6 +825,7 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		x86_test_rr(e, true, AUX, AUX);
 		x86_jcc_to(e, X86_CC_E, p->abort_off, false);
 		x86_call_reg(e, AUX); /* call helper(r1..r5) */
+		emit_stop_check(p);
 		return 0;
 	}
 	const struct vm_helper *h = prog->aux ? prog->aux[idx].helper : NULL;
@@ -706,6 +841,7 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 #endif
 	x86_movabs(e, AUX, (uint64_t)(uintptr_t)h->fn);
 	x86_call_reg(e, AUX); /* call helper: r1-r5 are already rdi, rsi, rdx, rcx, r8 */
+	emit_stop_check(p);
 	return 0;
 }
 
@@ -787,12 +923,16 @@ int jit_x86_translate(struct jit_pass *p)
 			emit_ldabs(p, in, op);
 			break;
 		case FMT_LDX:
+			if (p->checked)
+				emit_mem_check(p, reg_map[in->src_reg], in->off, vm_op_access_size(op), false, i, false);
 			if (in->code & 0x80) /* MEMSX */
 				x86_load_sx(e, vm_op_access_size(op), reg_map[in->dst_reg], reg_map[in->src_reg], in->off);
 			else
 				x86_load(e, vm_op_access_size(op), reg_map[in->dst_reg], reg_map[in->src_reg], in->off);
 			break;
 		case FMT_ST:
+			if (p->checked)
+				emit_mem_check(p, reg_map[in->dst_reg], in->off, vm_op_access_size(op), true, i, false);
 			if (p->blind && in->imm) {
 				load_imm32(p, AUX2, in->imm, true);
 				x86_store(e, vm_op_access_size(op), reg_map[in->dst_reg], in->off, AUX2);
@@ -801,16 +941,22 @@ int jit_x86_translate(struct jit_pass *p)
 			}
 			break;
 		case FMT_STX:
+			if (p->checked)
+				emit_mem_check(p, reg_map[in->dst_reg], in->off, vm_op_access_size(op), true, i, false);
 			x86_store(e, vm_op_access_size(op), reg_map[in->dst_reg], in->off, reg_map[in->src_reg]);
 			break;
 		case FMT_ATOMIC:
+			if (p->checked)
+				emit_mem_check(p, reg_map[in->dst_reg], in->off, vm_op_access_size(op), true, i, true);
 			emit_atomic(p, in, op);
 			break;
 		case FMT_JA:
+			emit_budget(p, i, i + 1 + (int32_t)in->off);
 			if (in->off != 0)
 				jmp_insn(p, i + 1 + (int32_t)in->off);
 			break;
 		case FMT_JA32:
+			emit_budget(p, i, i + 1 + in->imm);
 			if (in->imm != 0)
 				jmp_insn(p, i + 1 + in->imm);
 			break;

@@ -676,3 +676,9 @@ void x86_ud2(struct x86_emit *e)
 	x86_u8(e, 0x0f); /* ud2 */
 	x86_u8(e, 0x0b);
 }
+
+void x86_rep_stosq(struct x86_emit *e)
+{
+	static const uint8_t b[3] = { 0xf3, 0x48, 0xab };
+	x86_bytes(e, b, 3); /* rep stosq */
+}

@@ -133,5 +133,7 @@ unsigned x86_jcc_to(struct x86_emit *e, enum x86_cc cc, int64_t target, bool sho
 /* Multi-byte nops filling n bytes. */
 void x86_nops(struct x86_emit *e, unsigned n);
 void x86_ud2(struct x86_emit *e);
+/* rep stosq: rcx qwords of rax to [rdi] */
+void x86_rep_stosq(struct x86_emit *e);
 
 #endif

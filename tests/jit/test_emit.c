@@ -115,6 +115,7 @@ static const struct golden cases[] = {
 	{ "call rel32", "e8 10 00 00 00" },
 	{ "nop x3", "0f 1f 00" },
 	{ "nop x11", "0f 1f 84 00 00 00 00 00 0f 1f 00" },
+	{ "rep stosq", "f3 48 ab" },
 };
 
 static void emit_case(int i, struct x86_emit *e)
@@ -217,6 +218,7 @@ static void emit_case(int i, struct x86_emit *e)
 	case 94: x86_call_rel32(e, 0x10); break;
 	case 95: x86_nops(e, 3); break;
 	case 96: x86_nops(e, 11); break;
+	case 97: x86_rep_stosq(e); break;
 	default: x86_fail(e, -1); break;
 	}
 }
@@ -288,7 +290,7 @@ Test(x86_emit, capstone_cross_check)
 			 * decode as several nops). */
 			char mn[32];
 			sscanf(cases[i].text, "%31s", mn);
-			if (strcmp(mn, "jmp") && strcmp(mn, "je") && strcmp(mn, "jne") && strcmp(mn, "lock"))
+			if (strcmp(mn, "jmp") && strcmp(mn, "je") && strcmp(mn, "jne") && strcmp(mn, "lock") && strcmp(mn, "rep"))
 				cr_expect_str_eq(insn[0].mnemonic, mn, "%s", cases[i].text);
 			cs_free(insn, cnt);
 		}

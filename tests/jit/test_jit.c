@@ -54,6 +54,9 @@ static void diff(bpfvm *vm, const struct bpf_insn *insns, size_t n, const uint8_
 	bpfvm_prog_put(pj);
 }
 
+static int checked_run(uint32_t engine, const struct bpf_insn *insns, size_t n, uint8_t *mem, size_t len,
+                       uint64_t *r0, uint64_t budget);
+
 static uint64_t jit_run(bpfvm *vm, const struct bpf_insn *insns, size_t n, void *mem, size_t len, uint32_t flags)
 {
 	char log[1024] = "";
@@ -256,6 +259,16 @@ Test(jit, random_programs_match_interpreter)
 		char what[32];
 		snprintf(what, sizeof(what), "seed %llu", (unsigned long long)seed);
 		diff(vm, prog, n, mem, sizeof(mem), seed & 1 ? BPFVM_PROG_JIT_BLIND : 0, what);
+		/* and in checked mode: same results, no false alarms */
+		uint8_t mi[GEN_MEM], mj[GEN_MEM];
+		memcpy(mi, mem, GEN_MEM);
+		memcpy(mj, mem, GEN_MEM);
+		uint64_t ri = 0, rj = 0;
+		int ei = checked_run(BPFVM_ENGINE_INTERP, prog, n, mi, GEN_MEM, &ri, 0);
+		int ej = checked_run(BPFVM_ENGINE_JIT, prog, n, mj, GEN_MEM, &rj, 0);
+		cr_expect(ei == 0 && ej == 0, "%s checked: %d %d", what, ei, ej);
+		cr_expect_eq(ri, rj, "%s checked: r0", what);
+		cr_expect(memcmp(mi, mj, GEN_MEM) == 0, "%s checked: memory", what);
 	}
 	bpfvm_destroy(vm);
 }
@@ -331,12 +344,13 @@ Test(jit, image_is_never_writable_and_executable)
 
 Test(jit, fallback_names_the_reason)
 {
-	bpfvm *vm = new_vm();
-	struct bpf_insn prog[] = { MOV64_K(0, 42), EXIT };
+	bpfvm *vm = NULL;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpf_insn prog[] = { CALL(BPFVM_FN_ktime_get_ns), MOV64_K(0, 42), EXIT };
 	char log[512] = "";
 	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_NO_VERIFY, log, sizeof(log));
 	cr_expect_eq(bpfvm_prog_engine(p), BPFVM_ENGINE_INTERP);
-	cr_expect(strstr(log, "checked mode") != NULL, "log: %s", log);
+	cr_expect(strstr(log, "insn 0: jit: checked mode: helper calls") != NULL, "log: %s", log);
 	uint64_t r0 = 0;
 	cr_expect_eq(bpfvm_prog_run(p, NULL, 0, &r0), 0);
 	cr_expect_eq(r0, 42);
@@ -457,7 +471,7 @@ Test(jit, fused_pairs_match_interpreter)
  * that tail-calls itself, empty slots falling through, a tail call from a
  * subprogram (the target replaces that frame only), and a target left on
  * the interpreter.  Results must match the interpreter's. */
-static int run_tail(uint32_t engine_main, uint32_t engine_target, uint64_t *r0, uint8_t *mem)
+static int run_tail(uint32_t engine_main, uint32_t engine_target, uint32_t target_flags, uint64_t *r0, uint8_t *mem)
 {
 	bpfvm *vm = NULL;
 	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
@@ -487,7 +501,8 @@ static int run_tail(uint32_t engine_main, uint32_t engine_target, uint64_t *r0, 
 	};
 	char log[1024] = "";
 	bpfvm_prog *ps = load(vm, self, N(self), engine_main, BPFVM_PROG_UNCHECKED, log, sizeof(log));
-	bpfvm_prog *pt = load(vm, target, N(target), engine_target, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	bpfvm_prog *pt = load(vm, target, N(target), engine_target, target_flags, log, sizeof(log));
+	cr_assert_eq(bpfvm_prog_engine(pt), engine_target, "%s", log);
 	bpfvm_prog *pm = load(vm, mainp, N(mainp), engine_main, BPFVM_PROG_UNCHECKED, log, sizeof(log));
 	cr_assert_eq(bpfvm_prog_engine(pm), engine_main, "%s", log);
 	uint32_t k = 0;
@@ -514,9 +529,15 @@ Test(jit, tail_calls)
 {
 	uint8_t mi[16], mj[16], mx[16];
 	uint64_t ri, rj, rx;
-	cr_assert_eq(run_tail(BPFVM_ENGINE_INTERP, BPFVM_ENGINE_INTERP, &ri, mi), 0);
-	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_JIT, &rj, mj), 0);
-	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_INTERP, &rx, mx), 0);
+	uint8_t mc[16];
+	uint64_t rc;
+	cr_assert_eq(run_tail(BPFVM_ENGINE_INTERP, BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED, &ri, mi), 0);
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, &rj, mj), 0);
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_INTERP, BPFVM_PROG_UNCHECKED, &rx, mx), 0);
+	/* a checked-mode JIT'd target of an unchecked JIT'd caller */
+	cr_assert_eq(run_tail(BPFVM_ENGINE_JIT, BPFVM_ENGINE_JIT, BPFVM_PROG_NO_VERIFY, &rc, mc), 0);
+	cr_expect_eq(rc, ri, "jit->checked jit %llu", (unsigned long long)rc);
+	cr_expect(memcmp(mi, mc, 16) == 0);
 	/* self ran 1 + 33 times, then fell through with 500; main: 34*1000 + 7 + 40000 */
 	cr_expect_eq(ri, 500ull * 1000000 + 34 * 1000 + 7 + 40000, "interp %llu", (unsigned long long)ri);
 	cr_expect_eq(rj, ri, "jit %llu", (unsigned long long)rj);
@@ -605,4 +626,104 @@ Test(jit, array_lookup_inlined)
 Test(jit, inner_map_array_lookup_keeps_the_call)
 {
 	lookup_case(BPFVM_F_INNER_MAP, false);
+}
+
+/* Checked mode, JIT'd: the interpreter's errors for the same faults, and
+ * accesses that are allowed (caller frames, the input) still work. */
+static int checked_run(uint32_t engine, const struct bpf_insn *insns, size_t n, uint8_t *mem, size_t len,
+                       uint64_t *r0, uint64_t budget)
+{
+	bpfvm *vm = new_vm();
+	char log[512] = "";
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_NO_VERIFY, .engine = engine,
+	                              .log_buf = log, .log_size = sizeof(log), .insn_budget = budget };
+	bpfvm_prog *p = NULL;
+	cr_assert_eq(bpfvm_prog_load(vm, insns, n, &po, &p), 0, "%s", log);
+	cr_assert_eq(bpfvm_prog_engine(p), engine, "%s", log);
+	char err[256] = "";
+	struct bpfvm_run_opts ro = { .sz = sizeof(ro), .data = mem, .len = len, .err_buf = err, .err_size = sizeof(err) };
+	int rc = bpfvm_prog_run_opts(p, &ro);
+	*r0 = ro.r0;
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+	return rc;
+}
+
+static void checked_same(const struct bpf_insn *insns, size_t n, int want_rc, const char *what)
+{
+	uint8_t mi[16], mj[16];
+	for (int i = 0; i < 16; i++)
+		mi[i] = mj[i] = (uint8_t)(i + 1);
+	uint64_t ri = 0, rj = 0;
+	int ei = checked_run(BPFVM_ENGINE_INTERP, insns, n, mi, 16, &ri, 100000);
+	int ej = checked_run(BPFVM_ENGINE_JIT, insns, n, mj, 16, &rj, 100000);
+	cr_expect_eq(ei, want_rc, "%s: interp %d", what, ei);
+	cr_expect_eq(ej, want_rc, "%s: jit %d", what, ej);
+	if (!want_rc) {
+		cr_expect_eq(ri, rj, "%s: r0 %llu vs %llu", what, (unsigned long long)ri, (unsigned long long)rj);
+		cr_expect(memcmp(mi, mj, 16) == 0, "%s: memory", what);
+	}
+}
+
+Test(jit, checked_mode)
+{
+	struct bpf_insn oob_load[] = { LDXDW(0, 1, 16), EXIT };
+	checked_same(oob_load, N(oob_load), -EFAULT, "load past the input");
+	struct bpf_insn oob_stack[] = { STDW(10, -520, 1), MOV64_K(0, 0), EXIT };
+	checked_same(oob_stack, N(oob_stack), -EFAULT, "store below the frame");
+	struct bpf_insn above[] = { STDW(10, 0, 1), MOV64_K(0, 0), EXIT };
+	checked_same(above, N(above), -EFAULT, "store above the frame");
+	struct bpf_insn wild[] = { LDDW(1, 0x1000), LDXB(0, 1, 0), EXIT };
+	checked_same(wild, N(wild), -EFAULT, "wild pointer");
+	struct bpf_insn loop[] = { MOV64_K(0, 0), ALU64_K(OP_ADD, 0, 1), JA(-2), EXIT };
+	checked_same(loop, N(loop), -ELOOP, "runaway loop");
+	struct bpf_insn deep[] = { CALL_LOCAL(-1), EXIT };
+	checked_same(deep, N(deep), -E2BIG, "unbounded recursion");
+	struct bpf_insn misaligned[] = { MOV64_K(2, 1), ATOMIC64(1, 2, 1, 0x00), MOV64_K(0, 0), EXIT };
+	checked_same(misaligned, N(misaligned), -EFAULT, "misaligned atomic");
+	/* fine: the input, the frame, and a caller's frame through a pointer */
+	struct bpf_insn ok[] = {
+		LDXDW(2, 1, 8), STXDW(10, 2, -8), STDW(10, -512, 5), MOV64_X(1, 10), ALU64_K(OP_ADD, 1, -8),
+		CALL_LOCAL(3), LDXDW(3, 10, -512), ALU64_X(OP_ADD, 0, 3), EXIT,
+		/* sub(r1 = &caller's slot): r0 = *r1 + own stack; *r1 = 7 */
+		STDW(10, -8, 100), LDXDW(0, 1, 0), LDXDW(2, 10, -8), ALU64_X(OP_ADD, 0, 2), STDW(1, 0, 7), EXIT,
+	};
+	checked_same(ok, N(ok), 0, "allowed accesses");
+	/* uninitialized stack reads as zero on both engines */
+	struct bpf_insn zero[] = { LDXDW(0, 10, -16), EXIT };
+	checked_same(zero, N(zero), 0, "fresh stack");
+}
+
+static uint64_t stopper(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	(void)b; (void)c; (void)d; (void)e;
+	if (a == 1)
+		bpfvm_run_stop(77);
+	return 3;
+}
+
+/* bpfvm_run_stop() in a helper ends the run when the helper returns, even
+ * from a subprogram: nothing after the call runs. */
+Test(jit, run_stop_from_helper)
+{
+	bpfvm *vm = new_vm();
+	struct bpfvm_helper_proto proto = { .sz = sizeof(proto), .name = "stopper",
+	                                    .args = { BPFVM_ARG_ANYTHING } };
+	cr_assert_eq(bpfvm_helper_register(vm, 1, stopper, &proto), 0);
+	struct bpf_insn prog[] = {
+		MOV64_X(6, 1), LDXB(1, 6, 1), CALL_LOCAL(3), STDW(6, 8, 0x55), MOV64_K(0, 5), EXIT,
+		/* sub: */
+		CALL(1), STDW(6, 0, 0x66), EXIT,
+	};
+	for (int stop = 0; stop <= 1; stop++) {
+		uint8_t mem[16] = { 0 };
+		mem[1] = (uint8_t)stop;
+		diff(vm, prog, N(prog), mem, sizeof(mem), 0, stop ? "stop" : "no stop");
+		uint8_t m2[16] = { 0 };
+		m2[1] = (uint8_t)stop;
+		cr_expect_eq(jit_run(vm, prog, N(prog), m2, 16, 0), stop ? 77u : 5u);
+		cr_expect_eq(m2[0], stop ? 0 : 0x66);
+		cr_expect_eq(m2[8], stop ? 0 : 0x55);
+	}
+	bpfvm_destroy(vm);
 }

@@ -16,10 +16,11 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bpfvm jit-dump [--blind] FILE\n"
+	fprintf(f, "usage: bpfvm jit_dump [--blind] [--checked] FILE\n"
 	           "Loads FILE (raw instructions or assembly) unverified on the JIT and prints\n"
 	           "the x86-64 code, each block under the BPF instruction it came from.\n"
-	           "  --blind   blind constants (BPFVM_PROG_JIT_BLIND)\n");
+	           "  --blind   blind constants (BPFVM_PROG_JIT_BLIND)\n"
+	           "  --checked checked mode (BPFVM_PROG_NO_VERIFY): inline run-time checks\n");
 }
 
 static void dump_range(csh cs, const uint8_t *base, size_t from, size_t to)
@@ -40,13 +41,15 @@ static void dump_range(csh cs, const uint8_t *base, size_t from, size_t to)
 
 int cli_cmd_jit_dump(int argc, char **argv)
 {
-	static const struct option opts[] = { { "blind", no_argument, NULL, 'b' }, { "help", no_argument, NULL, 'h' },
+	static const struct option opts[] = { { "blind", no_argument, NULL, 'b' }, { "checked", no_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
 		                              { NULL, 0, NULL, 0 } };
 	uint32_t flags = BPFVM_PROG_UNCHECKED;
 	int c, rc = CLI_FAIL;
-	while ((c = getopt_long(argc, argv, "bh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "bch", opts, NULL)) != -1) {
 		if (c == 'b') {
 			flags |= BPFVM_PROG_JIT_BLIND;
+		} else if (c == 'c') {
+			flags = (flags & ~BPFVM_PROG_UNCHECKED) | BPFVM_PROG_NO_VERIFY;
 		} else if (c == 'h') {
 			usage(stdout);
 			return CLI_OK;

@@ -19,7 +19,8 @@ static uint64_t run(const struct bpf_insn *insns, size_t n, uint32_t engine, uin
                     bool *jitted)
 {
 	char log[512] = "";
-	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_UNCHECKED | flags, .engine = engine,
+	uint32_t f = flags & BPFVM_PROG_NO_VERIFY ? flags : BPFVM_PROG_UNCHECKED | flags;
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = f, .engine = engine,
 		                      .log_buf = log, .log_size = sizeof(log) };
 	bpfvm_prog *p = NULL;
 	if (bpfvm_prog_load(vm, insns, n, &po, &p)) {
@@ -57,6 +58,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t ri = run(prog, n, BPFVM_ENGINE_INTERP, 0, mi, NULL);
 	uint64_t rj = run(prog, n, BPFVM_ENGINE_JIT, 0, mj, &jitted);
 	uint64_t rb = run(prog, n, BPFVM_ENGINE_JIT, BPFVM_PROG_JIT_BLIND, mb, NULL);
+	/* checked mode on both engines (no verifier): same results */
+	uint8_t mci[GEN_MEM], mcj[GEN_MEM];
+	memcpy(mci, m0, GEN_MEM);
+	memcpy(mcj, m0, GEN_MEM);
+	bool cjit = false;
+	uint64_t rci = run(prog, n, BPFVM_ENGINE_INTERP, BPFVM_PROG_NO_VERIFY, mci, NULL);
+	uint64_t rcj = run(prog, n, BPFVM_ENGINE_JIT, BPFVM_PROG_NO_VERIFY, mcj, &cjit);
+	if (!cjit || rci != ri || rcj != ri || memcmp(mi, mci, GEN_MEM) || memcmp(mi, mcj, GEN_MEM)) {
+		fprintf(stderr, "checked mode differs: r0 %#llx / %#llx / %#llx\n", (unsigned long long)ri,
+		        (unsigned long long)rci, (unsigned long long)rcj);
+		abort();
+	}
 	if (!jitted || ri != rj || ri != rb || memcmp(mi, mj, GEN_MEM) || memcmp(mi, mb, GEN_MEM)) {
 		fprintf(stderr, "JIT and interpreter differ: jitted %d r0 %#llx / %#llx / %#llx\n", jitted,
 		        (unsigned long long)ri, (unsigned long long)rj, (unsigned long long)rb);
