@@ -25,7 +25,7 @@ static atomic_bool stop;
 static atomic_long failures, ops;
 static bpfvm *vm;
 static bpfvm_map *hash, *outer, *inner[NINNER], *pa;
-static bpfvm_prog *p_hash, *p_inner, *p_tail, *p_t[2];
+static bpfvm_prog *p_hash, *p_upd, *p_inner, *p_tail, *p_t[2];
 
 #define CHECK(c, ...)                                                                 \
 	do {                                                                          \
@@ -111,6 +111,8 @@ static void *prog_runner(void *arg)
 		rc = bpfvm_prog_run(p_inner, &in, sizeof(in), &r0);
 		CHECK(rc == 0 && (r0 == 0 || (r0 >= 100 && r0 < 100 + NINNER) || r0 >= 1000),
 		      "inner prog rc %d r0 %llu", rc, (unsigned long long)r0);
+		rc = bpfvm_prog_run(p_upd, &in, sizeof(in), &r0);
+		CHECK(rc == 0 && r0 == 0, "update prog rc %d r0 %lld", rc, (long long)r0);
 		in &= 1;
 		rc = bpfvm_prog_run(p_tail, &in, sizeof(in), &r0);
 		CHECK(rc == 0 && (r0 == 1000 || r0 == 1 || r0 == 2), "tail prog rc %d r0 %llu", rc, (unsigned long long)r0);
@@ -216,6 +218,19 @@ int main(int argc, char **argv)
 		JEQ_K(0, 0, 3), LDXDW(1, 0, 0), LDXDW(0, 0, 8), ALU64_X(OP_XOR, 0, 1),
 		EXIT,
 	};
+	/* p_upd: key k from input; update(k, {k, ~k}) and, for odd keys,
+	 * delete it again (the delete may race a host delete: its result is
+	 * ignored).  r0 = the update's result, which must be 0. */
+	struct bpf_insn up[] = {
+		LDXDW(6, 1, 0), STXDW(10, 6, -8), STXDW(10, 6, -24), MOV64_X(7, 6), ALU64_K(OP_XOR, 7, -1),
+		STXDW(10, 7, -16),
+		MAPFD(1, hash), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -8), MOV64_X(3, 10), ALU64_K(OP_ADD, 3, -24),
+		MOV64_K(4, BPFVM_ANY), CALL(BPFVM_FN_map_update_elem),
+		JNE_K(0, 0, 9), MOV64_X(1, 6), ALU64_K(OP_AND, 1, 1), JEQ_K(1, 0, 5),
+		MAPFD(1, hash), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -8), CALL(BPFVM_FN_map_delete_elem),
+		MOV64_K(0, 0),
+		EXIT,
+	};
 	struct bpf_insn ip[] = {
 		INS(0x62, 10, 0, -4, 0),
 		MAPFD(1, outer), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -4), CALL(BPFVM_FN_map_lookup_elem),
@@ -226,6 +241,7 @@ int main(int argc, char **argv)
 	struct bpf_insn tp[] = { LDXW(3, 1, 0), MAPFD(2, pa), CALL(BPFVM_FN_tail_call), MOV64_K(0, 1000), EXIT };
 	struct bpf_insn t1[] = { MOV64_K(0, 1), EXIT }, t2[] = { MOV64_K(0, 2), EXIT };
 	p_hash = load(hp, sizeof(hp) / sizeof(hp[0]));
+	p_upd = load(up, sizeof(up) / sizeof(up[0]));
 	p_inner = load(ip, sizeof(ip) / sizeof(ip[0]));
 	p_tail = load(tp, sizeof(tp) / sizeof(tp[0]));
 	p_t[0] = load(t1, 2);
@@ -243,6 +259,7 @@ int main(int argc, char **argv)
 
 	cycle_case();
 	bpfvm_prog_put(p_hash);
+	bpfvm_prog_put(p_upd);
 	bpfvm_prog_put(p_inner);
 	bpfvm_prog_put(p_tail);
 	bpfvm_prog_put(p_t[0]);

@@ -306,6 +306,31 @@ static void run(size_t n, size_t vs, bpfvm *vm, bool quick)
 	(void)quick;
 }
 
+/* Control: how much a 2-thread run of pure arithmetic gains here.  On a
+ * shared machine this bounds what any 2-thread figure above can show. */
+static void *spin(void *p)
+{
+	volatile uint64_t x = 0;
+	for (uint64_t i = 0; i < 200000000; i++)
+		x += i;
+	return p;
+}
+
+static void control(void)
+{
+	pthread_t th[2];
+	uint64_t t0 = now_ns();
+	spin(NULL);
+	double one = (double)(now_ns() - t0);
+	t0 = now_ns();
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, spin, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	printf("control: pure-arithmetic 2-thread/1-thread throughput on this machine now: %.2fx\n",
+	       2 * one / (double)(now_ns() - t0));
+}
+
 int main(int argc, char **argv)
 {
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
@@ -319,5 +344,6 @@ int main(int argc, char **argv)
 		for (size_t vs = 8; vs <= 64; vs *= 8)
 			run(sizes[s], vs, vm, quick);
 	bpfvm_destroy(vm);
+	control();
 	return 0;
 }
