@@ -54,6 +54,10 @@ void bpfvm_destroy(bpfvm *vm)
 {
 	if (!vm)
 		return;
+	/* Let programs already released finish their deferred frees (they
+	 * still hold map references); tt callbacks queue normal ones. */
+	rcu_tt_barrier();
+	rcu_barrier();
 	/* Programs drop their map references first, so that maps/ sees the
 	 * true counts; then maps (which may drop programs held by prog
 	 * arrays and pins); then whatever programs remain. */
@@ -240,8 +244,16 @@ struct bpfvm_prog *vm_prog_from_fd(bpfvm *vm, int fd)
 		return NULL;
 	pthread_mutex_lock(&vm->lock);
 	if ((size_t)fd < vm->progs_cap && vm->progs[fd]) {
-		p = vm->progs[fd];
-		atomic_fetch_add(&p->refcnt, 1);
+		/* Only if still alive: a program whose count reached zero is
+		 * on its way out (vm_prog_release) even if its slot is not
+		 * cleared yet. */
+		struct bpfvm_prog *c = vm->progs[fd];
+		long n = atomic_load(&c->refcnt);
+		while (n > 0)
+			if (atomic_compare_exchange_weak(&c->refcnt, &n, n + 1)) {
+				p = c;
+				break;
+			}
 	}
 	pthread_mutex_unlock(&vm->lock);
 	return p;
@@ -284,10 +296,35 @@ void vm_prog_get(struct bpfvm_prog *prog)
 	atomic_fetch_add(&prog->refcnt, 1);
 }
 
+static void prog_free_rcu(struct rcu_head *head)
+{
+	prog_free(vm_container_of(head, struct bpfvm_prog, rcu));
+}
+
+static void prog_free_after_tt(struct rcu_head *head)
+{
+	rcu_call(head, prog_free_rcu);
+}
+
 void vm_prog_release(struct bpfvm_prog *prog)
 {
-	if (prog && atomic_fetch_sub(&prog->refcnt, 1) == 1)
-		prog_free(prog);
+	if (!prog || atomic_fetch_sub(&prog->refcnt, 1) != 1)
+		return;
+	/* Unpublish the handle now, so nothing new can find the program. */
+	bpfvm *vm = prog->vm;
+	if (prog->fd > 0) {
+		pthread_mutex_lock(&vm->lock);
+		if ((size_t)prog->fd < vm->progs_cap && vm->progs[prog->fd] == prog)
+			vm->progs[prog->fd] = NULL;
+		pthread_mutex_unlock(&vm->lock);
+		prog->fd = 0;
+	}
+	/* A run on another thread may still be executing it: a tail call
+	 * picked it out of a prog array slot just before the slot was
+	 * cleared.  As Linux's bpf_prog_put, free it only after every run
+	 * that could hold it has ended: those in tasks-trace read sections
+	 * (sleepable runs) first, then those in normal read sections. */
+	rcu_tt_call(&prog->rcu, prog_free_after_tt);
 }
 
 void bpfvm_prog_put(bpfvm_prog *prog)

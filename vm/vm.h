@@ -14,8 +14,10 @@
 
 #include "bpfvm.h"
 #include "isa.h"
+#include "rcu.h"
 
 #define VM_HIDDEN __attribute__((visibility("hidden")))
+#define vm_container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct bpfvm_map;
 struct vm_log;
@@ -115,6 +117,10 @@ struct bpfvm_prog {
 	uint32_t nsubprogs;
 
 	struct bpfvm_verify_stats vstats;
+
+	/* The last reference frees the program after both RCU flavours'
+	 * grace periods (vm/vm.c). */
+	struct rcu_head rcu;
 
 	/* Prog arrays this program may tail-call through (verifier). */
 	struct bpfvm_map **tail_maps;
