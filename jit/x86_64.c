@@ -140,10 +140,12 @@ static void emit_entry(struct jit_pass *p)
 	x86_push(e, X86_R13);
 	x86_push(e, X86_R14);
 	x86_push(e, X86_R15);
-	/* realign to 16; checked mode keeps its struct jit_checked_ctx here */
-	x86_alu_ri(e, X86_SUB, true, X86_RSP, p->checked ? (int32_t)sizeof(struct jit_checked_ctx) : 8);
+	/* realign to 16 and keep a struct jit_checked_ctx here: the run
+	 * (for bpfvm_run_stop checks after helper calls) and, in checked
+	 * mode, the depth and budget */
+	x86_alu_ri(e, X86_SUB, true, X86_RSP, (int32_t)sizeof(struct jit_checked_ctx));
 	x86_mov_rr(e, true, X86_R12, X86_RSP);
-	if (p->checked) {
+	{
 		/* jit_rt_checked_enter(r12), keeping r1 and r2 */
 		x86_push(e, X86_RDI);
 		x86_push(e, X86_RSI);
@@ -159,7 +161,7 @@ static void emit_entry(struct jit_pass *p)
 	p->nabort_off = (uint32_t)e->len;
 	/* abort: rax = return value; unwind to the entry frame */
 	x86_mov_rr(e, true, X86_RSP, X86_R12);
-	x86_alu_ri(e, X86_ADD, true, X86_RSP, p->checked ? (int32_t)sizeof(struct jit_checked_ctx) : 8);
+	x86_alu_ri(e, X86_ADD, true, X86_RSP, (int32_t)sizeof(struct jit_checked_ctx));
 	x86_pop(e, X86_R15);
 	x86_pop(e, X86_R14);
 	x86_pop(e, X86_R13);
@@ -648,6 +650,26 @@ static void emit_jcond(struct jit_pass *p, const struct bpf_insn *in, enum vm_op
 
 /* ---- calls ---- */
 
+/*
+ * As the interpreter, after every helper call: a helper that called
+ * bpfvm_run_stop() (or failed the run) ends it now.
+ *   r11 = ck->run; if (r11 && r11->stop) { r0 = r11->stop_ret; unwind }
+ */
+static void emit_stop_check(struct jit_pass *p)
+{
+	struct x86_emit *e = &p->e;
+	x86_load(e, 8, AUX, X86_R12, (int32_t)offsetof(struct jit_checked_ctx, run));
+	x86_test_rr(e, true, AUX, AUX);
+	size_t j_none = jcc8_fwd(e, X86_CC_E);
+	x86_load(e, 1, AUX2, AUX, (int32_t)offsetof(struct vm_run, stop));
+	x86_test_rr(e, false, AUX2, AUX2);
+	size_t j_go = jcc8_fwd(e, X86_CC_E);
+	x86_load(e, 8, X86_RAX, AUX, (int32_t)offsetof(struct vm_run, stop_ret));
+	x86_jmp_to(e, p->abort_off, false);
+	bind8(e, j_none);
+	bind8(e, j_go);
+}
+
 #ifdef BPFVM_HAVE_MAPS
 /*
  * The array map r1 holds at the call at idx, when that is known without
@@ -803,6 +825,7 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		x86_test_rr(e, true, AUX, AUX);
 		x86_jcc_to(e, X86_CC_E, p->abort_off, false);
 		x86_call_reg(e, AUX); /* call helper(r1..r5) */
+		emit_stop_check(p);
 		return 0;
 	}
 	const struct vm_helper *h = prog->aux ? prog->aux[idx].helper : NULL;
@@ -818,6 +841,7 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 #endif
 	x86_movabs(e, AUX, (uint64_t)(uintptr_t)h->fn);
 	x86_call_reg(e, AUX); /* call helper: r1-r5 are already rdi, rsi, rdx, rcx, r8 */
+	emit_stop_check(p);
 	return 0;
 }
 

@@ -26,49 +26,19 @@ static const struct map_ops *map_type_ops(uint32_t type)
 
 /* ---- deferred frees ---- */
 
-#ifndef BPFVM_HAVE_RCU
-/* rcu/ is not in this build: there are no grace periods, so deferred frees
- * wait in one list until the VM is destroyed (when no program runs). */
-static pthread_mutex_t defer_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct rcu_head *defer_list;
-#endif
-
 void map_defer(struct rcu_head *head, void (*func)(struct rcu_head *))
 {
-#ifdef BPFVM_HAVE_RCU
 	rcu_call(head, func);
-#else
-	head->func = func;
-	pthread_mutex_lock(&defer_lock);
-	head->next = defer_list;
-	defer_list = head;
-	pthread_mutex_unlock(&defer_lock);
-#endif
 }
 
-/* Runs every deferred free queued so far (and those they queue). */
+/* Runs every deferred free queued so far, and those they queue in turn
+ * (an outer map's free drops its inner maps, an element free drops the
+ * map reference it held). */
 static void map_defer_drain(struct map_vm_state *st)
 {
-#ifdef BPFVM_HAVE_RCU
 	do
 		rcu_barrier();
 	while (atomic_load(&st->pending));
-#else
-	(void)st;
-	for (;;) {
-		pthread_mutex_lock(&defer_lock);
-		struct rcu_head *h = defer_list;
-		defer_list = NULL;
-		pthread_mutex_unlock(&defer_lock);
-		if (!h)
-			break;
-		while (h) {
-			struct rcu_head *next = h->next;
-			h->func(h);
-			h = next;
-		}
-	}
-#endif
 }
 
 struct map_vm_state *map_vm_state(bpfvm *vm)
@@ -495,13 +465,9 @@ int bpfvm_synchronize(bpfvm *vm)
 		return -EINVAL;
 	if (vm_current_run)
 		return -EDEADLK; /* from inside a program run: it would wait for itself */
-#ifdef BPFVM_HAVE_RCU
 	rcu_synchronize();
-	rcu_tt_synchronize();
+	rcu_tt_synchronize(); /* sleepable runs */
 	return 0;
-#else
-	return -EOPNOTSUPP; /* built without rcu/ */
-#endif
 }
 
 /* ---- VM teardown ---- */

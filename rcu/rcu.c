@@ -31,6 +31,9 @@ struct rcu_gp_state rcu_gp = {
 	.ctr = { RCU_NEST_ONE, RCU_NEST_ONE },
 };
 __thread struct rcu_reader rcu_reader_self __attribute__((tls_model("initial-exec")));
+#ifdef RCU_TSAN
+_Atomic unsigned long rcu_tsan_fence;
+#endif
 
 static pthread_once_t rcu_once = PTHREAD_ONCE_INIT;
 static pthread_key_t rcu_exit_key;
@@ -100,10 +103,12 @@ static struct rcu_reader *reader_of(struct rcu_list *n, enum rcu_flavour_id f)
 
 /* ---- barriers --------------------------------------------------------- */
 
+#ifndef RCU_TSAN
 static long sys_membarrier(int cmd)
 {
 	return syscall(__NR_membarrier, cmd, 0, 0);
 }
+#endif
 
 /*
  * The writer's half of the store->load barrier pair (see rcu_inline.h).
@@ -249,8 +254,8 @@ static void cpu_relax(void)
 static void rcu_normal_backoff(unsigned attempt)
 {
 	pthread_mutex_unlock(&rcu_registry_lock);
-	if (attempt < 8) {
-		for (int i = 0; i < 64 << attempt; i++)
+	if (attempt < 4) {
+		for (int i = 0; i < 16 << attempt; i++)
 			cpu_relax();
 	} else if (attempt < 40) {
 		sched_yield();

@@ -1,5 +1,5 @@
 /*
- * The verifier's entry point (the pipeline lives in verifier/*.c).
+ * The verifier's entry point (the pipeline lives in verifier/ files).
  * Prefix: vfy_.
  */
 #ifndef BPFVM_VERIFIER_H

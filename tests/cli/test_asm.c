@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +255,25 @@ Test(asm, random_valid_encodings_round_trip)
 	cr_assert_gt(valid, 10000, "only %d valid samples", valid);
 }
 
+/* The asm section of a .data file, into text (NUL-terminated). */
+static void read_asm_section(const char *path, char *text, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	cr_assert(f, "cannot open %s", path);
+	char line[512];
+	int in_asm = 0;
+	text[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "--")) {
+			in_asm = strstr(line, "asm") != NULL;
+			continue;
+		}
+		if (in_asm && strlen(text) + strlen(line) < size)
+			strcat(text, line);
+	}
+	fclose(f);
+}
+
 /* The public suite's programs: every asm section assembles, and
  * disassembling the result assembles back to the same bytes. */
 Test(asm, conformance_programs_assemble_and_round_trip)
@@ -269,21 +289,10 @@ Test(asm, conformance_programs_assemble_and_round_trip)
 	while ((de = readdir(d))) {
 		if (!strstr(de->d_name, ".data"))
 			continue;
-		char path[1024];
+		char path[1024 + 300];
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		FILE *f = fopen(path, "r");
-		cr_assert(f);
-		char line[512], text[65536] = "";
-		int in_asm = 0;
-		while (fgets(line, sizeof(line), f)) {
-			if (strstr(line, "--")) {
-				in_asm = strstr(line, "asm") != NULL;
-				continue;
-			}
-			if (in_asm && strlen(text) + strlen(line) < sizeof(text))
-				strcat(text, line);
-		}
-		fclose(f);
+		static char text[1 << 16];
+		read_asm_section(path, text, sizeof(text));
 		size_t n;
 		struct bpf_insn *in = NULL;
 		char err[256];
@@ -295,4 +304,37 @@ Test(asm, conformance_programs_assemble_and_round_trip)
 	}
 	closedir(d);
 	cr_assert_eq(files, 313);
+}
+
+/* The project's own tests/data files use every operation of opcodes.def. */
+Test(asm, own_data_files_cover_every_opcode)
+{
+	const char *dir = SOURCE_ROOT "/tests/data";
+	DIR *d = opendir(dir);
+	cr_assert(d, "%s missing", dir);
+	bool seen[VM_OP__COUNT] = { 0 };
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strstr(de->d_name, ".data"))
+			continue;
+		char path[1024];
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		static char text[1 << 20];
+		read_asm_section(path, text, sizeof(text));
+		size_t n;
+		struct bpf_insn *in = NULL;
+		char err[256];
+		cr_assert_eq(vm_asm(text, strlen(text), &in, &n, err, sizeof(err)), 0, "%s: %s", de->d_name, err);
+		for (size_t k = 0; k < n; k++) {
+			enum vm_op op = vm_decode(&in[k]);
+			if (op != VM_OP_INVALID)
+				seen[op] = true;
+			if (op == VM_OP_LDDW)
+				k++;
+		}
+		free(in);
+	}
+	closedir(d);
+	for (int op = 0; op < VM_OP__COUNT; op++)
+		cr_expect(seen[op], "no tests/data file uses %s (%s)", vm_opinfo[op].name, vm_opinfo[op].mnemonic);
 }

@@ -693,3 +693,37 @@ Test(jit, checked_mode)
 	struct bpf_insn zero[] = { LDXDW(0, 10, -16), EXIT };
 	checked_same(zero, N(zero), 0, "fresh stack");
 }
+
+static uint64_t stopper(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	(void)b; (void)c; (void)d; (void)e;
+	if (a == 1)
+		bpfvm_run_stop(77);
+	return 3;
+}
+
+/* bpfvm_run_stop() in a helper ends the run when the helper returns, even
+ * from a subprogram: nothing after the call runs. */
+Test(jit, run_stop_from_helper)
+{
+	bpfvm *vm = new_vm();
+	struct bpfvm_helper_proto proto = { .sz = sizeof(proto), .name = "stopper",
+	                                    .args = { BPFVM_ARG_ANYTHING } };
+	cr_assert_eq(bpfvm_helper_register(vm, 1, stopper, &proto), 0);
+	struct bpf_insn prog[] = {
+		MOV64_X(6, 1), LDXB(1, 6, 1), CALL_LOCAL(3), STDW(6, 8, 0x55), MOV64_K(0, 5), EXIT,
+		/* sub: */
+		CALL(1), STDW(6, 0, 0x66), EXIT,
+	};
+	for (int stop = 0; stop <= 1; stop++) {
+		uint8_t mem[16] = { 0 };
+		mem[1] = (uint8_t)stop;
+		diff(vm, prog, N(prog), mem, sizeof(mem), 0, stop ? "stop" : "no stop");
+		uint8_t m2[16] = { 0 };
+		m2[1] = (uint8_t)stop;
+		cr_expect_eq(jit_run(vm, prog, N(prog), m2, 16, 0), stop ? 77u : 5u);
+		cr_expect_eq(m2[0], stop ? 0 : 0x66);
+		cr_expect_eq(m2[8], stop ? 0 : 0x55);
+	}
+	bpfvm_destroy(vm);
+}

@@ -47,8 +47,11 @@ static int report_error(const struct run_args *a, const char *what, int err, con
 		cli_json_str(msg);
 		printf("}\n");
 	}
-	cli_err("run", "%s: %s: %s%s%s", a->file, what, bpfvm_strerror(err), detail[0] ? "\n" : "", detail);
-	if (err == -EOPNOTSUPP && !strstr(detail, "--no-verify"))
+	size_t dl = strlen(detail);
+	while (dl && detail[dl - 1] == '\n')
+		dl--;
+	cli_err("run", "%s: %s: %s%s%.*s", a->file, what, bpfvm_strerror(err), dl ? "\n" : "", (int)dl, detail);
+	if (err == -EOPNOTSUPP && !a->flags && !strstr(detail, "--no-verify"))
 		fprintf(stderr, "bpfvm run: this build cannot verify the program; use --no-verify (checked mode)\n");
 	return CLI_FAIL;
 }

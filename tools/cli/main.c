@@ -2,6 +2,7 @@
  * bpfvm: the command-line front end.  Dispatches to the subcommands listed
  * in commands.def.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,11 +18,27 @@ static const struct {
 #undef CLI_CMD
 };
 
+/* Command names are C identifiers in commands.def; users type '-' for '_'
+ * (jit_dump is `bpfvm jit-dump`). */
+static bool name_matches(const char *name, const char *typed)
+{
+	for (; *name && *typed; name++, typed++)
+		if (*name != *typed && !(*name == '_' && *typed == '-'))
+			return false;
+	return !*name && !*typed;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bpfvm COMMAND [options] ...\n\ncommands:\n");
-	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
-		fprintf(f, "  %-12s %s\n", commands[k].name, commands[k].summary);
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+		char shown[32];
+		snprintf(shown, sizeof(shown), "%s", commands[k].name);
+		for (char *c = shown; *c; c++)
+			if (*c == '_')
+				*c = '-';
+		fprintf(f, "  %-12s %s\n", shown, commands[k].summary);
+	}
 	fprintf(f, "\n`bpfvm COMMAND --help` describes each command.\n");
 }
 
@@ -36,7 +53,7 @@ int main(int argc, char **argv)
 		return CLI_OK;
 	}
 	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
-		if (!strcmp(argv[1], commands[k].name))
+		if (name_matches(commands[k].name, argv[1]))
 			return commands[k].fn(argc - 1, argv + 1);
 	fprintf(stderr, "bpfvm: unknown command '%s'\n", argv[1]);
 	usage(stderr);

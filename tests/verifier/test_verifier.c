@@ -1,0 +1,205 @@
+/*
+ * The verifier, data-driven: each case is a program in assembly (with
+ * "%d" standing for the case's map handle), the verdict, and a substring
+ * the log must contain.  Loaded through the public API, so the loader,
+ * resolver and verifier run as they do for users.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asm.h"
+#include "bpfvm.h"
+
+enum { NOMAP, HASH8, ARRAY48, LOCKED, PROGS, INMAP };
+
+struct vcase {
+	const char *name;
+	int map;
+	const char *text;
+	bool accept;
+	const char *msg; /* rejection: substring of the log */
+	const char *type;
+};
+
+#define LOOKUP(map) \
+	"stdw [%%r10-8], 0\n mov %%r2, %%r10\n add %%r2, -8\n lddw %%r1, map_fd(%d)\n call 1\n"
+
+static const struct vcase cases[] = {
+	{ "exit with r0", NOMAP, "mov %r0, 0\nexit\n", true, NULL, NULL },
+	{ "r0 never written", NOMAP, "exit\n", false, "R0 !read_ok", NULL },
+	{ "uninit register read", NOMAP, "mov %r0, %r3\nexit\n", false, "R3 !read_ok", NULL },
+	{ "write to r10", NOMAP, "mov %r10, 0\nmov %r0, 0\nexit\n", false, "r10", NULL },
+	{ "unreachable insn", NOMAP, "mov %r0, 0\nexit\nmov %r0, 1\nexit\n", false, "unreachable insn 2", NULL },
+	{ "falls off the end", NOMAP, "mov %r0, 0\n", false, "", NULL },
+	{ "stack spill and fill keeps pointer", NOMAP,
+	  "stxdw [%r10-8], %r10\nldxdw %r1, [%r10-8]\nstdw [%r1-16], 7\nldxdw %r0, [%r10-16]\nexit\n", true, NULL, NULL },
+	{ "stack write above fp", NOMAP, "stdw [%r10+0], 0\nmov %r0, 0\nexit\n", false, "invalid write to stack", NULL },
+	{ "stack below 512", NOMAP, "stdw [%r10-520], 0\nmov %r0, 0\nexit\n", false, "stack", NULL },
+	{ "misaligned stack access", NOMAP, "stdw [%r10-12], 0\nmov %r0, 0\nexit\n", false, "misaligned stack access", NULL },
+	{ "subtraction from fp", NOMAP, "mov %r1, %r10\nsub %r1, 8\nstdw [%r1+0], 0\nmov %r0, 0\nexit\n", false,
+	  "subtraction from stack pointer", NULL },
+	{ "scalar deref", NOMAP, "mov %r1, 42\nldxdw %r0, [%r1+0]\nexit\n", false, "invalid mem access 'scalar'", NULL },
+	{ "division by zero constant", NOMAP, "mov %r0, 1\ndiv %r0, 0\nexit\n", false, "division by zero", NULL },
+	{ "division by register is fine", NOMAP, "mov %r0, 1\nmov %r1, 0\ndiv %r0, %r1\nexit\n", true, NULL, NULL },
+	{ "32-bit pointer arithmetic", NOMAP, "mov %r1, %r10\nadd32 %r1, 8\nmov %r0, 0\nexit\n", false,
+	  "32-bit pointer arithmetic", NULL },
+	{ "bounded loop", NOMAP, "mov %r0, 0\nmov %r1, 0\nadd %r1, 1\nadd %r0, 2\njlt %r1, 10, -3\nexit\n", true, NULL, NULL },
+	{ "infinite loop", NOMAP, "mov %r0, 0\njeq %r0, 0, -1\nexit\n", false, "infinite loop detected", NULL },
+	{ "unbounded loop hits the limit or repeats", NOMAP, "mov %r0, 0\nadd %r0, 1\nja -2\nexit\n", false, "", NULL },
+	{ "lookup and use without null check", HASH8, LOOKUP() "ldxdw %%r0, [%%r0+0]\nexit\n", false,
+	  "map_value_or_null", NULL },
+	{ "lookup with null check", HASH8, LOOKUP() "jeq %%r0, 0, +1\nldxdw %%r0, [%%r0+0]\nexit\n", true, NULL, NULL },
+	{ "null check propagates to copies", HASH8,
+	  LOOKUP() "mov %%r6, %%r0\njeq %%r0, 0, +2\nldxdw %%r0, [%%r6+0]\nexit\nmov %%r0, 0\nexit\n", true, NULL, NULL },
+	{ "value out of bounds", HASH8, LOOKUP() "jeq %%r0, 0, +1\nldxdw %%r0, [%%r0+4]\nexit\n", false,
+	  "invalid access to map value", NULL },
+	{ "variable index checked", ARRAY48,
+	  LOOKUP() "jeq %%r0, 0, +5\ncall 7\nand %%r0, 7\nmov %%r1, %%r0\nmov %%r0, 0\nexit\nmov %%r0, 0\nexit\n", true, NULL, NULL },
+	{ "variable index bounded", ARRAY48,
+	  LOOKUP() "jeq %%r0, 0, +6\nmov %%r6, %%r0\ncall 7\nand %%r0, 31\nadd %%r6, %%r0\nldxdw %%r0, [%%r6+0]\nexit\nmov %%r0, 0\nexit\n",
+	  true, NULL, NULL },
+	{ "variable index too large", ARRAY48,
+	  LOOKUP() "jeq %%r0, 0, +6\nmov %%r6, %%r0\ncall 7\nand %%r0, 63\nadd %%r6, %%r0\nldxdw %%r0, [%%r6+0]\nexit\nmov %%r0, 0\nexit\n",
+	  false, "max value is outside", NULL },
+	{ "variable index unchecked", ARRAY48,
+	  LOOKUP() "jeq %%r0, 0, +5\nmov %%r6, %%r0\ncall 7\nadd %%r6, %%r0\nldxdw %%r0, [%%r6+0]\nexit\nmov %%r0, 0\nexit\n",
+	  false, "unbounded min value", NULL },
+	{ "key not initialized is read as unknown (privileged Linux)", HASH8,
+	  "mov %%r2, %%r10\nadd %%r2, -8\nlddw %%r1, map_fd(%d)\ncall 1\nmov %%r0, 0\nexit\n", true, NULL, NULL },
+	{ "key pointer out of the stack", HASH8,
+	  "mov %%r2, %%r10\nadd %%r2, -4\nlddw %%r1, map_fd(%d)\ncall 1\nmov %%r0, 0\nexit\n", false, "stack", NULL },
+	{ "scalar as map", HASH8, "mov %%r1, 1\nmov %%r2, %%r10\nadd %%r2, -8\nstdw [%%r10-8], 0\ncall 1\nmov %%r0, 0\nexit\n",
+	  false, "expected=map_ptr", NULL },
+	{ "r1-r5 clobbered by calls", NOMAP, "mov %r1, 1\ncall 7\nmov %r0, %r1\nexit\n", false, "R1 !read_ok", NULL },
+	{ "unknown helper", NOMAP, "call 9999\nmov %r0, 0\nexit\n", false, "", NULL },
+	{ "spin lock paired", LOCKED,
+	  LOOKUP() "jeq %%r0, 0, +5\nmov %%r6, %%r0\nmov %%r1, %%r0\ncall 93\nmov %%r1, %%r6\ncall 94\nmov %%r0, 0\nexit\n", true, NULL, NULL },
+	{ "spin lock not released", LOCKED,
+	  LOOKUP() "jeq %%r0, 0, +2\nmov %%r1, %%r0\ncall 93\nmov %%r0, 0\nexit\n", false, "bpf_spin_unlock is missing", NULL },
+	{ "spin lock through two lookups", LOCKED,
+	  LOOKUP() "jeq %%r0, 0, +11\nmov %%r6, %%r0\n" LOOKUP() "jeq %%r0, 0, +5\nmov %%r7, %%r0\nmov %%r1, %%r6\ncall 93\nmov %%r1, %%r7\ncall 94\nmov %%r0, 0\nexit\n",
+	  false, "different lock", NULL },
+	{ "call while locked", LOCKED,
+	  LOOKUP() "jeq %%r0, 0, +6\nmov %%r6, %%r0\nmov %%r1, %%r0\ncall 93\ncall 7\nmov %%r1, %%r6\ncall 94\nmov %%r0, 0\nexit\n",
+	  false, "while holding a lock", NULL },
+	{ "direct access to the lock word", LOCKED, LOOKUP() "jeq %%r0, 0, +1\nldxw %%r0, [%%r0+0]\nmov %%r0, 0\nexit\n",
+	  false, "bpf_spin_lock cannot be accessed directly", NULL },
+	{ "bpf-to-bpf call", NOMAP, "mov %r1, 5\ncall local +1\nexit\nmov %r0, %r1\nexit\n", true, NULL, NULL },
+	{ "recursion", NOMAP, "call local -1\nmov %r0, 0\nexit\n", false, "", NULL },
+	{ "return stack pointer", NOMAP, "call local +2\nmov %r0, 0\nexit\nmov %r0, %r10\nexit\n", false,
+	  "cannot return stack pointer", NULL },
+	{ "combined stack too large", NOMAP,
+	  "stdw [%r10-512], 0\ncall local +2\nmov %r0, 0\nexit\nstdw [%r10-512], 0\nmov %r0, 0\nexit\n", false,
+	  "combined stack size", NULL },
+	{ "tail call", PROGS, "mov %%r3, 0\nlddw %%r2, map_fd(%d)\ncall 12\nmov %%r0, 0\nexit\n", true, NULL, NULL },
+	{ "prog array in lookup", PROGS, LOOKUP() "mov %%r0, 0\nexit\n", false, "cannot pass map_type 3", NULL },
+	{ "map-in-map lookup typed from template", INMAP,
+	  LOOKUP() "jeq %%r0, 0, +6\nmov %%r1, %%r0\nmov %%r2, %%r10\nadd %%r2, -8\ncall 1\njeq %%r0, 0, +1\nldxw %%r0, [%%r0+0]\nmov %%r0, 0\nexit\n",
+	  true, NULL, NULL },
+	{ "map-in-map inner without null check", INMAP,
+	  LOOKUP() "mov %%r1, %%r0\nmov %%r2, %%r10\nadd %%r2, -8\ncall 1\nmov %%r0, 0\nexit\n", false, "expected=map_ptr", NULL },
+	{ "xdp packet access checked", NOMAP,
+	  "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, +2\nldxb %r0, [%r2+13]\nexit\nmov %r0, 1\nexit\n",
+	  true, NULL, "xdp" },
+	{ "xdp packet access unchecked", NOMAP, "ldxw %r2, [%r1+0]\nldxb %r0, [%r2+0]\nexit\n", false,
+	  "invalid access to packet", "xdp" },
+	{ "xdp packet access past the check", NOMAP,
+	  "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, +2\nldxb %r0, [%r2+14]\nexit\nmov %r0, 1\nexit\n",
+	  false, "invalid access to packet", "xdp" },
+	{ "bpf_loop callback", NOMAP,
+	  "mov %r1, 10\nlddw %r2, func(+6)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\nmov %r0, 0\nexit\n", true, NULL, NULL },
+	{ "bpf_loop callback bad return", NOMAP,
+	  "mov %r1, 10\nlddw %r2, func(+6)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\nmov %r0, 7\nexit\n", false,
+	  "callback return", NULL },
+};
+
+static int make_map(bpfvm *vm, int kind, bpfvm_map **out)
+{
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .spin_lock_off = -1, .name = "t", .max_entries = 4 };
+	bpfvm_map *inner = NULL;
+	int err;
+	switch (kind) {
+	case HASH8: a.type = BPFVM_MAP_HASH; a.key_size = 8; a.value_size = 8; break;
+	case ARRAY48: a.type = BPFVM_MAP_ARRAY; a.key_size = 4; a.value_size = 48; break;
+	case LOCKED: a.type = BPFVM_MAP_ARRAY; a.key_size = 4; a.value_size = 8; a.spin_lock_off = 0; break;
+	case PROGS: a.type = BPFVM_MAP_PROG_ARRAY; a.key_size = 4; a.value_size = 4; break;
+	case INMAP: {
+		struct bpfvm_map_attr ia = { .sz = sizeof(ia), .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 4,
+		                             .max_entries = 1, .spin_lock_off = -1, .name = "inner" };
+		if ((err = bpfvm_map_create(vm, &ia, &inner)))
+			return err;
+		a.type = BPFVM_MAP_ARRAY_OF_MAPS; a.key_size = 4; a.value_size = 4; a.inner_template = inner;
+		break;
+	}
+	default: return -EINVAL;
+	}
+	err = bpfvm_map_create(vm, &a, out);
+	if (inner)
+		bpfvm_map_put(inner);
+	return err;
+}
+
+Test(verifier, table)
+{
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct vcase *c = &cases[i];
+		bpfvm *vm;
+		bpfvm_map *map = NULL;
+		cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+		if (c->map)
+			cr_assert_eq(make_map(vm, c->map, &map), 0, "%s: map", c->name);
+		char text[4096], err[256], log[8192];
+		if (c->map)
+			snprintf(text, sizeof(text), c->text, bpfvm_map_fd(map), bpfvm_map_fd(map), bpfvm_map_fd(map));
+		else
+			snprintf(text, sizeof(text), "%s", c->text);
+		struct bpf_insn *insns;
+		size_t n;
+		cr_assert_eq(vm_asm(text, strlen(text), &insns, &n, err, sizeof(err)), 0, "%s: asm: %s", c->name, err);
+		struct bpfvm_prog_opts o = { .sz = sizeof(o), .type = c->type, .log_buf = log, .log_size = sizeof(log),
+		                             .log_level = BPFVM_LOG_ERRORS, .mem_size = 16 };
+		bpfvm_prog *prog = NULL;
+		log[0] = 0;
+		int rc = bpfvm_prog_load(vm, insns, n, &o, &prog);
+		if (c->accept) {
+			cr_expect_eq(rc, 0, "%s: expected accept, got %d: %s", c->name, rc, log);
+		} else {
+			cr_expect_neq(rc, 0, "%s: expected reject", c->name);
+			if (c->msg)
+				cr_expect(strstr(log, c->msg) != NULL, "%s: log lacks '%s': %s", c->name, c->msg, log);
+		}
+		if (prog)
+			bpfvm_prog_put(prog);
+		if (map)
+			bpfvm_map_put(map);
+		free(insns);
+		bpfvm_destroy(vm);
+	}
+}
+
+/* A verified program with a null-checked lookup also runs. */
+Test(verifier, stats_filled)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	const char *t = "mov %r0, 0\nmov %r1, 0\nadd %r1, 1\nadd %r0, 2\njlt %r1, 10, -3\nexit\n";
+	struct bpf_insn *insns;
+	size_t n;
+	char err[128];
+	cr_assert_eq(vm_asm(t, strlen(t), &insns, &n, err, sizeof(err)), 0);
+	bpfvm_prog *prog;
+	struct bpfvm_prog_opts o = { .sz = sizeof(o) };
+	cr_assert_eq(bpfvm_prog_load(vm, insns, n, &o, &prog), 0);
+	struct bpfvm_verify_stats st = { .sz = sizeof(st) };
+	cr_assert_eq(bpfvm_prog_verify_stats(prog, &st), 0);
+	cr_expect(st.insns_processed >= 30, "processed %llu", (unsigned long long)st.insns_processed);
+	uint64_t r0;
+	cr_assert_eq(bpfvm_prog_run(prog, NULL, 0, &r0), 0);
+	cr_expect_eq(r0, 20);
+	bpfvm_prog_put(prog);
+	free(insns);
+	bpfvm_destroy(vm);
+}

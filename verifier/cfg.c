@@ -1,0 +1,375 @@
+/*
+ * Control flow, before any abstract interpretation: decoding, subprogram
+ * boundaries, jump targets, reachability, recursion, prune points, and the
+ * static register liveness that pruning uses (a register not read before
+ * being written on any path from an insn cannot matter there).
+ */
+#include "vfy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_cond_jmp(enum vm_op op)
+{
+	uint8_t fmt = vm_opinfo[op].fmt;
+	return fmt == FMT_JCOND_K || fmt == FMT_JCOND_X;
+}
+
+static int64_t jmp_target(const struct vfy_env *env, uint32_t i)
+{
+	enum vm_op op = env->ops[i];
+	if (op == VM_OP_JA32)
+		return (int64_t)i + 1 + env->insns[i].imm;
+	return (int64_t)i + 1 + env->insns[i].off;
+}
+
+int vfy_find_subprog(const struct vfy_env *env, uint32_t start)
+{
+	for (uint32_t k = 0; k < env->nsubprogs; k++)
+		if (env->subprogs[k].start == start)
+			return (int)k;
+	return -1;
+}
+
+uint32_t vfy_subprog_of(const struct vfy_env *env, uint32_t insn)
+{
+	uint32_t k = 0;
+	while (k + 1 < env->nsubprogs && env->subprogs[k + 1].start <= insn)
+		k++;
+	return k;
+}
+
+static int add_subprog(struct vfy_env *env, int64_t start, uint32_t at)
+{
+	if (start < 0 || start >= env->len)
+		return vfy_err(env, -EINVAL, at, "call or callback target %lld is outside the program (0..%u)",
+		               (long long)start, env->len - 1);
+	if (vfy_find_subprog(env, (uint32_t)start) >= 0)
+		return 0;
+	if (env->nsubprogs == VFY_MAX_SUBPROGS)
+		return vfy_err(env, -E2BIG, at, "too many subprograms (at most %d)", VFY_MAX_SUBPROGS);
+	uint32_t k = env->nsubprogs++;
+	while (k && env->subprogs[k - 1].start > start) {
+		env->subprogs[k] = env->subprogs[k - 1];
+		k--;
+	}
+	memset(&env->subprogs[k], 0, sizeof(env->subprogs[k]));
+	env->subprogs[k].start = (uint32_t)start;
+	return 0;
+}
+
+/* Structural checks: the loader's validator does them too, but the
+ * verifier must stand on its own for any input it is handed. */
+static int decode(struct vfy_env *env)
+{
+	for (uint32_t i = 0; i < env->len; i++) {
+		const struct bpf_insn *in = &env->insns[i];
+		enum vm_op op = vm_decode(in);
+		env->ops[i] = (uint16_t)op;
+		if (op == VM_OP_INVALID)
+			return vfy_err(env, -EINVAL, i, "unknown opcode %02x", in->code);
+		if (in->dst_reg > 10 || in->src_reg > 10)
+			return vfy_err(env, -EINVAL, i, "R%u is invalid: registers are r0-r10",
+			               in->dst_reg > 10 ? in->dst_reg : in->src_reg);
+		if (op == VM_OP_LDDW) {
+			if (i + 1 >= env->len || env->insns[i + 1].code || env->insns[i + 1].dst_reg ||
+			    env->insns[i + 1].src_reg || env->insns[i + 1].off)
+				return vfy_err(env, -EINVAL, i, "invalid bpf_ld_imm64 insn: the second slot must be all zero but imm");
+			env->ops[++i] = VM_OP_INVALID;
+		}
+	}
+	return 0;
+}
+
+static int find_subprogs(struct vfy_env *env)
+{
+	int err;
+	env->nsubprogs = 0;
+	if ((err = add_subprog(env, 0, 0)))
+		return err;
+	for (uint32_t i = 0; i < env->len; i++) {
+		enum vm_op op = env->ops[i];
+		if (op == VM_OP_CALL_LOCAL || (op == VM_OP_LDDW && env->insns[i].src_reg == BPF_PSEUDO_FUNC &&
+		                               !env->prog->subprogs)) {
+			if ((err = add_subprog(env, (int64_t)i + 1 + env->insns[i].imm, i)))
+				return err;
+		} else if (op == VM_OP_LDDW && env->insns[i].src_reg == BPF_PSEUDO_FUNC) {
+			/* resolved by the loader: imm64 = &prog->subprogs[k] */
+			uint64_t p = (uint32_t)env->insns[i].imm | ((uint64_t)(uint32_t)env->insns[i + 1].imm << 32);
+			const struct vm_subprog *sp = (const struct vm_subprog *)(uintptr_t)p;
+			if (sp < env->prog->subprogs || sp >= env->prog->subprogs + env->prog->nsubprogs)
+				return vfy_bug(env, i, "callback lddw does not point at a subprogram");
+			if ((err = add_subprog(env, sp->start, i)))
+				return err;
+		}
+	}
+	for (uint32_t k = 0; k < env->nsubprogs; k++)
+		env->subprogs[k].end = k + 1 < env->nsubprogs ? env->subprogs[k + 1].start : env->len;
+	return 0;
+}
+
+/* Target of a callback lddw (src=4), resolved or raw. */
+static int64_t func_target(const struct vfy_env *env, uint32_t i)
+{
+	if (!env->prog->subprogs)
+		return (int64_t)i + 1 + env->insns[i].imm;
+	uint64_t p = (uint32_t)env->insns[i].imm | ((uint64_t)(uint32_t)env->insns[i + 1].imm << 32);
+	return ((const struct vm_subprog *)(uintptr_t)p)->start;
+}
+
+static int check_jumps(struct vfy_env *env)
+{
+	for (uint32_t k = 0; k < env->nsubprogs; k++) {
+		struct vfy_subprog *sp = &env->subprogs[k];
+		uint32_t last = sp->end - 1;
+		if (env->ops[last] == VM_OP_INVALID && last > sp->start)
+			last--; /* second half of an lddw: still not an exit */
+		enum vm_op lop = env->ops[sp->end - 1];
+		if (lop != VM_OP_EXIT && lop != VM_OP_JA && lop != VM_OP_JA32)
+			return vfy_err(env, -EINVAL, sp->end - 1,
+			               "last insn is not an exit or jmp: every path of subprogram %u must end in exit", k);
+		for (uint32_t i = sp->start; i < sp->end; i++) {
+			enum vm_op op = env->ops[i];
+			if (op == VM_OP_INVALID)
+				continue;
+			uint8_t fmt = vm_opinfo[op].fmt;
+			if (fmt != FMT_JA && fmt != FMT_JA32 && !is_cond_jmp(op))
+				continue;
+			int64_t t = jmp_target(env, i);
+			if (t < sp->start || t >= sp->end)
+				return vfy_err(env, -EINVAL, i, "jump out of range from insn %u to %lld: jumps stay inside "
+				               "their subprogram [%u, %u)", i, (long long)t, sp->start, sp->end);
+			if (env->ops[t] == VM_OP_INVALID)
+				return vfy_err(env, -EINVAL, i, "jump into the middle of ldimm64 insn %lld", (long long)t - 1);
+		}
+	}
+	return 0;
+}
+
+static void mark_prune(struct vfy_env *env, int64_t i)
+{
+	if (i >= 0 && i < env->len)
+		env->info[i].prune_point = true;
+}
+
+/* Reachability: DFS over jumps, fall-through, calls and callback refs. */
+static int check_reachable(struct vfy_env *env)
+{
+	uint32_t *stack = malloc(env->len * sizeof(*stack));
+	uint8_t *seen = calloc(env->len, 1);
+	uint32_t n = 0;
+	int err = -ENOMEM;
+	if (!stack || !seen)
+		goto out;
+	stack[n++] = 0;
+	seen[0] = 1;
+#define PUSH(t) do { int64_t t_ = (t); if (t_ >= 0 && t_ < env->len && !seen[t_]) { seen[t_] = 1; stack[n++] = (uint32_t)t_; } } while (0)
+	while (n) {
+		uint32_t i = stack[--n];
+		enum vm_op op = env->ops[i];
+		uint8_t fmt = vm_opinfo[op].fmt;
+		if (op == VM_OP_EXIT)
+			continue;
+		if (fmt == FMT_JA || fmt == FMT_JA32) {
+			PUSH(jmp_target(env, i));
+			continue;
+		}
+		if (is_cond_jmp(op)) {
+			PUSH(jmp_target(env, i));
+			mark_prune(env, jmp_target(env, i));
+			mark_prune(env, i + 1);
+		}
+		if (op == VM_OP_CALL_LOCAL) {
+			PUSH((int64_t)i + 1 + env->insns[i].imm);
+			mark_prune(env, i + 1);
+		}
+		if (op == VM_OP_CALL)
+			mark_prune(env, i + 1);
+		if (op == VM_OP_LDDW) {
+			if (env->insns[i].src_reg == BPF_PSEUDO_FUNC) {
+				int64_t t = func_target(env, i);
+				PUSH(t);
+				mark_prune(env, t);
+				env->info[t].callback_entry = true;
+			}
+			PUSH(i + 2);
+			continue;
+		}
+		PUSH(i + 1);
+	}
+#undef PUSH
+	for (uint32_t i = 0; i < env->len; i++)
+		if (!seen[i] && env->ops[i] != VM_OP_INVALID) {
+			err = vfy_err(env, -EINVAL, i, "unreachable insn %u: remove dead code (every insn must be reachable)", i);
+			goto out;
+		}
+	err = 0;
+out:
+	free(stack);
+	free(seen);
+	return err;
+}
+
+/* Recursion: a cycle in the call graph (calls and callbacks). */
+static int check_recursion(struct vfy_env *env)
+{
+	uint8_t color[VFY_MAX_SUBPROGS] = { 0 };
+	uint32_t stack[VFY_MAX_SUBPROGS], pos[VFY_MAX_SUBPROGS], n = 0;
+
+	stack[n] = 0; pos[n] = env->subprogs[0].start; n++;
+	color[0] = 1;
+	while (n) {
+		uint32_t k = stack[n - 1], i = pos[n - 1];
+		if (i >= env->subprogs[k].end) {
+			color[k] = 2;
+			n--;
+			continue;
+		}
+		pos[n - 1] = i + 1;
+		int64_t t = -1;
+		if (env->ops[i] == VM_OP_CALL_LOCAL)
+			t = (int64_t)i + 1 + env->insns[i].imm;
+		else if (env->ops[i] == VM_OP_LDDW && env->insns[i].src_reg == BPF_PSEUDO_FUNC)
+			t = func_target(env, i);
+		if (t < 0)
+			continue;
+		int c = vfy_find_subprog(env, (uint32_t)t);
+		if (c < 0)
+			return vfy_bug(env, i, "call target is not a subprogram");
+		if (color[c] == 1)
+			return vfy_err(env, -EINVAL, i, "recursive call from insn %u to subprogram at %lld: recursion is "
+			               "not allowed (the call stack is bounded)", i, (long long)t);
+		if (color[c] == 0) {
+			color[c] = 1;
+			stack[n] = (uint32_t)c; pos[n] = env->subprogs[c].start; n++;
+		}
+	}
+	return 0;
+}
+
+/* Registers an insn reads, and writes. */
+static void insn_uses(const struct vfy_env *env, uint32_t i, uint16_t *use, uint16_t *def)
+{
+	const struct bpf_insn *in = &env->insns[i];
+	enum vm_op op = env->ops[i];
+	uint16_t d = (uint16_t)(1u << in->dst_reg), s = (uint16_t)(1u << in->src_reg);
+	*use = *def = 0;
+	switch (vm_opinfo[op].fmt) {
+	case FMT_ALU_K:
+		if (op == VM_OP_MOV64_K || op == VM_OP_MOV32_K) *def = d;
+		else *use = d, *def = d;
+		break;
+	case FMT_ALU_X:
+		if (vm_opinfo[op].code == 0xbf || vm_opinfo[op].code == 0xbc) *use = s, *def = d;
+		else *use = d | s, *def = d;
+		break;
+	case FMT_NEG: case FMT_END: *use = d; *def = d; break;
+	case FMT_LDDW: *def = d; break;
+	case FMT_LDABS: *use = 0x2 | 0x40; *def = 0x3f; break; /* reads ctx (r6), clobbers r0-r5 */
+	case FMT_LDIND: *use = 0x40 | s; *def = 0x3f; break;
+	case FMT_LDX: *use = s; *def = d; break;
+	case FMT_ST: *use = d; break;
+	case FMT_STX: *use = d | s; break;
+	case FMT_ATOMIC:
+		*use = d | s;
+		if (op == VM_OP_ACMPXCHG32 || op == VM_OP_ACMPXCHG64) *use |= 1, *def = 1;
+		else if (in->imm & 1) *def = s;
+		break;
+	case FMT_JCOND_K: *use = d; break;
+	case FMT_JCOND_X: *use = d | s; break;
+	case FMT_CALL: case FMT_CALL_LOCAL: case FMT_CALLX:
+		*use = 0x3e | (vm_opinfo[op].fmt == FMT_CALLX ? d : 0);
+		*def = 0x3f;
+		break;
+	case FMT_EXIT: *use = 1; break;
+	default: break;
+	}
+}
+
+static int compute_liveness(struct vfy_env *env)
+{
+	bool changed = true;
+	while (changed) {
+		changed = false;
+		for (uint32_t j = env->len; j-- > 0;) {
+			enum vm_op op = env->ops[j];
+			if (op == VM_OP_INVALID)
+				continue;
+			uint16_t out = 0, use, def;
+			uint8_t fmt = vm_opinfo[op].fmt;
+			if (op != VM_OP_EXIT) {
+				if (fmt == FMT_JA || fmt == FMT_JA32) {
+					out = env->info[jmp_target(env, j)].live_in;
+				} else {
+					uint32_t nx = j + (op == VM_OP_LDDW ? 2 : 1);
+					if (nx < env->len)
+						out = env->info[nx].live_in;
+					if (is_cond_jmp(op))
+						out |= env->info[jmp_target(env, j)].live_in;
+				}
+			}
+			insn_uses(env, j, &use, &def);
+			uint16_t in = (uint16_t)(use | (out & ~def));
+			if (in != env->info[j].live_in) {
+				env->info[j].live_in = in;
+				changed = true;
+			}
+		}
+	}
+	return 0;
+}
+
+int vfy_cfg(struct vfy_env *env)
+{
+	int err;
+	if (!env->len)
+		return vfy_err(env, -EINVAL, 0, "empty program: at least an exit is needed");
+	if ((err = decode(env)) || (err = find_subprogs(env)) || (err = check_jumps(env)) ||
+	    (err = check_reachable(env)) || (err = check_recursion(env)))
+		return err;
+	for (uint32_t k = 0; k < env->nsubprogs; k++)
+		mark_prune(env, env->subprogs[k].start);
+	return compute_liveness(env);
+}
+
+/* Combined stack of every call chain, each frame rounded up to 32 bytes as
+ * Linux does; at most 512 (and 256 below a tail call). */
+static int depth_walk(struct vfy_env *env, uint32_t k, uint32_t depth, uint32_t frames, uint32_t *max)
+{
+	struct vfy_subprog *sp = &env->subprogs[k];
+	uint32_t d = sp->stack_depth ? (sp->stack_depth + 31) & ~31u : 32;
+	depth += d;
+	if (frames > BPF_MAX_CALL_FRAMES)
+		return vfy_err(env, -E2BIG, sp->start, "the call stack of %u frames is too deep (at most %d)", frames,
+		               BPF_MAX_CALL_FRAMES);
+	if (depth > BPF_STACK_SIZE)
+		return vfy_err(env, -EACCES, sp->start, "combined stack size of %u calls is %u. Too large (at most %d "
+		               "bytes): use less stack in the subprograms on this call chain", frames, depth, BPF_STACK_SIZE);
+	if (sp->has_tail_call && frames > 1 && depth - d > VFY_TAIL_CALL_STACK)
+		return vfy_err(env, -EACCES, sp->start, "tail call from a subprogram with %u bytes of caller stack: "
+		               "at most %d (as Linux)", depth - d, VFY_TAIL_CALL_STACK);
+	if (depth > *max)
+		*max = depth;
+	for (uint32_t i = sp->start; i < sp->end; i++) {
+		if (env->ops[i] != VM_OP_CALL_LOCAL)
+			continue;
+		int c = vfy_find_subprog(env, (uint32_t)((int64_t)i + 1 + env->insns[i].imm));
+		if (c < 0)
+			return vfy_bug(env, i, "call target lost");
+		int err = depth_walk(env, (uint32_t)c, depth, frames + 1, max);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int vfy_check_stack_depth(struct vfy_env *env)
+{
+	uint32_t max = 0;
+	int err = depth_walk(env, 0, 0, 1, &max);
+	for (uint32_t k = 0; !err && k < env->nsubprogs; k++)
+		if (env->subprogs[k].is_callback)
+			err = depth_walk(env, k, 0, 2, &max);
+	env->max_stack = max;
+	return err;
+}
