@@ -44,34 +44,6 @@ uint64_t map_helper_delete(uint64_t map, uint64_t key, uint64_t r3, uint64_t r4,
 	return (uint64_t)(int64_t)m->ops->delete(m, (const void *)(uintptr_t)key);
 }
 
-/* Queue and stack maps are not implemented yet: no map type has push/pop. */
-uint64_t map_helper_push(uint64_t map, uint64_t value, uint64_t flags, uint64_t r4, uint64_t r5)
-{
-	(void)r4; (void)r5;
-	struct bpfvm_map *m = (struct bpfvm_map *)(uintptr_t)map;
-	if (!m->ops->push)
-		return (uint64_t)-EOPNOTSUPP;
-	return (uint64_t)(int64_t)m->ops->push(m, (const void *)(uintptr_t)value, flags);
-}
-
-uint64_t map_helper_pop(uint64_t map, uint64_t value, uint64_t r3, uint64_t r4, uint64_t r5)
-{
-	(void)r3; (void)r4; (void)r5;
-	struct bpfvm_map *m = (struct bpfvm_map *)(uintptr_t)map;
-	if (!m->ops->pop)
-		return (uint64_t)-EOPNOTSUPP;
-	return (uint64_t)(int64_t)m->ops->pop(m, (void *)(uintptr_t)value);
-}
-
-uint64_t map_helper_peek(uint64_t map, uint64_t value, uint64_t r3, uint64_t r4, uint64_t r5)
-{
-	(void)r3; (void)r4; (void)r5;
-	struct bpfvm_map *m = (struct bpfvm_map *)(uintptr_t)map;
-	if (!m->ops->peek)
-		return (uint64_t)-EOPNOTSUPP;
-	return (uint64_t)(int64_t)m->ops->peek(m, (void *)(uintptr_t)value);
-}
-
 struct for_each_ctx {
 	struct vm_run *run;
 	uint64_t cb, ctx;

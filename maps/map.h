@@ -39,10 +39,6 @@ struct map_ops {
 	int (*update_fd)(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags);
 	/* for_each_map_elem: calls cb for each element; returns count visited. */
 	long (*for_each)(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void *key, void *value, void *ctx), void *ctx);
-	/* Queue/stack ops. */
-	int (*push)(struct bpfvm_map *map, const void *value, uint64_t flags);
-	int (*pop)(struct bpfvm_map *map, void *value);
-	int (*peek)(struct bpfvm_map *map, void *value);
 	/* Last user reference gone (prog array: clear all slots). */
 	void (*release_uref)(struct bpfvm_map *map);
 	/* May `other` serve where a map shaped like `tmpl` is expected (map-in-map)? */
@@ -83,9 +79,6 @@ void map_copy_value_locked(const struct bpfvm_map *map, void *dst, const void *s
 uint64_t map_helper_lookup(uint64_t map, uint64_t key, uint64_t, uint64_t, uint64_t);
 uint64_t map_helper_update(uint64_t map, uint64_t key, uint64_t value, uint64_t flags, uint64_t);
 uint64_t map_helper_delete(uint64_t map, uint64_t key, uint64_t, uint64_t, uint64_t);
-uint64_t map_helper_push(uint64_t map, uint64_t value, uint64_t flags, uint64_t, uint64_t);
-uint64_t map_helper_pop(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t);
-uint64_t map_helper_peek(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t);
 uint64_t map_helper_for_each(uint64_t map, uint64_t cb, uint64_t ctx, uint64_t flags, uint64_t);
 uint64_t map_helper_spin_lock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t map_helper_spin_unlock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t);

@@ -233,12 +233,6 @@ static const struct builtin builtins[] = {
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY, BPFVM_ARG_PTR_TO_MAP_VALUE, BPFVM_ARG_ANYTHING), 0 },
 	{ BPFVM_FN_map_delete_elem, VM_HELPER_PLAIN, map_helper_delete, "bpf_map_delete_elem", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY), 0 },
-	{ BPFVM_FN_map_push_elem, VM_HELPER_PLAIN, map_helper_push, "bpf_map_push_elem", BPFVM_RET_INTEGER,
-	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_VALUE, BPFVM_ARG_ANYTHING), 0 },
-	{ BPFVM_FN_map_pop_elem, VM_HELPER_PLAIN, map_helper_pop, "bpf_map_pop_elem", BPFVM_RET_INTEGER,
-	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE), 0 },
-	{ BPFVM_FN_map_peek_elem, VM_HELPER_PLAIN, map_helper_peek, "bpf_map_peek_elem", BPFVM_RET_INTEGER,
-	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE), 0 },
 	{ BPFVM_FN_for_each_map_elem, VM_HELPER_PLAIN, map_helper_for_each, "bpf_for_each_map_elem", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_FUNC, BPFVM_ARG_PTR_TO_STACK_OR_NULL, BPFVM_ARG_ANYTHING), 0 },
 	/* As Linux: no helper but the unlock may run with a lock held. */
