@@ -117,6 +117,13 @@ static const struct vcase cases[] = {
 	  LOOKUP() "jeq %%r0, 0, +2\nmov %%r1, 1\nlock add32 [%%r0+3], %%r1\nmov %%r0, 0\nexit\n", false, "misaligned", NULL },
 	{ "ctx is not known non-NULL", NOMAP,
 	  "jeq %r1, 0, +2\nmov %r0, 0\nexit\nmov %r0, 1\nexit\n", true, NULL, "xdp" },
+	{ "callee stack pointer left in the caller's stack dies at return", NOMAP,
+	  "mov %r1, %r10\nadd %r1, -8\ncall local +3\nldxdw %r2, [%r10-8]\nldxdw %r0, [%r2+0]\nexit\n"
+	  "stdw [%r10-8], 0\nmov %r3, %r10\nadd %r3, -8\nstxdw [%r1+0], %r3\nmov %r0, 0\nexit\n", false,
+	  "invalid mem access 'scalar'", NULL },
+	{ "loop through a subprogram that is also a callback", NOMAP,
+	  "lddw %r2, func(+7)\nmov %r1, 1\nmov %r3, 0\nmov %r4, 0\ncall 181\ncall local +1\nja -2\nmov %r0, 0\nexit\n",
+	  false, "infinite loop detected", NULL },
 	{ "bpf_loop callback", NOMAP,
 	  "mov %r1, 10\nlddw %r2, func(+6)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\nmov %r0, 0\nexit\n", true, NULL, NULL },
 	{ "bpf_loop callback bad return", NOMAP,
