@@ -426,6 +426,19 @@ int vfy_check_subprog_exit(struct vfy_env *env, uint32_t idx, uint32_t *next)
 			return err;
 		}
 	}
+	/* Pointers into the returning frame's stack left in a caller (spilled
+	 * or in a register of an outer frame) would dangle: they become plain
+	 * numbers. */
+	for (uint32_t fr = 0; fr < st->curframe; fr++) {
+		struct vfy_frame *f = st->frame[fr];
+		for (unsigned r = 0; r < BPF_MAX_REG; r++)
+			if (f->regs[r].type == VT_STACK && f->regs[r].frameno >= callee->frameno)
+				vfy_mark_unknown(&f->regs[r]);
+		for (uint32_t s = 0; s < f->nslots; s++)
+			if (f->stack[s].type[0] == SLOT_SPILL && f->stack[s].spilled.type == VT_STACK &&
+			    f->stack[s].spilled.frameno >= callee->frameno)
+				vfy_mark_unknown(&f->stack[s].spilled);
+	}
 	uint32_t cs = (uint32_t)callee->callsite;
 	bool cb = callee->in_callback;
 	vfy_frame_free(callee);

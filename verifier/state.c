@@ -325,7 +325,7 @@ int vfy_is_state_visited(struct vfy_env *env, uint32_t insn)
 	for (struct vfy_stored *sl = info->states; sl; sl = sl->next) {
 		if (sl->st->branches) {
 			/* In progress: we are inside a loop through this insn. */
-			if (info->callback_entry) {
+			if (info->callback_entry && cur->frame[cur->curframe]->in_callback) {
 				/* A helper calls its callback a bounded number of
 				 * times; a covered state adds nothing (fixpoint). */
 				if (states_equal(env, sl->st, cur, insn))
