@@ -216,7 +216,8 @@ static const struct builtin builtins[] = {
 	{ BPFVM_FN_get_prandom_u32, VM_HELPER_PLAIN, h_get_prandom_u32, "bpf_get_prandom_u32", BPFVM_RET_INTEGER, P(0), 0 },
 	{ BPFVM_FN_get_smp_processor_id, VM_HELPER_PLAIN, h_get_smp_processor_id, "bpf_get_smp_processor_id", BPFVM_RET_INTEGER, P(0), 0 },
 	{ BPFVM_FN_trace_printk, VM_HELPER_PLAIN, h_trace_printk, "bpf_trace_printk", BPFVM_RET_INTEGER,
-	  P(BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE, BPFVM_ARG_ANYTHING, BPFVM_ARG_ANYTHING, BPFVM_ARG_ANYTHING), 0 },
+	  /* As Linux: the format args are not checked (printed as numbers or read via %s from run memory). */
+	  P(BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE), 0 },
 	{ BPFVM_FN_snprintf, VM_HELPER_PLAIN, h_snprintf, "bpf_snprintf", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_PTR_TO_MEM_OR_NULL, BPFVM_ARG_CONST_SIZE_OR_ZERO, BPFVM_ARG_PTR_TO_CONST_STR,
 	    BPFVM_ARG_PTR_TO_MEM_OR_NULL, BPFVM_ARG_CONST_SIZE_OR_ZERO), 0 },
