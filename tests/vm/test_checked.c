@@ -1,6 +1,7 @@
 /* Checked mode: every violation stops the run with index and address. */
 #include <errno.h>
 
+#include "isa.h"
 #include "util.h"
 
 static int run_checked(const struct bpf_insn *p, size_t n, void *mem, size_t len, uint64_t budget, char *err,
@@ -121,3 +122,93 @@ Test(checked, ld_abs_out_of_bounds_ends_with_zero)
 	cr_expect_eq(t_run(NULL, s, N(s), BPFVM_PROG_UNCHECKED, mem, 4, &r0, NULL, 0), 0);
 	cr_expect_eq(r0, 0); /* 4 bytes at offset 2 of 4: out of bounds */
 }
+
+/* Random programs built from opcodes.def entries with random operands:
+ * loading must fail cleanly or the checked run must end without crashing
+ * (ASan/UBSan builds make any stray access fatal). */
+Test(checked, random_programs_never_crash)
+{
+	struct bpfvm_opts vo = { .sz = sizeof(vo), .flags = BPFVM_VM_BARE };
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(&vo, &vm), 0);
+	uint64_t seed = 0x1234567;
+#define RND() (seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17, seed)
+	int loaded = 0, ran = 0;
+	uint8_t mem[64];
+	for (int iter = 0; iter < 20000; iter++) {
+		struct bpf_insn p[16];
+		size_t n = 2 + RND() % 14;
+		for (size_t i = 0; i < n; i++) {
+			const struct vm_opinfo *oi = &vm_opinfo[RND() % VM_OP__COUNT];
+			uint64_t r = RND();
+			p[i] = (struct bpf_insn){ .code = oi->code, .dst_reg = r % 11, .src_reg = (r >> 4) % 11,
+			                          .off = (int16_t)((r >> 8) % 2 ? (int16_t)(r >> 16) % 24 - 12 : (int16_t)(r >> 16)),
+			                          .imm = (r >> 32) % 3 ? (int32_t)((r >> 32) % 64) - 8 : (int32_t)(r >> 32) };
+			if (oi->sel == SEL_OFF)
+				p[i].off = (int16_t)oi->selval;
+			else if (oi->sel == SEL_IMM)
+				p[i].imm = oi->selval;
+			else if (oi->sel == SEL_SRC)
+				p[i].src_reg = (uint8_t)oi->selval;
+		}
+		p[n - 1] = EXIT;
+		struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_NO_VERIFY, .insn_budget = 10000 };
+		bpfvm_prog *prog;
+		if (bpfvm_prog_load(vm, p, n, &po, &prog))
+			continue;
+		loaded++;
+		struct bpfvm_run_opts ro = { .sz = sizeof(ro), .data = mem, .len = sizeof(mem) };
+		int rc = bpfvm_prog_run_opts(prog, &ro);
+		ran += rc == 0;
+		cr_expect(rc == 0 || rc == -EFAULT || rc == -ELOOP || rc == -E2BIG || rc == -EINVAL, "rc %d", rc);
+		bpfvm_prog_put(prog);
+	}
+	cr_expect_gt(loaded, 100, "only %d random programs loaded", loaded);
+	cr_expect_gt(ran, 0, "%d of %d loaded programs ran to exit", ran, loaded);
+	bpfvm_destroy(vm);
+}
+
+#ifdef BPFVM_HAVE_MAPS
+/* A program that tail-calls itself through slot 0 of a prog array: as
+ * Linux, 33 tail calls happen, then the call falls through. */
+Test(checked, tail_call_limit)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_PROG_ARRAY, .key_size = 4, .value_size = 4,
+	                            .max_entries = 2, .spin_lock_off = -1 };
+	bpfvm_map *map;
+	cr_assert_eq(bpfvm_map_create(vm, &a, &map), 0);
+	int mfd = bpfvm_map_fd(map);
+	for (uint32_t f = BPFVM_PROG_NO_VERIFY; f <= BPFVM_PROG_UNCHECKED; f <<= 1) {
+		struct bpf_insn p[] = {
+			MOV64_X(6, 1), LDXDW(0, 6, 0), ALU64_K(OP_ADD, 0, 1), STXDW(6, 0, 0),
+			LDDW_SRC(2, 1, mfd, 0), MOV64_K(3, 0), CALL(BPFVM_FN_tail_call), MOV64_K(0, 99), EXIT,
+		};
+		struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = f };
+		bpfvm_prog *prog;
+		cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), 0);
+		uint32_t key = 0;
+		int pfd = bpfvm_prog_fd(prog);
+		cr_assert_eq(bpfvm_map_update(map, &key, &pfd, BPFVM_ANY), 0);
+		uint64_t counter = 0, r0 = 0;
+		cr_expect_eq(bpfvm_prog_run(prog, &counter, sizeof(counter), &r0), 0);
+		cr_expect_eq(counter, 34, "1 run + 33 tail calls, got %llu", (unsigned long long)counter);
+		cr_expect_eq(r0, 99);
+		/* empty slot: falls through at once */
+		key = 1;
+		p[6] = MOV64_K(3, 1);
+		bpfvm_prog *q;
+		cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &q), 0);
+		counter = 0;
+		cr_expect_eq(bpfvm_prog_run(q, &counter, sizeof(counter), &r0), 0);
+		cr_expect_eq(counter, 1);
+		bpfvm_prog_put(q);
+		key = 0;
+		cr_expect_eq(bpfvm_map_delete(map, &key), 0);
+		bpfvm_prog_put(prog);
+	}
+	bpfvm_map_put(map);
+	bpfvm_destroy(vm);
+}
+#endif

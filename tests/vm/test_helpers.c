@@ -216,3 +216,106 @@ Test(helpers, strerror)
 	cr_expect_str_eq(bpfvm_strerror(-ELOOP), "instruction budget exhausted");
 	cr_expect_str_eq(bpfvm_strerror(-12345), "unknown error");
 }
+
+Test(helpers, snprintf_and_strncmp)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	/* mem: [0..31] output, [32..] "n=%u\0", [48..55] the u64 argument */
+	uint8_t mem[64] = { 0 };
+	memcpy(mem + 32, "n=%u", 5);
+	uint64_t arg = 1234;
+	memcpy(mem + 48, &arg, 8);
+	struct bpf_insn p[] = { MOV64_X(6, 1), MOV64_K(2, 32), MOV64_X(3, 6), ALU64_K(OP_ADD, 3, 32), MOV64_X(4, 6),
+	                        ALU64_K(OP_ADD, 4, 48), MOV64_K(5, 8), CALL(BPFVM_FN_snprintf), EXIT };
+	uint64_t r0;
+	char err[256];
+	for (uint32_t f = BPFVM_PROG_NO_VERIFY; f <= BPFVM_PROG_UNCHECKED; f <<= 1) {
+		cr_expect_eq(t_run(vm, p, N(p), f, mem, sizeof(mem), &r0, err, sizeof(err)), 0, "%s", err);
+		cr_expect_str_eq((char *)mem, "n=1234");
+		cr_expect_eq(r0, 7, "bytes needed, NUL included");
+	}
+	/* strncmp("n=12", 4, "n=%u") > 0 ('1' > '%') */
+	struct bpf_insn q[] = { MOV64_X(3, 1), ALU64_K(OP_ADD, 3, 32), MOV64_K(2, 4), CALL(BPFVM_FN_strncmp),
+	                        ALU64_K(OP_ARSH, 0, 63), EXIT };
+	cr_expect_eq(t_run(vm, q, N(q), BPFVM_PROG_NO_VERIFY, mem, sizeof(mem), &r0, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(r0, 0, "positive result");
+	bpfvm_destroy(vm);
+}
+
+struct pair_ctx { uint32_t len, magic; };
+static int make_pair(void *ctx, void *data, size_t len, void *user)
+{
+	(void)data;
+	struct pair_ctx *c = ctx;
+	c->len = (uint32_t)len;
+	c->magic = (uint32_t)(uintptr_t)user;
+	return 0;
+}
+
+Test(helpers, custom_program_type)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	static const struct bpfvm_ctx_field f[] = { { 0, 4, BPFVM_CTX_READ, 0 }, { 4, 4, BPFVM_CTX_READ, 4 } };
+	struct bpfvm_prog_type t = { .sz = sizeof(t), .name = "pair", .ctx_size = 8, .fields = f, .nfields = 2,
+	                             .make_ctx = make_pair, .user = (void *)(uintptr_t)1000 };
+	cr_assert_eq(bpfvm_prog_type_register(vm, &t), 0);
+	cr_expect_eq(bpfvm_prog_type_register(vm, &t), -EEXIST);
+	struct bpfvm_ctx_field badf[] = { { 6, 4, BPFVM_CTX_READ, 6 } };
+	struct bpfvm_prog_type bad = t;
+	bad.name = "bad";
+	bad.fields = badf;
+	bad.nfields = 1;
+	cr_expect_eq(bpfvm_prog_type_register(vm, &bad), -EINVAL, "field past the context");
+	/* r0 = ctx->len + ctx->magic; reading past the 8-byte ctx faults */
+	struct bpf_insn p[] = { LDXW(0, 1, 0), LDXW(2, 1, 4), ALU64_X(OP_ADD, 0, 2), EXIT };
+	struct bpf_insn q[] = { LDXW(0, 1, 8), EXIT };
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .type = "pair", .flags = BPFVM_PROG_NO_VERIFY };
+	bpfvm_prog *prog;
+	cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), 0);
+	uint8_t data[5];
+	uint64_t r0;
+	cr_expect_eq(bpfvm_prog_run(prog, data, sizeof(data), &r0), 0);
+	cr_expect_eq(r0, 1005);
+	cr_expect_str_eq(bpfvm_prog_name(prog), "prog");
+	cr_expect_gt(bpfvm_prog_fd(prog), 0);
+	cr_expect_eq(bpfvm_prog_engine(prog), BPFVM_ENGINE_INTERP);
+	bpfvm_prog_put(prog);
+	cr_assert_eq(bpfvm_prog_load(vm, q, N(q), &po, &prog), 0);
+	cr_expect_eq(bpfvm_prog_run(prog, data, sizeof(data), &r0), -EFAULT);
+	bpfvm_prog_put(prog);
+	bpfvm_destroy(vm);
+}
+
+Test(helpers, api_misuse)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpf_insn p[] = { MOV64_K(0, 1), EXIT };
+	bpfvm_prog *prog;
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_NO_VERIFY | BPFVM_PROG_UNCHECKED };
+	cr_expect_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), -EINVAL);
+	po.flags = 1u << 20;
+	cr_expect_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), -EINVAL);
+	po.flags = BPFVM_PROG_NO_VERIFY;
+	po.engine = 7;
+	cr_expect_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), -EINVAL);
+	cr_expect_eq(bpfvm_prog_load(vm, NULL, 2, NULL, &prog), -EINVAL);
+	cr_expect_eq(bpfvm_prog_load(NULL, p, 2, NULL, &prog), -EINVAL);
+	po.engine = BPFVM_ENGINE_JIT; /* falls back to the interpreter when the build has no JIT */
+	cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), 0);
+	uint64_t r0;
+	cr_expect_eq(bpfvm_prog_run(prog, NULL, 5, &r0), -EINVAL);
+	cr_expect_eq(bpfvm_prog_run(prog, NULL, 0, &r0), 0);
+	cr_expect_eq(r0, 1);
+	struct bpfvm_run_opts small = { .sz = 4 };
+	cr_expect_eq(bpfvm_prog_run_opts(prog, &small), -EINVAL);
+	bpfvm_prog_put(prog);
+	struct bpfvm_opts bad = { .sz = sizeof(bad), .flags = 1u << 9 };
+	bpfvm *vm2;
+	cr_expect_eq(bpfvm_create(&bad, &vm2), -EINVAL);
+	po.engine = 0;
+	cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), 0);
+	bpfvm_destroy(vm); /* also frees programs the caller never put (ASan checks) */
+}
