@@ -249,8 +249,8 @@ static void cpu_relax(void)
 static void rcu_normal_backoff(unsigned attempt)
 {
 	pthread_mutex_unlock(&rcu_registry_lock);
-	if (attempt < 8) {
-		for (int i = 0; i < 64 << attempt; i++)
+	if (attempt < 4) {
+		for (int i = 0; i < 16 << attempt; i++)
 			cpu_relax();
 	} else if (attempt < 40) {
 		sched_yield();
