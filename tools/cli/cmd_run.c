@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "maps_dump.h"
 
 static void usage(FILE *f)
 {
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 	        "  --json               machine-readable output\n"
 	        "  --prog NAME          ELF: the program (section or function name) to run\n"
 	        "  --type mem|xdp       program type (default mem)\n"
+	        "  --dump-maps          ELF: print every map's entries after the run (a JSON line with --json)\n"
 	        "Exit status: 0 ran, 1 load or run error, 2 usage error.\n");
 }
 
@@ -34,6 +36,7 @@ struct run_args {
 	uint32_t engine, flags;
 	unsigned long repeat;
 	bool json;
+	bool dump_maps;
 };
 
 static const char *engine_name(uint32_t e) { return e == BPFVM_ENGINE_JIT ? "jit" : "interp"; }
@@ -139,6 +142,8 @@ static int run_elf(const struct run_args *a, bpfvm *vm, const uint8_t *mem, size
 		rc = CLI_FAIL;
 	} else {
 		rc = run_loaded(a, prog, mem, memlen);
+		if (a->dump_maps)
+			cli_dump_maps(obj, a->json);
 	}
 	bpfvm_obj_close(obj);
 	return rc;
@@ -156,6 +161,7 @@ int cli_cmd_run(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "prog", required_argument, NULL, 'p' },
 		{ "type", required_argument, NULL, 't' },
+		{ "dump-maps", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -182,6 +188,7 @@ int cli_cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'j': a.json = true; break;
+		case 'D': a.dump_maps = true; break;
 		case 'p': a.prog = optarg; break;
 		case 't':
 			if (strcmp(optarg, "mem") && strcmp(optarg, "xdp")) {
