@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "maps_dump.h"
+#include "seed.h"
 
 static void usage(FILE *f)
 {
@@ -26,6 +28,8 @@ static void usage(FILE *f)
 	        "  --json               machine-readable output\n"
 	        "  --prog NAME          ELF: the program (section or function name) to run\n"
 	        "  --type mem|xdp       program type (default mem)\n"
+	        "  --seed FILE.json     ELF: fill maps before the run ({\"maps\":[{\"name\":..,\"entries\":[{\"key\":..,\"value\":..}]}]})\n"
+	        "  --dump-maps          ELF: print every map's entries after the run (a JSON line with --json)\n"
 	        "Exit status: 0 ran, 1 load or run error, 2 usage error.\n");
 }
 
@@ -34,6 +38,8 @@ struct run_args {
 	uint32_t engine, flags;
 	unsigned long repeat;
 	bool json;
+	bool dump_maps;
+	const char *seed;
 };
 
 static const char *engine_name(uint32_t e) { return e == BPFVM_ENGINE_JIT ? "jit" : "interp"; }
@@ -131,6 +137,20 @@ static int run_elf(const struct run_args *a, bpfvm *vm, const uint8_t *mem, size
 		bpfvm_obj_close(obj);
 		return report_error(a, "load failed", e, log);
 	}
+	if (a->seed) {
+		char *text, msg[256];
+		size_t tlen;
+		if ((e = cli_read_file(a->seed, &text, &tlen))) {
+			bpfvm_obj_close(obj);
+			return report_error(a, "cannot read the --seed file", e, a->seed);
+		}
+		e = cli_seed_maps(obj, text, tlen, msg, sizeof(msg));
+		free(text);
+		if (e) {
+			bpfvm_obj_close(obj);
+			return report_error(a, "bad --seed file", e, msg);
+		}
+	}
 	bpfvm_prog *prog = a->prog ? bpfvm_obj_prog(obj, a->prog) : bpfvm_obj_prog_at(obj, 0);
 	int rc;
 	if (!prog) {
@@ -139,6 +159,8 @@ static int run_elf(const struct run_args *a, bpfvm *vm, const uint8_t *mem, size
 		rc = CLI_FAIL;
 	} else {
 		rc = run_loaded(a, prog, mem, memlen);
+		if (a->dump_maps)
+			cli_dump_maps(obj, a->json);
 	}
 	bpfvm_obj_close(obj);
 	return rc;
@@ -156,6 +178,8 @@ int cli_cmd_run(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "prog", required_argument, NULL, 'p' },
 		{ "type", required_argument, NULL, 't' },
+		{ "dump-maps", no_argument, NULL, 'D' },
+		{ "seed", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -182,6 +206,8 @@ int cli_cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'j': a.json = true; break;
+		case 'D': a.dump_maps = true; break;
+		case 'S': a.seed = optarg; break;
 		case 'p': a.prog = optarg; break;
 		case 't':
 			if (strcmp(optarg, "mem") && strcmp(optarg, "xdp")) {
