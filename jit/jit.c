@@ -152,22 +152,25 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	}
 
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t size = (p.e.len + page - 1) & ~(page - 1);
-	void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED) {
+	size_t size = (JIT_ENTRY_GUARD + p.e.len + page - 1) & ~(page - 1);
+	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED) {
 		err = fail(log, -ENOMEM, -1, "cannot map memory for the image");
 		goto out;
 	}
+	/* int3 before the entry (see JIT_ENTRY_GUARD) and after the code, so
+	 * a stray jump past it traps. */
+	memset(map, 0xcc, size);
+	uint8_t *mem = (uint8_t *)map + JIT_ENTRY_GUARD;
 	memcpy(mem, p.e.buf, p.e.len);
-	/* Pad with int3 so a stray jump past the code traps. */
-	memset((uint8_t *)mem + p.e.len, 0xcc, size - p.e.len);
-	if (mprotect(mem, size, PROT_READ | PROT_EXEC)) {
-		munmap(mem, size);
+	if (mprotect(map, size, PROT_READ | PROT_EXEC)) {
+		munmap(map, size);
 		err = fail(log, -errno, -1, "cannot make the image executable (mprotect)");
 		goto out;
 	}
+	img->map = map;
+	img->map_size = size;
 	img->mem = mem;
-	img->mem_size = size;
 	img->code_size = p.e.len;
 	img->addrs = a; /* the converged layout: for jit-dump */
 	a = NULL;
@@ -198,7 +201,7 @@ void jit_free(struct bpfvm_prog *prog)
 	struct jit_image *img = prog->jit;
 	if (!img)
 		return;
-	munmap(img->mem, img->mem_size);
+	munmap(img->map, img->map_size);
 	free(img->addrs);
 	free(img->subs);
 	free(img->regions);

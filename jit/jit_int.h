@@ -13,9 +13,22 @@
 #include "x86_64_emit.h"
 
 /* The JIT'd form of a program, owned by prog->jit. */
+/*
+ * Bytes of int3 in front of the code in the mapping.  A C caller built
+ * with clang's -fsanitize=function (part of -fsanitize=undefined) reads
+ * the 8 bytes before every indirect call target, looking for its type
+ * signature (magic 0xc105cafe + type hash).  With the entry at the start
+ * of the mapping that read hit the unmapped page before it and crashed in
+ * bpfvm_prog_run_opts; with int3 there the read succeeds, finds no magic,
+ * and the call is left unchecked, as for any uninstrumented function.
+ * 16 keeps the entry 16-byte aligned.
+ */
+#define JIT_ENTRY_GUARD 16
+
 struct jit_image {
-	void *mem;         /* mmap'd, read+execute */
-	size_t mem_size;   /* mapping size */
+	void *map;         /* the mmap'd region (read+execute): JIT_ENTRY_GUARD bytes of int3, then the code */
+	size_t map_size;   /* mapping size */
+	void *mem;         /* the code: map + JIT_ENTRY_GUARD; the entry point */
 	size_t code_size;  /* bytes of code */
 	uint32_t *addrs;   /* addrs[i]: offset of BPF insn i's code; addrs[len]: end of the body code */
 	uint32_t len;

@@ -288,8 +288,13 @@ int vm_interp_prepare(struct bpfvm_prog *prog)
 			ip->maps = p;
 			ip->maps[ip->nmaps++] = m;
 			if (in->src_reg == BPF_PSEUDO_MAP_VALUE || in->src_reg == BPF_PSEUDO_MAP_IDX_VALUE) {
-				uintptr_t base = (uintptr_t)t->x.u64 - (uint32_t)prog->insns[i + 1].imm;
-				if (add_region(ip, base, base + m->value_size, !(m->map_flags & BPFVM_F_RDONLY_PROG)))
+				/* The region is the whole value at key 0 (the resolver
+				 * only allows one-element arrays here).  Not derived
+				 * from the lddw: after resolution insns[i+1].imm holds
+				 * the pointer's high half, not the offset into the value. */
+				uint32_t zero = 0;
+				uintptr_t base = (uintptr_t)m->ops->lookup(m, &zero);
+				if (base && add_region(ip, base, base + m->value_size, !(m->map_flags & BPFVM_F_RDONLY_PROG)))
 					goto nomem;
 			}
 		}

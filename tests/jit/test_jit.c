@@ -342,6 +342,36 @@ Test(jit, image_is_never_writable_and_executable)
 	bpfvm_destroy(vm);
 }
 
+/*
+ * Regression (jit_diff_fuzz crashed at once under -fsanitize=undefined):
+ * clang's -fsanitize=function makes the C caller read the 8 bytes before
+ * an indirect call target for a type signature.  The entry used to start
+ * the mapping, so that read hit an unmapped page.  The bytes in front of
+ * the entry must be mapped and must not hold the signature's magic.
+ */
+Test(jit, entry_is_preceded_by_int3)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = { MOV64_K(0, 42), EXIT };
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	struct bpfvm_prog *ip = p;
+	cr_assert_not_null(ip->jit_entry);
+	const struct jit_image *img = ip->jit;
+	const uint8_t *entry = (const uint8_t *)ip->jit_entry;
+	cr_assert_eq((const void *)entry, img->mem);
+	cr_assert((uintptr_t)entry - (uintptr_t)img->map >= 8, "entry at offset %zu of its mapping",
+	          (size_t)((uintptr_t)entry - (uintptr_t)img->map));
+	cr_expect_eq((uintptr_t)entry % 16, 0);
+	for (int i = 1; i <= 8; i++)
+		cr_expect_eq(entry[-i], 0xcc, "byte %d before the entry is %#x", -i, entry[-i]);
+	uint64_t r0 = 0;
+	cr_expect_eq(bpfvm_prog_run(p, NULL, 0, &r0), 0);
+	cr_expect_eq(r0, 42);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
 Test(jit, fallback_names_the_reason)
 {
 	bpfvm *vm = NULL;
@@ -368,7 +398,7 @@ Test(jit, blinding_hides_constants)
 	                     sizeof(log));
 	struct bpfvm_prog *ip = p;
 	const uint8_t *code = (const uint8_t *)ip->jit_entry;
-	size_t size = 4096;
+	size_t size = ((const struct jit_image *)ip->jit)->code_size;
 	static const uint8_t k1[4] = { 0x3c, 0x3c, 0x3c, 0x3c }, k2[4] = { 0x5a, 0x5a, 0x5a, 0x5a };
 	cr_expect_null(memmem(code, size, k1, 4));
 	cr_expect_null(memmem(code, size, k2, 4));

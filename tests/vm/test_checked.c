@@ -212,3 +212,55 @@ Test(checked, tail_call_limit)
 	bpfvm_destroy(vm);
 }
 #endif
+
+#ifdef BPFVM_HAVE_MAPS
+/*
+ * Regression: the interpreter's checked mode derived the region of an lddw
+ * src=2 (map value address) as `pointer - insns[i+1].imm`, but after the
+ * resolver ran that slot holds the pointer's high half, not the offset, so
+ * the region was garbage and every access through it faulted.  The region
+ * is the map's whole value at key 0, whatever offset the lddw adds.
+ */
+Test(checked, lddw_map_value_region_from_high_half)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 16,
+	                            .max_entries = 1, .spin_lock_off = -1 };
+	bpfvm_map *map;
+	cr_assert_eq(bpfvm_map_create(vm, &a, &map), 0);
+	int mfd = bpfvm_map_fd(map);
+	uint32_t key = 0;
+	uint64_t val[2] = { 0x1111, 0x2222 };
+	cr_assert_eq(bpfvm_map_update(map, &key, val, BPFVM_ANY), 0);
+	for (uint32_t engine = BPFVM_ENGINE_INTERP; engine <= BPFVM_ENGINE_JIT; engine++) {
+		/* r1 = &value + 8; r0 = value[1] + value[0]; value[0] = r0 */
+		struct bpf_insn p[] = {
+			LDDW_SRC(1, BPF_PSEUDO_MAP_VALUE, mfd, 8), LDXDW(0, 1, 0), LDXDW(2, 1, -8),
+			ALU64_X(OP_ADD, 0, 2), STXDW(1, 0, -8), EXIT,
+		};
+		char log[256] = "", err[256] = "";
+		struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_NO_VERIFY, .engine = engine,
+		                              .log_buf = log, .log_size = sizeof(log) };
+		bpfvm_prog *prog;
+		cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), 0, "%s", log);
+		uint64_t mem = 0;
+		struct bpfvm_run_opts ro = { .sz = sizeof(ro), .data = &mem, .len = sizeof(mem), .err_buf = err,
+		                             .err_size = sizeof(err) };
+		cr_expect_eq(bpfvm_prog_run_opts(prog, &ro), 0, "engine %u: %s", engine, err);
+		cr_expect_eq(ro.r0, 0x3333, "engine %u", engine);
+		/* just past the value: still out of bounds */
+		p[3] = LDXDW(2, 1, 8);
+		bpfvm_prog *q;
+		cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &q), 0, "%s", log);
+		ro.r0 = 0;
+		cr_expect_eq(bpfvm_prog_run_opts(q, &ro), -EFAULT, "engine %u", engine);
+		bpfvm_prog_put(q);
+		bpfvm_prog_put(prog);
+		val[0] = 0x1111;
+		cr_assert_eq(bpfvm_map_update(map, &key, val, BPFVM_ANY), 0);
+	}
+	bpfvm_map_put(map);
+	bpfvm_destroy(vm);
+}
+#endif
