@@ -29,11 +29,15 @@ static struct bpfvm_map *array_alloc(const struct bpfvm_map_attr *attr)
 		return NULL;
 	a->elem_size = (attr->value_size + 7) & ~7u;
 	size_t bytes = (size_t)a->elem_size * attr->max_entries;
-	if (posix_memalign((void **)&a->values, 64, bytes)) {
+	/* calloc, not memalign+memset: a big array comes from fresh zeroed
+	 * pages that are only touched when used (a hostile object declaring a
+	 * 4 GiB array must not cost a 4 GiB memset).  16-byte alignment
+	 * covers every BPF access size. */
+	a->values = calloc(1, bytes ? bytes : 1);
+	if (!a->values) {
 		free(a);
 		return NULL;
 	}
-	memset(a->values, 0, bytes);
 	return &a->map;
 }
 

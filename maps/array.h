@@ -16,7 +16,7 @@
 struct map_array {
 	struct bpfvm_map map;
 	uint32_t elem_size;  /* value_size rounded up to 8 */
-	uint8_t *values;     /* max_entries * elem_size bytes, zeroed, 64-byte aligned */
+	uint8_t *values;     /* max_entries * elem_size bytes, zeroed, 16-byte aligned (calloc) */
 };
 
 static inline void *map_array_lookup_inline(struct bpfvm_map *map, uint32_t index)

@@ -37,6 +37,7 @@ struct map_htab {
 	void (*release)(void *value); /* an element's value leaves the map (hash-of-maps) */
 	/* Preallocated mode: one block and a free list under pool_lock. */
 	uint8_t *pool;
+	uint32_t pool_used;         /* elements of the block handed out so far */
 	struct htab_elem *freelist;
 	_Atomic uint32_t pool_lock;
 };
@@ -126,8 +127,15 @@ static struct htab_elem *elem_alloc(struct map_htab *h)
 	if (h->pool) {
 		map_spin_lock(&h->pool_lock);
 		e = h->freelist;
-		if (e)
+		if (e) {
 			h->freelist = atomic_load_explicit(&e->next, memory_order_relaxed);
+		} else if (h->pool_used < h->map.max_entries) {
+			/* Carve the block lazily: creating a map with a huge
+			 * max_entries must not touch every element up front. */
+			e = (struct htab_elem *)(h->pool + h->elem_size * h->pool_used++);
+			e->pooled = 1;
+			e->owner = h;
+		}
 		map_spin_unlock(&h->pool_lock);
 		if (e)
 			return e;
@@ -202,16 +210,11 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	if (!h->buckets || !h->locks)
 		goto fail;
 	if (!(attr->map_flags & BPFVM_F_NO_PREALLOC)) {
-		h->pool = malloc(h->elem_size * attr->max_entries);
+		/* calloc checks the size product and hands out untouched
+		 * zero pages; elements are carved from it on first use. */
+		h->pool = calloc(attr->max_entries, h->elem_size);
 		if (!h->pool)
 			goto fail;
-		for (uint32_t i = attr->max_entries; i-- > 0;) {
-			struct htab_elem *e = (struct htab_elem *)(h->pool + h->elem_size * i);
-			e->pooled = 1;
-			e->owner = h;
-			atomic_init(&e->next, h->freelist);
-			h->freelist = e;
-		}
 	}
 	return &h->map;
 fail:

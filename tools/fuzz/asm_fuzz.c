@@ -22,7 +22,7 @@ static void round_trip(const struct bpf_insn *insns, size_t n)
 	if (!e) {
 		struct bpf_insn *back = NULL;
 		if (vm_asm(text, tlen, &back, &m, err, sizeof(err)) || m != n ||
-		    memcmp(back, insns, n * sizeof(*insns))) {
+		    (n && memcmp(back, insns, n * sizeof(*insns)))) {
 			fprintf(stderr, "round trip failed (%s):\n%s", err, text);
 			abort();
 		}
