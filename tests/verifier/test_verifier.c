@@ -269,3 +269,50 @@ Test(verifier, stats_filled)
 	free(insns);
 	bpfvm_destroy(vm);
 }
+
+/* A verified "mem" program builds the input's end from r2, so a tail call
+ * into one must enter it with r2 = the input length (not the prog array
+ * the caller passed in r2), on every engine. */
+static bpfvm_prog *load_text(bpfvm *vm, const char *text, uint32_t engine)
+{
+	struct bpf_insn *insns;
+	size_t n;
+	char err[256], log[4096];
+	cr_assert_eq(vm_asm(text, strlen(text), &insns, &n, err, sizeof(err)), 0, "asm: %s", err);
+	struct bpfvm_prog_opts o = { .sz = sizeof(o), .engine = engine, .log_buf = log, .log_size = sizeof(log),
+	                             .log_level = BPFVM_LOG_ERRORS };
+	bpfvm_prog *p = NULL;
+	log[0] = 0;
+	cr_assert_eq(bpfvm_prog_load(vm, insns, n, &o, &p), 0, "load: %s", log);
+	free(insns);
+	return p;
+}
+
+Test(verifier, mem_tail_call_target_gets_length)
+{
+	for (uint32_t engine = BPFVM_ENGINE_INTERP; engine <= BPFVM_ENGINE_JIT; engine++) {
+		bpfvm *vm;
+		bpfvm_map *pa;
+		cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+		cr_assert_eq(make_map(vm, PROGS, &pa), 0);
+		/* the target returns r2, and reads the third byte only when present */
+		bpfvm_prog *t = load_text(vm, "mov %r3, %r1\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 3\njgt %r4, %r3, +3\n"
+		                              "ldxb %r0, [%r1+2]\nadd %r0, 1000\nexit\nmov %r0, %r2\nexit\n", engine);
+		char text[256];
+		snprintf(text, sizeof(text), "lddw %%r2, map_fd(%d)\nmov %%r3, 0\ncall 12\nmov %%r0, 7\nexit\n",
+		         bpfvm_map_fd(pa));
+		bpfvm_prog *e = load_text(vm, text, engine);
+		uint32_t key = 0;
+		int tfd = bpfvm_prog_fd(t);
+		cr_assert_eq(bpfvm_map_update(pa, &key, &tfd, BPFVM_ANY), 0);
+		uint64_t r0 = 0;
+		cr_expect_eq(bpfvm_prog_run(e, "ab", 2, &r0), 0);
+		cr_expect_eq(r0, 2, "engine %u: target saw r2 = %llu", engine, (unsigned long long)r0);
+		cr_expect_eq(bpfvm_prog_run(e, "abc", 3, &r0), 0);
+		cr_expect_eq(r0, 1000 + 'c', "engine %u: r0 = %llu", engine, (unsigned long long)r0);
+		bpfvm_prog_put(t);
+		bpfvm_prog_put(e);
+		bpfvm_map_put(pa);
+		bpfvm_destroy(vm);
+	}
+}
