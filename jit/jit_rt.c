@@ -58,7 +58,11 @@ struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx)
 	 * which an unchecked caller's frame does not have: such targets run
 	 * on the interpreter's checked engine below.  (Checked JIT'd programs
 	 * never reach here: their tail calls fall back to the interpreter.) */
-	if (t->jit && !(t->flags & BPFVM_PROG_NO_VERIFY)) {
+	/* A "mem" target expects r2 = the input length, which the jump below
+	 * would not set (r2 is the prog array, then clobbered by this call):
+	 * it runs on the interpreter, entered with r2 = length. */
+	uint64_t r2 = t->type->is_mem ? (uint64_t)run->len : 0;
+	if (t->jit && !(t->flags & BPFVM_PROG_NO_VERIFY) && !t->type->is_mem) {
 		const struct jit_image *img = t->jit;
 		r.addr = (uint64_t)(uintptr_t)img->mem + img->subs[0] + JIT_TAIL_ENTRY_SKIP;
 		return r;
@@ -66,9 +70,9 @@ struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx)
 	/* The target runs on the interpreter (it could not be JIT'd, or it
 	 * needs checked mode): run it here and return its r0 from this frame. */
 	if (t->flags & BPFVM_PROG_NO_VERIFY)
-		r.r0 = vm_interp_run_checked(t, run, ctx, 0);
+		r.r0 = vm_interp_run_checked(t, run, ctx, r2);
 	else
-		r.r0 = vm_interp_run(t, run, ctx, 0);
+		r.r0 = vm_interp_run(t, run, ctx, r2);
 	r.addr = run->err ? JIT_TAIL_ABORT : JIT_TAIL_DONE;
 #else
 	(void)map; (void)index; (void)ctx;

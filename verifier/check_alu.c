@@ -122,7 +122,16 @@ static int ptr_arith(struct vfy_env *env, uint32_t idx, unsigned dregno, struct 
 	return 0;
 }
 
-int vfy_check_alu(struct vfy_env *env, uint32_t idx)
+/* Is r exactly the start of the "mem" input?  A packet pointer with no
+ * fixed offset and a variable part known to be 0 (whatever its id: every
+ * such pointer points at the first byte). */
+static bool is_mem_start(const struct vfy_reg *r)
+{
+	return r->type == VT_PKT && !r->maybe_null && r->off == 0 && tnum_equals_const(r->var_off, 0) &&
+	       r->smin == 0 && r->smax == 0 && r->umin == 0 && r->umax == 0;
+}
+
+static int check_alu(struct vfy_env *env, uint32_t idx)
 {
 	const struct bpf_insn *in = &env->insns[idx];
 	enum vm_op vop = env->ops[idx];
@@ -215,6 +224,12 @@ int vfy_check_alu(struct vfy_env *env, uint32_t idx)
 		}
 		return vfy_err(env, -EACCES, idx, "R%u pointer %s pointer prohibited", in->dst_reg, alu_name(op));
 	}
+	/* "mem" programs: input start + input length is the input's end. */
+	if (op == 0x00 && ((dptr && is_mem_start(dst) && srcv.type == VT_SCALAR && srcv.mem_len) ||
+	                   (sptr && is_mem_start(&srcv) && dst->type == VT_SCALAR && dst->mem_len))) {
+		vfy_mark_ptr(env, dst, VT_PKT_END);
+		return 0;
+	}
 	if (sptr) {
 		if (op == 0x10)
 			return vfy_err(env, -EACCES, idx, "R%u tried to subtract pointer from scalar", in->dst_reg);
@@ -229,4 +244,18 @@ int vfy_check_alu(struct vfy_env *env, uint32_t idx)
 		               alu_name(op));
 	struct vfy_reg p = *dst;
 	return ptr_arith(env, idx, in->dst_reg, dst, &p, &srcv, op);
+}
+
+int vfy_check_alu(struct vfy_env *env, uint32_t idx)
+{
+	int err = check_alu(env, idx);
+	const struct bpf_insn *in = &env->insns[idx];
+	enum vm_op vop = env->ops[idx];
+	const struct vm_opinfo *oi = &vm_opinfo[vop];
+	/* Only a plain 64-bit register copy keeps the value, so the mark;
+	 * everything else computes something new. */
+	bool copy = oi->fmt == FMT_ALU_X && (oi->code & 0xf0) == 0xb0 && !vm_op_is_alu32(vop) && !in->off;
+	if (!err && !copy && in->dst_reg < BPF_MAX_REG)
+		vfy_regs(env)[in->dst_reg].mem_len = false;
+	return err;
 }

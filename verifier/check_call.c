@@ -140,7 +140,7 @@ static int check_arg(struct vfy_env *env, uint32_t idx, const struct vm_helper *
 		return vfy_check_helper_mem(env, idx, regno, NULL, sz, w, w);
 	}
 	case BPFVM_ARG_PTR_TO_CTX:
-		if (r->type == VT_CTX || (env->ctx_is_mem && r->type == VT_MEM && !r->rdonly)) {
+		if (r->type == VT_CTX || (env->ctx_is_mem && r->type == VT_PKT)) {
 			if (r->off || !tnum_equals_const(r->var_off, 0))
 				return vfy_err(env, -EACCES, idx, "dereference of modified ctx ptr R%u off=%d disallowed: pass "
 				               "the context itself", regno, r->off);

@@ -61,6 +61,8 @@ static void log_reg(struct vfy_env *env, unsigned i, const struct vfy_reg *r)
 		vm_log(env->log, BPFVM_LOG_STATES, ",id=%u", r->id);
 	if (r->type == VT_PKT)
 		vm_log(env->log, BPFVM_LOG_STATES, ",r=%u", r->range);
+	if (r->mem_len)
+		vm_log(env->log, BPFVM_LOG_STATES, ",mem_len");
 	if (r->type == VT_SCALAR || !tnum_is_const(r->var_off)) {
 		char b[64];
 		vm_log(env->log, BPFVM_LOG_STATES, ",smin=%lld,smax=%lld,umin=%llu,umax=%llu,var_off=%s", (long long)r->smin,

@@ -34,6 +34,11 @@ struct vfy_reg {
 	bool maybe_null;      /* pointer not yet compared against 0 */
 	bool rdonly;          /* VT_MEM / map value: writes rejected */
 	uint8_t frameno;      /* VT_STACK: frame the pointer points into */
+	/* Scalar: holds exactly the "mem" program's input length (r2 at
+	 * entry).  Kept by 64-bit register copies and full 8-byte spill/fill,
+	 * dropped by any ALU op writing the register.  Adding it to the start
+	 * of the input (VT_PKT, off 0, no variable part) gives VT_PKT_END. */
+	bool mem_len;
 	int32_t off;          /* pointers: fixed offset */
 	/* Scalars: the value; pointers: the variable part of the offset. */
 	struct tnum var_off;

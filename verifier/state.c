@@ -182,7 +182,9 @@ static bool regsafe(const struct vfy_reg *o, const struct vfy_reg *c, struct idm
 		return false;
 	switch (o->type) {
 	case VT_SCALAR:
-		return range_within(o, c) && tnum_in(o->var_off, c->var_off) && check_ids(m, o->id, c->id);
+		/* an old path that relied on the mem_len mark needs it in cur */
+		return (!o->mem_len || c->mem_len) && range_within(o, c) && tnum_in(o->var_off, c->var_off) &&
+		       check_ids(m, o->id, c->id);
 	case VT_MAP_VALUE:
 	case VT_MEM:
 	case VT_MAP_KEY:
@@ -308,7 +310,8 @@ static bool states_maybe_looping(const struct vfy_state *o, const struct vfy_sta
 		    a->var_off.mask != b->var_off.mask || a->smin != b->smin || a->smax != b->smax ||
 		    a->umin != b->umin || a->umax != b->umax || a->s32_min != b->s32_min ||
 		    a->s32_max != b->s32_max || a->u32_min != b->u32_min || a->u32_max != b->u32_max ||
-		    a->map != b->map || a->range != b->range || a->maybe_null != b->maybe_null)
+		    a->map != b->map || a->range != b->range || a->maybe_null != b->maybe_null ||
+		    a->mem_len != b->mem_len)
 			return false;
 	}
 	return true;

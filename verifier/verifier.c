@@ -32,12 +32,17 @@ static int init_state(struct vfy_env *env)
 	struct vfy_reg *r = st->frame[0]->regs;
 	vfy_mark_ptr(env, &r[10], VT_STACK);
 	if (env->ctx_is_mem) {
-		/* "mem": r1 = the input bytes (mem_size of them may be assumed), r2 = length */
-		vfy_mark_ptr(env, &r[1], VT_MEM);
-		r[1].mem_size = env->mem_size;
+		/* "mem": r1 = the input bytes, r2 = their length.  As XDP's
+		 * data/data_end: r1 is a packet pointer, r1 + r2 (r2 carrying the
+		 * mem_len mark) is its end, and comparisons against that end prove
+		 * accesses.  The load option mem_size (checked by bpfvm_prog_run)
+		 * is a prefix known readable without a comparison. */
+		vfy_mark_ptr(env, &r[1], VT_PKT);
+		r[1].range = env->mem_size;
 		vfy_mark_unknown(&r[2]);
 		r[2].umin = env->mem_size;
 		vfy_bounds_sync(&r[2]);
+		r[2].mem_len = true;
 	} else {
 		vfy_mark_ptr(env, &r[1], VT_CTX);
 	}

@@ -351,13 +351,17 @@ do_tail_call: {
 	if (tip->checked) {
 		/* Never run an unverified target without its checks: run it
 		 * on the checked loop and return its result from this frame. */
-		uint64_t a[5] = { R[1], R[2], R[3], R[4], R[5] };
+		uint64_t a[5] = { R[1], t->type->is_mem ? (uint64_t)run->len : R[2], R[3], R[4], R[5] };
 		R[0] = loop_checked(tip, run, tip->code, a, NULL);
 		if (run->err)
 			goto out_fail;
 		goto do_exit;
 	}
 #endif
+	/* A "mem" program is entered with r2 = the input length (the
+	 * verifier builds the input's end from it), not the prog array. */
+	if (t->type->is_mem)
+		R[2] = run->len;
 	ip = tip;
 	pc = ip->code;
 	VM_DISPATCH();

@@ -109,6 +109,57 @@ static const struct vcase cases[] = {
 	{ "xdp packet access past the check", NOMAP,
 	  "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, +2\nldxb %r0, [%r2+14]\nexit\nmov %r0, 1\nexit\n",
 	  false, "invalid access to packet", "xdp" },
+	/* "mem" programs: r1 + r2 is the end of the input, as XDP's data_end.
+	 * The table loads with mem_size 16, so reads at 16 and above need a
+	 * check against the end. */
+	{ "mem read within a checked range", NOMAP,
+	  "mov %r3, %r1\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 24\njgt %r4, %r3, +2\nldxdw %r0, [%r1+16]\nexit\n"
+	  "mov %r0, 0\nexit\n", true, NULL, NULL },
+	{ "mem end as r2 + r1", NOMAP,
+	  "mov %r3, %r2\nadd %r3, %r1\nmov %r4, %r1\nadd %r4, 24\njgt %r4, %r3, +2\nldxdw %r0, [%r1+16]\nexit\n"
+	  "mov %r0, 0\nexit\n", true, NULL, NULL },
+	{ "mem read past the check", NOMAP,
+	  "mov %r3, %r1\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 24\njgt %r4, %r3, +2\nldxdw %r0, [%r1+20]\nexit\n"
+	  "mov %r0, 0\nexit\n", false, "invalid access to packet", NULL },
+	{ "mem read past mem_size unchecked", NOMAP, "ldxdw %r0, [%r1+16]\nexit\n", false, "invalid access to packet",
+	  NULL },
+	{ "mem read in the mem_size prefix unchecked", NOMAP, "ldxdw %r0, [%r1+8]\nexit\n", true, NULL, NULL },
+	{ "mem end from a modified r2", NOMAP,
+	  "add %r2, 1\nmov %r3, %r1\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 24\njgt %r4, %r3, +2\nldxdw %r0, [%r1+16]\n"
+	  "exit\nmov %r0, 0\nexit\n", false, NULL, NULL },
+	{ "mem end from r2 after a no-op alu", NOMAP,
+	  "and %r2, -1\njgt %r2, 4096, +7\nmov %r3, %r1\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 24\njgt %r4, %r3, +2\n"
+	  "ldxdw %r0, [%r1+16]\nexit\nmov %r0, 0\nexit\n", false, "invalid access to packet", NULL },
+	{ "mem end from a 32-bit copy of r2", NOMAP,
+	  "mov32 %r5, %r2\nmov %r3, %r1\nadd %r3, %r5\nmov %r4, %r1\nadd %r4, 24\njgt %r4, %r3, +2\nldxdw %r0, [%r1+16]\n"
+	  "exit\nmov %r0, 0\nexit\n", false, "invalid access to packet", NULL },
+	{ "mem end from a pointer with an offset", NOMAP,
+	  "jgt %r2, 4096, +8\nmov %r3, %r1\nadd %r3, 8\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 24\njgt %r4, %r3, +2\n"
+	  "ldxdw %r0, [%r1+16]\nexit\nmov %r0, 0\nexit\n", false, "invalid access to packet", NULL },
+	{ "mem end from a pointer moved back to the start", NOMAP,
+	  "mov %r3, %r1\nadd %r3, 8\nadd %r3, -8\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 24\njgt %r4, %r3, +2\n"
+	  "ldxdw %r0, [%r1+16]\nexit\nmov %r0, 0\nexit\n", true, NULL, NULL },
+	{ "mem length mark survives a spill and fill", NOMAP,
+	  "stxdw [%r10-8], %r2\nmov %r2, 0\nldxdw %r5, [%r10-8]\nmov %r3, %r1\nadd %r3, %r5\nmov %r4, %r1\nadd %r4, 24\n"
+	  "jgt %r4, %r3, +2\nldxdw %r0, [%r1+16]\nexit\nmov %r0, 0\nexit\n", true, NULL, NULL },
+	{ "mem length mark lost by a partial fill", NOMAP,
+	  "stxdw [%r10-8], %r2\nldxw %r5, [%r10-8]\nmov %r3, %r1\nadd %r3, %r5\nmov %r4, %r1\nadd %r4, 24\n"
+	  "jgt %r4, %r3, +2\nldxdw %r0, [%r1+16]\nexit\nmov %r0, 0\nexit\n", false, "invalid access to packet", NULL },
+	{ "mem compare end < pkt", NOMAP,
+	  "mov %r3, %r1\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 24\njlt %r3, %r4, +2\nldxdw %r0, [%r1+16]\nexit\n"
+	  "mov %r0, 0\nexit\n", true, NULL, NULL },
+	{ "mem compare pkt <= end", NOMAP,
+	  "mov %r3, %r1\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 24\njle %r4, %r3, +2\nmov %r0, 0\nexit\n"
+	  "ldxdw %r0, [%r1+16]\nexit\n", true, NULL, NULL },
+	{ "mem compare end >= pkt, read on the wrong side", NOMAP,
+	  "mov %r3, %r1\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 24\njge %r3, %r4, +2\nldxdw %r0, [%r1+16]\nexit\n"
+	  "mov %r0, 0\nexit\n", false, "invalid access to packet", NULL },
+	/* The marked path reaches the join (insn 9) first; the unmarked one
+	 * must not be pruned against it. */
+	{ "mem length mark is part of state pruning", NOMAP,
+	  "mov %r5, %r2\nldxb %r6, [%r1+0]\njne %r6, 0, +4\nmov %r6, 0\njeq %r6, 0, +4\nmov %r0, 0\nexit\n"
+	  "add %r5, 0\nmov %r7, %r5\nmov %r6, 0\nmov %r3, %r1\nadd %r3, %r5\nmov %r4, %r1\nadd %r4, 24\n"
+	  "jgt %r4, %r3, +2\nldxdw %r0, [%r1+16]\nexit\nmov %r0, 0\nexit\n", false, NULL, NULL },
 	/* regressions found against the Linux corpus */
 	{ "atomic fetch returns the spilled constant", NOMAP,
 	  "mov %r0, 0\nstxdw [%r10-8], %r0\nmov %r1, 1\nlock fetch add [%r10-8], %r1\njne %r1, 0, -1\nexit\n", true, NULL, NULL },
@@ -217,4 +268,51 @@ Test(verifier, stats_filled)
 	bpfvm_prog_put(prog);
 	free(insns);
 	bpfvm_destroy(vm);
+}
+
+/* A verified "mem" program builds the input's end from r2, so a tail call
+ * into one must enter it with r2 = the input length (not the prog array
+ * the caller passed in r2), on every engine. */
+static bpfvm_prog *load_text(bpfvm *vm, const char *text, uint32_t engine)
+{
+	struct bpf_insn *insns;
+	size_t n;
+	char err[256], log[4096];
+	cr_assert_eq(vm_asm(text, strlen(text), &insns, &n, err, sizeof(err)), 0, "asm: %s", err);
+	struct bpfvm_prog_opts o = { .sz = sizeof(o), .engine = engine, .log_buf = log, .log_size = sizeof(log),
+	                             .log_level = BPFVM_LOG_ERRORS };
+	bpfvm_prog *p = NULL;
+	log[0] = 0;
+	cr_assert_eq(bpfvm_prog_load(vm, insns, n, &o, &p), 0, "load: %s", log);
+	free(insns);
+	return p;
+}
+
+Test(verifier, mem_tail_call_target_gets_length)
+{
+	for (uint32_t engine = BPFVM_ENGINE_INTERP; engine <= BPFVM_ENGINE_JIT; engine++) {
+		bpfvm *vm;
+		bpfvm_map *pa;
+		cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+		cr_assert_eq(make_map(vm, PROGS, &pa), 0);
+		/* the target returns r2, and reads the third byte only when present */
+		bpfvm_prog *t = load_text(vm, "mov %r3, %r1\nadd %r3, %r2\nmov %r4, %r1\nadd %r4, 3\njgt %r4, %r3, +3\n"
+		                              "ldxb %r0, [%r1+2]\nadd %r0, 1000\nexit\nmov %r0, %r2\nexit\n", engine);
+		char text[256];
+		snprintf(text, sizeof(text), "lddw %%r2, map_fd(%d)\nmov %%r3, 0\ncall 12\nmov %%r0, 7\nexit\n",
+		         bpfvm_map_fd(pa));
+		bpfvm_prog *e = load_text(vm, text, engine);
+		uint32_t key = 0;
+		int tfd = bpfvm_prog_fd(t);
+		cr_assert_eq(bpfvm_map_update(pa, &key, &tfd, BPFVM_ANY), 0);
+		uint64_t r0 = 0;
+		cr_expect_eq(bpfvm_prog_run(e, "ab", 2, &r0), 0);
+		cr_expect_eq(r0, 2, "engine %u: target saw r2 = %llu", engine, (unsigned long long)r0);
+		cr_expect_eq(bpfvm_prog_run(e, "abc", 3, &r0), 0);
+		cr_expect_eq(r0, 1000 + 'c', "engine %u: r0 = %llu", engine, (unsigned long long)r0);
+		bpfvm_prog_put(t);
+		bpfvm_prog_put(e);
+		bpfvm_map_put(pa);
+		bpfvm_destroy(vm);
+	}
 }
