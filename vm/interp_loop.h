@@ -344,9 +344,20 @@ do_tail_call: {
 		pc++;
 		VM_DISPATCH();
 	}
+	const struct vm_interp *tip = t->interp;
+#if CHECKED
+	/* The checked loop only runs code decoded for it: a target loaded
+	 * for the fast loop (verified or trusted) would run unchecked with
+	 * registers an unverified program chose (a fake ctx in r1). */
+	if (!tip->checked) {
+		vm_run_fail(run, -EINVAL, IDX, 0,
+		            "tail call into '%s', which was not loaded with BPFVM_PROG_NO_VERIFY: a program run without the "
+		            "verifier may only tail-call programs that are also checked", t->name);
+		goto out_fail;
+	}
+#endif
 	run->tail_calls++;
 	run->prog = t;
-	const struct vm_interp *tip = t->interp;
 #if !CHECKED
 	if (tip->checked) {
 		/* Never run an unverified target without its checks: run it

@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <string.h>
 
 #include "bpfvm.h"
 #include "insn.h"
@@ -64,6 +65,46 @@ Test(lifetime, prog_freed_while_running_after_tail_call)
 		bpfvm_prog_put(e);
 	}
 	bpfvm_map_put(g_array);
+	bpfvm_destroy(vm);
+}
+#endif
+
+#ifdef BPFVM_HAVE_MAPS
+/* Regression: a program run without the verifier could tail-call a
+ * verified (or trusted) program, which then ran on the fast loop with
+ * registers the unchecked program chose (a fake ctx in r1). */
+Test(lifetime, checked_program_cannot_tail_call_fast_program)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_PROG_ARRAY, .key_size = 4, .value_size = 4,
+	                            .max_entries = 1, .spin_lock_off = -1 };
+	bpfvm_map *arr;
+	cr_assert_eq(bpfvm_map_create(vm, &a, &arr), 0);
+	/* target: trusts r1 and reads through it */
+	struct bpf_insn target[] = { LDXDW(0, 1, 0), EXIT };
+	struct bpfvm_prog_opts fast = { .sz = sizeof(fast), .flags = BPFVM_PROG_UNCHECKED };
+	bpfvm_prog *t;
+	cr_assert_eq(bpfvm_prog_load(vm, target, N(target), &fast, &t), 0);
+	uint32_t key = 0;
+	int tfd = bpfvm_prog_fd(t);
+	cr_assert_eq(bpfvm_map_update(arr, &key, &tfd, BPFVM_ANY), 0);
+	/* attacker: r1 = 0x1000, then tail call */
+	struct bpf_insn entry[] = {
+		MOV64_K(1, 0x1000), LDDW_SRC(2, 1, bpfvm_map_fd(arr), 0), MOV64_K(3, 0), CALL(BPFVM_FN_tail_call),
+		MOV64_K(0, 7), EXIT,
+	};
+	struct bpfvm_prog_opts checked = { .sz = sizeof(checked), .flags = BPFVM_PROG_NO_VERIFY };
+	bpfvm_prog *e;
+	cr_assert_eq(bpfvm_prog_load(vm, entry, N(entry), &checked, &e), 0);
+	char err[256] = "";
+	uint64_t mem = 0;
+	struct bpfvm_run_opts ro = { .sz = sizeof(ro), .data = &mem, .len = sizeof(mem), .err_buf = err, .err_size = sizeof(err) };
+	cr_expect_eq(bpfvm_prog_run_opts(e, &ro), -EINVAL);
+	cr_expect(strstr(err, "BPFVM_PROG_NO_VERIFY") != NULL, "message: %s", err);
+	bpfvm_prog_put(e);
+	bpfvm_prog_put(t);
+	bpfvm_map_put(arr);
 	bpfvm_destroy(vm);
 }
 #endif
