@@ -108,6 +108,28 @@ Test(cli, run_prints_r0)
 	free(out);
 }
 
+#ifdef EXAMPLES_DIR
+/* README's first command: an ELF example, verified, then run. */
+Test(cli, elf_example_verified_and_run)
+{
+	char *out;
+	cr_assert_eq(bpfvm(&out, "run %s/sum.o --mem %s/tests/cli/hi.txt", EXAMPLES_DIR, SOURCE_ROOT), 0);
+	cr_assert(strstr(out, "r0 = 219"), "'h'+'i'+'\\n' expected, got: %s", out);
+	free(out);
+	cr_assert_eq(bpfvm(&out, "verify %s/sum.o", EXAMPLES_DIR), 0);
+	cr_assert(strstr(out, "sum: accepted (") && strstr(out, "sum.o: accepted"), "got: %s", out);
+	free(out);
+	cr_assert_eq(bpfvm(&out, "verify --json %s/counter.o", EXAMPLES_DIR), 0);
+	const char *want = "{\"accepted\": true, \"error\": \"\", \"programs\": [{\"name\": \"count_first_byte\"";
+	cr_assert(!strncmp(out, want, strlen(want)), "got: %s", out);
+	free(out);
+	/* a rejection exits 1 and says why */
+	cr_assert_eq(bpfvm(&out, "verify %s/examples/hello.s", SOURCE_ROOT), 1);
+	cr_assert(strstr(out, "insn 3: invalid access to packet"), "got: %s", out);
+	free(out);
+}
+#endif
+
 Test(cli, json_shape)
 {
 	char *out;

@@ -1,7 +1,8 @@
 /*
  * bpfvm verify FILE [--type T] [--mem-size N] [--json] [--log-level N]
- * Loads a program (raw instructions or assembly) through the verifier and
- * prints its log: exit 0 accepted, 1 rejected, 2 usage.  --json prints
+ * Loads a program (raw instructions or assembly) or every program of an ELF
+ * object through the verifier and prints the log: exit 0 accepted, 1
+ * rejected, 2 usage.  --json prints
  * {"accepted": bool, "error": ..., "log": ..., statistics}.
  */
 #include <errno.h>
@@ -14,9 +15,70 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bpfvm verify FILE [--type TYPE] [--mem-size N] [--any-alignment] [--json] [--log-level N]\n"
-	           "  Verifies a program (raw bytes or assembly) and prints the verifier log.\n"
+	           "  Verifies a program (raw bytes, assembly, or every program of an ELF object)\n"
+	           "  and prints the verifier log.\n"
 	           "  --log-level: 1 errors (default), 2 adds per-insn states, 4 adds statistics (bits, e.g. 7).\n"
 	           "  Exit status: 0 accepted, 1 rejected, 2 usage error.\n");
+}
+
+static void print_stats_json(const struct bpfvm_verify_stats *st)
+{
+	printf("\"insns_processed\": %llu, \"states_total\": %llu, \"states_peak\": %llu, \"time_ns\": %llu, "
+	       "\"stack_depth\": %u", (unsigned long long)st->insns_processed, (unsigned long long)st->states_total,
+	       (unsigned long long)st->states_peak, (unsigned long long)st->time_ns, st->stack_depth);
+}
+
+/* Every program of an ELF object: the loader links, relocates and verifies
+ * them all (as `bpfvm run` does); one rejection rejects the object. */
+static int verify_elf(const char *path, uint32_t level, uint32_t flags, bool json)
+{
+	bpfvm *vm = NULL;
+	int err = bpfvm_create(NULL, &vm);
+	if (err) {
+		cli_err("verify", "%s", bpfvm_strerror(err));
+		return CLI_FAIL;
+	}
+	size_t logsz = 1 << 20;
+	char *log = calloc(1, logsz);
+	struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = log ? logsz : 0,
+	                             .log_level = level, .prog_flags = flags };
+	bpfvm_obj *obj = NULL;
+	err = bpfvm_obj_open_file(vm, path, &oo, &obj);
+	if (!err)
+		err = bpfvm_obj_load(obj);
+	if (json) {
+		printf("{\"accepted\": %s, \"error\": ", err ? "false" : "true");
+		cli_json_str(err ? bpfvm_strerror(err) : "");
+		printf(", \"programs\": [");
+		for (unsigned i = 0; !err && bpfvm_obj_prog_at(obj, i); i++) {
+			struct bpfvm_verify_stats st = { .sz = sizeof(st) };
+			bpfvm_prog *p = bpfvm_obj_prog_at(obj, i);
+			bpfvm_prog_verify_stats(p, &st);
+			printf("%s{\"name\": ", i ? ", " : "");
+			cli_json_str(bpfvm_prog_name(p));
+			printf(", ");
+			print_stats_json(&st);
+			printf("}");
+		}
+		printf("], \"log\": ");
+		cli_json_str(log ? log : "");
+		printf("}\n");
+	} else {
+		if (log && log[0])
+			fputs(log, stdout);
+		for (unsigned i = 0; !err && bpfvm_obj_prog_at(obj, i); i++) {
+			struct bpfvm_verify_stats st = { .sz = sizeof(st) };
+			bpfvm_prog *p = bpfvm_obj_prog_at(obj, i);
+			bpfvm_prog_verify_stats(p, &st);
+			printf("%s: accepted (%llu insns processed, %llu states, stack %u bytes)\n", bpfvm_prog_name(p),
+			       (unsigned long long)st.insns_processed, (unsigned long long)st.states_total, st.stack_depth);
+		}
+		printf("%s: %s\n", path, err ? "rejected" : "accepted");
+	}
+	bpfvm_obj_close(obj);
+	bpfvm_destroy(vm);
+	free(log);
+	return err ? CLI_FAIL : CLI_OK;
 }
 
 int cli_cmd_verify(int argc, char **argv)
@@ -63,9 +125,8 @@ int cli_cmd_verify(int argc, char **argv)
 	}
 	enum cli_prog_kind kind = cli_prog_kind(buf, len);
 	if (kind == CLI_PROG_ELF) {
-		cli_err("verify", "%s: ELF objects are verified by `bpfvm run` (not yet here)", path);
 		free(buf);
-		return CLI_USAGE;
+		return verify_elf(path, level, flags, json);
 	}
 	if (cli_parse_prog("verify", path, buf, len, kind, &insns, &n)) {
 		free(buf);
@@ -90,10 +151,9 @@ int cli_cmd_verify(int argc, char **argv)
 	if (json) {
 		printf("{\"accepted\": %s, \"error\": ", err ? "false" : "true");
 		cli_json_str(err ? bpfvm_strerror(err) : "");
-		printf(", \"insns\": %zu, \"insns_processed\": %llu, \"states_total\": %llu, \"states_peak\": %llu, "
-		       "\"time_ns\": %llu, \"stack_depth\": %u, \"log\": ", n, (unsigned long long)st.insns_processed,
-		       (unsigned long long)st.states_total, (unsigned long long)st.states_peak,
-		       (unsigned long long)st.time_ns, st.stack_depth);
+		printf(", \"insns\": %zu, ", n);
+		print_stats_json(&st);
+		printf(", \"log\": ");
 		cli_json_str(log ? log : "");
 		printf("}\n");
 	} else {
