@@ -274,6 +274,14 @@ static int check_common(const struct bpfvm_map_attr *attr, const char **why)
 		*why = "value_size is over 4 MiB";
 		return -E2BIG;
 	}
+	/* A userspace VM has no memory cgroup to charge: bound what one map
+	 * may take (roughly: entries times rounded key + value + element
+	 * header), so a hostile object can't exhaust the host's memory. */
+	uint64_t per = ((attr->key_size + 7ull) & ~7ull) + ((attr->value_size + 7ull) & ~7ull) + 32;
+	if (per * attr->max_entries > MAP_MAX_BYTES) {
+		*why = "the map would take more than bpfvm's 1 GiB per-map limit (max_entries x key and value size)";
+		return -E2BIG;
+	}
 	if (attr->spin_lock_off != -1) {
 		if (attr->spin_lock_off < 0 || attr->spin_lock_off % 4 ||
 		    (uint64_t)attr->spin_lock_off + 4 > attr->value_size) {

@@ -16,6 +16,7 @@
 
 #define MAP_MAX_KEY_SIZE 512          /* as Linux's hash: keys come from the 512-byte stack */
 #define MAP_MAX_VALUE_SIZE (1u << 22) /* as Linux: KMALLOC_MAX_SIZE on x86-64 */
+#define MAP_MAX_BYTES (1ull << 30)     /* per map, see check_common() */
 
 extern const struct map_ops map_array_ops, map_hash_ops, map_array_of_maps_ops, map_hash_of_maps_ops,
 	map_prog_array_ops;
