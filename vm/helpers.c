@@ -2,6 +2,7 @@
  * bpfvm's built-in helpers, registered under Linux's ids with Linux's
  * prototypes (the verifier checks calls against them).
  */
+#include <ctype.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -198,6 +199,91 @@ static uint64_t h_strncmp(uint64_t s1, uint64_t sz, uint64_t s2, uint64_t d, uin
 	return (uint64_t)(int64_t)strncmp((const char *)(uintptr_t)s1, (const char *)(uintptr_t)s2, sz);
 }
 
+/*
+ * bpf_strtol/bpf_strtoul(buf, buf_len, flags, res), as Linux: leading white
+ * space, then for strtol an optional '-' (strtoul refuses one with -EINVAL),
+ * then digits in base flags (0 = auto: 0x.. hex, 0.. octal, else decimal;
+ * or 8, 10, 16; any other flag bit is -EINVAL).  At most 63 bytes after
+ * the white space are looked at.  Returns the bytes consumed, -EINVAL when
+ * no digit was found, -ERANGE on overflow; *res is written only on success.
+ */
+#define STRTOX_BASE_MASK 0x1fu
+
+static int64_t strtox(const char *buf, uint64_t len, uint64_t flags, uint64_t *out, bool *neg)
+{
+	unsigned base = (unsigned)(flags & STRTOX_BASE_MASK);
+	if (!buf || !len || (flags & ~(uint64_t)STRTOX_BASE_MASK) || (base && base != 8 && base != 10 && base != 16))
+		return -EINVAL;
+	uint64_t i = 0;
+	while (i < len && isspace((unsigned char)buf[i]))
+		i++;
+	*neg = i < len && buf[i] == '-';
+	if (*neg)
+		i++;
+	if (i == len)
+		return -EINVAL;
+	/* Linux parses a NUL-terminated copy of at most 63 bytes. */
+	char s[64];
+	uint64_t n = len - i < sizeof(s) - 1 ? len - i : sizeof(s) - 1;
+	memcpy(s, buf + i, n);
+	s[n] = '\0';
+	const char *p = s;
+	if (p[0] == '0' && tolower((unsigned char)p[1]) == 'x' && (base == 16 || (!base && isxdigit((unsigned char)p[2])))) {
+		base = 16;
+		p += 2;
+	} else if (!base) {
+		base = p[0] == '0' ? 8 : 10;
+	}
+	uint64_t v = 0;
+	const char *d = p;
+	for (;; d++) {
+		unsigned c = (unsigned char)*d, digit;
+		if (c >= '0' && c <= '9')
+			digit = c - '0';
+		else if (tolower((int)c) >= 'a' && tolower((int)c) <= 'f')
+			digit = (unsigned)tolower((int)c) - 'a' + 10;
+		else
+			break;
+		if (digit >= base)
+			break;
+		if (v > (UINT64_MAX - digit) / base)
+			return -ERANGE;
+		v = v * base + digit;
+	}
+	if (d == p)
+		return -EINVAL;
+	*out = v;
+	return (int64_t)(i + (uint64_t)(d - s));
+}
+
+static uint64_t h_strtol(uint64_t buf, uint64_t len, uint64_t flags, uint64_t res, uint64_t e)
+{
+	(void)e;
+	uint64_t v;
+	bool neg;
+	int64_t n = strtox((const char *)(uintptr_t)buf, len, flags, &v, &neg);
+	if (n < 0)
+		return (uint64_t)n;
+	if (neg ? v - 1 > (uint64_t)INT64_MAX : v > (uint64_t)INT64_MAX)
+		return (uint64_t)(int64_t)-ERANGE;
+	*(int64_t *)(uintptr_t)res = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return (uint64_t)n;
+}
+
+static uint64_t h_strtoul(uint64_t buf, uint64_t len, uint64_t flags, uint64_t res, uint64_t e)
+{
+	(void)e;
+	uint64_t v;
+	bool neg;
+	int64_t n = strtox((const char *)(uintptr_t)buf, len, flags, &v, &neg);
+	if (n < 0)
+		return (uint64_t)n;
+	if (neg)
+		return (uint64_t)(int64_t)-EINVAL;
+	*(uint64_t *)(uintptr_t)res = v;
+	return (uint64_t)n;
+}
+
 #define P(...) { __VA_ARGS__ }
 struct builtin {
 	uint32_t id, kind;
@@ -225,6 +311,10 @@ static const struct builtin builtins[] = {
 	  P(BPFVM_ARG_SCALAR, BPFVM_ARG_PTR_TO_FUNC, BPFVM_ARG_PTR_TO_STACK_OR_NULL, BPFVM_ARG_SCALAR), 0 },
 	{ BPFVM_FN_strncmp, VM_HELPER_PLAIN, h_strncmp, "bpf_strncmp", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE, BPFVM_ARG_PTR_TO_CONST_STR), 0 },
+	{ BPFVM_FN_strtol, VM_HELPER_PLAIN, h_strtol, "bpf_strtol", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE, BPFVM_ARG_ANYTHING, BPFVM_ARG_PTR_TO_LONG), 0 },
+	{ BPFVM_FN_strtoul, VM_HELPER_PLAIN, h_strtoul, "bpf_strtoul", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE, BPFVM_ARG_ANYTHING, BPFVM_ARG_PTR_TO_LONG), 0 },
 	{ BPFVM_FN_tail_call, VM_HELPER_TAIL_CALL, NULL, "bpf_tail_call", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_PTR_TO_CTX, BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_SCALAR), 0 },
 #ifdef BPFVM_HAVE_MAPS

@@ -147,7 +147,7 @@ VM_HIDDEN int vm_helper_add(bpfvm *vm, uint32_t id, uint32_t kind, bpfvm_helper_
 		return -EINVAL;
 	for (int i = 0; i < 5; i++) {
 		uint32_t k = proto->args[i];
-		if (k > BPFVM_ARG_PTR_TO_CONST_STR)
+		if (k > BPFVM_ARG_PTR_TO_LONG)
 			return -EINVAL;
 		/* A size must follow the memory it describes. */
 		if ((k == BPFVM_ARG_CONST_SIZE || k == BPFVM_ARG_CONST_SIZE_OR_ZERO) && (i == 0 || !is_mem_arg(proto->args[i - 1])))

@@ -92,6 +92,8 @@ enum bpfvm_builtin_helper {
 	BPFVM_FN_map_peek_elem = 89,
 	BPFVM_FN_spin_lock = 93,
 	BPFVM_FN_spin_unlock = 94,
+	BPFVM_FN_strtol = 105,
+	BPFVM_FN_strtoul = 106,
 	BPFVM_FN_jiffies64 = 118,
 	BPFVM_FN_ktime_get_boot_ns = 125,
 	BPFVM_FN_ringbuf_output = 130,
@@ -133,6 +135,7 @@ enum bpfvm_arg {
 	BPFVM_ARG_PTR_TO_ALLOC_MEM,  /* memory from an acquiring helper (ring buffer record) */
 	BPFVM_ARG_CONST_ALLOC_SIZE_OR_ZERO,
 	BPFVM_ARG_PTR_TO_CONST_STR,  /* NUL-terminated string in read-only map memory */
+	BPFVM_ARG_PTR_TO_LONG,       /* 8 writable bytes, 8-aligned, may be uninitialized (a result) */
 };
 
 enum bpfvm_ret {
