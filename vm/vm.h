@@ -48,12 +48,22 @@ struct vm_prog_type {
 
 /* ---- the VM ---- */
 
+struct vm_helper_tab {
+	struct rcu_head rcu;
+	size_t n;
+	struct vm_helper *h[];
+};
+
 struct bpfvm {
 	struct bpfvm_opts opts;
 	pthread_mutex_t lock;        /* guards the tables below (not the run path) */
 
-	struct vm_helper **helpers;  /* sorted by id for lookups at load time */
-	size_t nhelpers;
+	/* Helpers sorted by id, as an immutable table that registration
+	 * replaces (under lock) and publishes with a release store, so lookups
+	 * (callx at run time) take no lock: they search under an RCU read
+	 * section, and a replaced table is freed after a grace period.  The
+	 * helpers themselves live until bpfvm_destroy. */
+	struct vm_helper_tab *_Atomic htab;
 
 	struct vm_prog_type **types;
 	size_t ntypes;
