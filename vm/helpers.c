@@ -256,32 +256,30 @@ static int64_t strtox(const char *buf, uint64_t len, uint64_t flags, uint64_t *o
 	return (int64_t)(i + (uint64_t)(d - s));
 }
 
-static uint64_t h_strtol(uint64_t buf, uint64_t len, uint64_t flags, uint64_t res, uint64_t e)
+static uint64_t strto(bool is_signed, uint64_t buf, uint64_t len, uint64_t flags, uint64_t res)
 {
-	(void)e;
 	uint64_t v;
 	bool neg;
 	int64_t n = strtox((const char *)(uintptr_t)buf, len, flags, &v, &neg);
-	if (n < 0)
-		return (uint64_t)n;
-	if (neg ? v - 1 > (uint64_t)INT64_MAX : v > (uint64_t)INT64_MAX)
-		return (uint64_t)(int64_t)-ERANGE;
-	*(int64_t *)(uintptr_t)res = neg ? (int64_t)(0 - v) : (int64_t)v;
+	if (n >= 0 && neg && !is_signed)
+		n = -EINVAL;
+	else if (n >= 0 && is_signed && (neg ? v - 1 > (uint64_t)INT64_MAX : v > (uint64_t)INT64_MAX))
+		n = -ERANGE;
+	if (n >= 0)
+		*(uint64_t *)(uintptr_t)res = neg ? 0 - v : v;
 	return (uint64_t)n;
+}
+
+static uint64_t h_strtol(uint64_t buf, uint64_t len, uint64_t flags, uint64_t res, uint64_t e)
+{
+	(void)e;
+	return strto(true, buf, len, flags, res);
 }
 
 static uint64_t h_strtoul(uint64_t buf, uint64_t len, uint64_t flags, uint64_t res, uint64_t e)
 {
 	(void)e;
-	uint64_t v;
-	bool neg;
-	int64_t n = strtox((const char *)(uintptr_t)buf, len, flags, &v, &neg);
-	if (n < 0)
-		return (uint64_t)n;
-	if (neg)
-		return (uint64_t)(int64_t)-EINVAL;
-	*(uint64_t *)(uintptr_t)res = v;
-	return (uint64_t)n;
+	return strto(false, buf, len, flags, res);
 }
 
 #define P(...) { __VA_ARGS__ }
