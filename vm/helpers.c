@@ -155,10 +155,14 @@ static uint64_t h_trace_printk(uint64_t fmt, uint64_t fsz, uint64_t a1, uint64_t
 	if (n < 0)
 		return (uint64_t)(int64_t)n;
 	const struct bpfvm_opts *o = run ? &run->prog->vm->opts : NULL;
-	if (o && o->print)
+	if (o && o->print) {
 		o->print(o->print_user, line);
-	else
-		fputs(line, stderr);
+	} else {
+		/* One line per call, as trace_pipe shows one entry per call
+		 * whether or not the format ends in a newline. */
+		size_t len = strlen(line);
+		fprintf(stderr, "%s%s", line, len && line[len - 1] == '\n' ? "" : "\n");
+	}
 	return (uint64_t)n;
 }
 
