@@ -63,8 +63,7 @@ static uint64_t h_get_prandom_u32(uint64_t a, uint64_t b, uint64_t c, uint64_t d
 static uint64_t h_get_smp_processor_id(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
-	int cpu = sched_getcpu();
-	return cpu < 0 ? 0 : (uint32_t)cpu;
+	return vm_cpu_current();
 }
 
 /*
@@ -324,6 +323,8 @@ static const struct builtin builtins[] = {
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY), 0 },
 	{ BPFVM_FN_map_update_elem, VM_HELPER_PLAIN, map_helper_update, "bpf_map_update_elem", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY, BPFVM_ARG_PTR_TO_MAP_VALUE, BPFVM_ARG_ANYTHING), 0 },
+	{ BPFVM_FN_map_lookup_percpu_elem, VM_HELPER_PLAIN, map_helper_lookup_percpu, "bpf_map_lookup_percpu_elem",
+	  BPFVM_RET_MAP_VALUE_OR_NULL, P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY, BPFVM_ARG_ANYTHING), 0 },
 	{ BPFVM_FN_map_delete_elem, VM_HELPER_PLAIN, map_helper_delete, "bpf_map_delete_elem", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY), 0 },
 	{ BPFVM_FN_for_each_map_elem, VM_HELPER_PLAIN, map_helper_for_each, "bpf_for_each_map_elem", BPFVM_RET_INTEGER,

@@ -172,9 +172,15 @@ struct vm_run {
 	size_t ctx_size;               /* bytes at ctx (checked mode region) */
 	void *stack_top;               /* top of the innermost interpreter loop's stack */
 	uint32_t cb_depth;             /* nested callback loops (bpf_loop etc.), bounded */
+	int32_t cpu;                   /* the run's CPU once asked for (vm/cpu.c), else -1 */
 };
 
 extern __thread struct vm_run *vm_current_run;
+
+/* Possible CPUs (sysconf _SC_NPROCESSORS_CONF) and the current run's CPU,
+ * fixed for the run (vm/cpu.c). */
+VM_HIDDEN uint32_t vm_nr_cpus(void);
+VM_HIDDEN uint32_t vm_cpu_current(void);
 
 /* Records a run-time failure (checked mode, helper misuse): message and
  * instruction index go to the caller's run opts.  Returns err. */
