@@ -225,6 +225,8 @@ static int check_alu(struct vfy_env *env, uint32_t idx)
 		return vfy_err(env, -EACCES, idx, "R%u pointer %s pointer prohibited", in->dst_reg, alu_name(op));
 	}
 	/* "mem" programs: input start + input length is the input's end. */
+	/* The scalar operand becomes (part of) a pointer: its value matters. */
+	vfy_need_precise(env, idx, dptr ? (is_x ? in->src_reg : BPF_MAX_REG) : in->dst_reg);
 	if (op == 0x00 && ((dptr && is_mem_start(dst) && srcv.type == VT_SCALAR && srcv.mem_len) ||
 	                   (sptr && is_mem_start(&srcv) && dst->type == VT_SCALAR && dst->mem_len))) {
 		vfy_mark_ptr(env, dst, VT_PKT_END);
