@@ -61,6 +61,11 @@ static bool sane_offset(struct vfy_env *env, uint32_t idx, const struct vfy_reg 
 }
 
 /* dst = ptr op off (op is add or sub); ptr and dst may alias. */
+static bool is_pkt_family(const struct vfy_reg *r)
+{
+	return r->type == VT_PKT || r->type == VT_PKT_META || r->type == VT_PKT_END;
+}
+
 static int ptr_arith(struct vfy_env *env, uint32_t idx, unsigned dregno, struct vfy_reg *dst,
                      const struct vfy_reg *ptr, const struct vfy_reg *off, uint8_t op)
 {
@@ -217,8 +222,11 @@ static int check_alu(struct vfy_env *env, uint32_t idx)
 		return vfy_err(env, -EACCES, idx, "R%u 32-bit pointer arithmetic prohibited: use 64-bit add/sub",
 		               dptr ? in->dst_reg : in->src_reg);
 	if (dptr && sptr) {
-		if (op == 0x10 && dst->type == srcv.type && dst->type != VT_MAP_PTR) {
-			/* ptr - ptr: a distance, as Linux allows the privileged */
+		if (op == 0x10 && (dst->type == srcv.type || (is_pkt_family(dst) && is_pkt_family(&srcv))) &&
+		    dst->type != VT_MAP_PTR) {
+			/* ptr - ptr: a distance, as Linux allows the privileged, here
+			 * only inside one object (data_end - data is the packet's
+			 * length); across objects it would leak the address layout. */
 			vfy_mark_unknown(dst);
 			return 0;
 		}
