@@ -192,6 +192,15 @@ static int check_alu(struct vfy_env *env, uint32_t idx)
 			vfy_bounds_sync(dst);
 			return 0;
 		}
+		if (src->type == VT_SCALAR && src->umax <= UINT32_MAX) {
+			/* As Linux: the zero-extended copy of a value that fits in 32
+			 * bits is the same value, so the copies refine together
+			 * (w7 = w8; if w8 == 1 ... tells w7 too). */
+			if (!src->id && !tnum_is_const(src->var_off))
+				src->id = vfy_new_id(env);
+			*dst = *src;
+			return 0;
+		}
 		struct vfy_reg s = *src;
 		vfy_scalar_alu(dst, &s, 0xb0, true);
 		return 0;
