@@ -95,6 +95,16 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		if (in->code != 0x18)
 			continue;
 		struct bpfvm_map *m = prog->aux ? prog->aux[i].map : NULL;
+		if (m) {
+			/* helper and tail-call map arguments are checked against these */
+			struct bpfvm_map **ms = realloc(img->maps, (img->nmaps + 1) * sizeof(*ms));
+			if (!ms) {
+				err = fail(log, -ENOMEM, -1, "out of memory");
+				goto out;
+			}
+			img->maps = ms;
+			ms[img->nmaps++] = m;
+		}
 		if (m && (in->src_reg == BPF_PSEUDO_MAP_VALUE || in->src_reg == BPF_PSEUDO_MAP_IDX_VALUE)) {
 			/* The resolver only allows one-element arrays here; the
 			 * region is that element (insns[i+1].imm now holds the
@@ -190,8 +200,10 @@ out:
 	free(sa);
 	free(sb);
 	free(tgt);
-	if (img)
+	if (img) {
 		free(img->regions);
+		free(img->maps);
+	}
 	free(img);
 	return err;
 }
@@ -205,6 +217,7 @@ void jit_free(struct bpfvm_prog *prog)
 	free(img->addrs);
 	free(img->subs);
 	free(img->regions);
+	free(img->maps);
 	free(img);
 	prog->jit = NULL;
 	prog->jit_entry = NULL;

@@ -35,9 +35,13 @@ struct jit_image {
 	uint32_t *subs;    /* subs[k]: offset of subprogram k's prologue */
 	uint32_t nsubs;
 	uint32_t passes;
-	/* Checked mode: map values the program addresses through lddw. */
+	/* Checked mode: map values the program addresses through lddw, and
+	 * the maps it names (helper and tail-call arguments are checked
+	 * against them). */
 	struct vm_region *regions;
 	uint32_t nregions;
+	struct bpfvm_map **maps;
+	uint32_t nmaps;
 };
 
 /* One translation pass over a program. */
@@ -91,6 +95,16 @@ void jit_rt_checked_enter(struct jit_checked_ctx *ck);
  * region (writes: a writable one), else records -EFAULT and returns 0.
  * szwr = size | write << 8. */
 uint64_t jit_rt_check_mem(struct jit_checked_ctx *ck, uint64_t addr, uint64_t szwr, uint64_t insn, uint64_t rbp);
+/* Checked mode: a helper call (callx: h NULL, the helper id in `id`).
+ * Checks args[0..4] (r1..r5) as the checked interpreter does, exposes the
+ * JIT'd frames to callbacks, calls the helper and registers what it
+ * returned.  insn_dst = insn | dst_reg << 32.  ok = 0: the run failed. */
+struct jit_call_ret {
+	uint64_t r0;
+	uint64_t ok;
+};
+struct jit_call_ret jit_rt_helper_checked(struct jit_checked_ctx *ck, const struct vm_helper *h, const uint64_t *args,
+                                          uint64_t insn_dst, uint64_t rbp, uint64_t id);
 enum jit_fail_kind { JIT_FAIL_ALIGN = 1, JIT_FAIL_DEPTH, JIT_FAIL_BUDGET };
 void jit_rt_fail(struct jit_checked_ctx *ck, uint64_t kind, uint64_t insn, uint64_t addr);
 
@@ -106,5 +120,9 @@ struct jit_tail_ret {
 	uint64_t r0;
 };
 struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx);
+/* The same from a checked image: r2 must be a prog array the program
+ * loaded and the target a checked program, as in the checked interpreter. */
+struct jit_tail_ret jit_rt_tail_call_checked(struct jit_checked_ctx *ck, uint64_t map, uint64_t index, uint64_t ctx,
+                                             uint64_t insn);
 
 #endif

@@ -747,30 +747,52 @@ static bool emit_array_lookup(struct jit_pass *p, const struct vm_helper *h, uin
  *         the target's body just past its push rbp; mov rbp, rsp, so it
  *         runs in this frame and returns to this frame's caller.
  */
-static void emit_tail_call(struct jit_pass *p)
+static const uint8_t arg_regs[5] = { X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8 };
+
+static void emit_tail_call(struct jit_pass *p, uint32_t idx)
 {
 	struct x86_emit *e = &p->e;
-	/* r0 survives a tail call that falls through, as in the interpreter */
-	x86_push(e, X86_RDI);
-	x86_push(e, X86_RAX);
-	x86_mov_rr(e, true, AUX, X86_RDI);
-	x86_mov_rr(e, true, X86_RDI, X86_RSI);
-	x86_mov_rr(e, true, X86_RSI, X86_RDX);
-	x86_mov_rr(e, true, X86_RDX, AUX);
-	x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_tail_call);
-	x86_call_reg(e, AUX);
-	x86_mov_rr(e, true, AUX, X86_RAX);
-	x86_pop(e, X86_RAX);
-	x86_pop(e, X86_RDI);
+	if (p->checked) {
+		/* (addr, r0) = jit_rt_tail_call_checked(r12, r2, r3, r1, idx),
+		 * r0-r5 kept: an unverified program may read them after a
+		 * tail call that falls through, and the interpreter keeps them */
+		x86_push(e, X86_RAX);
+		for (int i = 4; i >= 0; i--)
+			x86_push(e, arg_regs[i]);
+		x86_mov_rr(e, true, X86_RCX, X86_RDI);
+		x86_mov_rr(e, true, X86_RDI, X86_R12);
+		x86_mov_imm(e, X86_R8, idx);
+		x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_tail_call_checked);
+		x86_call_reg(e, AUX);
+		x86_mov_rr(e, true, AUX, X86_RAX);
+		x86_mov_rr(e, true, AUX3, X86_RDX);
+		for (int i = 0; i < 5; i++)
+			x86_pop(e, arg_regs[i]);
+		x86_pop(e, X86_RAX);
+	} else {
+		/* r0 survives a tail call that falls through, as in the interpreter */
+		x86_push(e, X86_RDI);
+		x86_push(e, X86_RAX);
+		x86_mov_rr(e, true, AUX, X86_RDI);
+		x86_mov_rr(e, true, X86_RDI, X86_RSI);
+		x86_mov_rr(e, true, X86_RSI, X86_RDX);
+		x86_mov_rr(e, true, X86_RDX, AUX);
+		x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_tail_call);
+		x86_call_reg(e, AUX);
+		x86_mov_rr(e, true, AUX, X86_RAX);
+		x86_pop(e, X86_RAX);
+		x86_pop(e, X86_RDI);
+	}
 	x86_test_rr(e, true, AUX, AUX);
 	size_t j_none = jcc8_fwd(e, X86_CC_E);
 	x86_alu_ri(e, X86_CMP, true, AUX, JIT_TAIL_ABORT);
 	size_t j_jump = jcc8_fwd(e, X86_CC_A);
 	size_t j_done = jcc8_fwd(e, X86_CC_B);
-	x86_mov_rr(e, true, X86_RAX, X86_RDX);
+	int r0 = p->checked ? AUX3 : X86_RDX; /* the target's r0 when it ran elsewhere */
+	x86_mov_rr(e, true, X86_RAX, r0);
 	x86_jcc_to(e, X86_CC_E, p->abort_off, false); /* flags still say "== 2" */
 	bind8(e, j_done);
-	x86_mov_rr(e, true, X86_RAX, X86_RDX);
+	x86_mov_rr(e, true, X86_RAX, r0);
 	emit_epilogue(p);
 	bind8(e, j_jump);
 	for (int i = 3; i >= 0; i--)
@@ -778,6 +800,41 @@ static void emit_tail_call(struct jit_pass *p)
 	x86_mov_rr(e, true, X86_RSP, X86_RBP);
 	x86_jmp_reg(e, AUX); /* jmp target body */
 	bind8(e, j_none);
+}
+
+/*
+ * Checked mode: every helper call goes through jit_rt_helper_checked(),
+ * which checks the arguments as the checked interpreter does; r1-r5 are
+ * kept, as the interpreter leaves them.
+ *   push r5..r1 (args[0..4] at rsp)
+ *   (r0, ok) = jit_rt_helper_checked(r12, h, rsp, idx | dst << 32, r10, callx ? dst : 0)
+ *   pop r1..r5; if (!ok) unwind; stop check
+ */
+static void emit_helper_checked(struct jit_pass *p, const struct vm_helper *h, const struct bpf_insn *in,
+                                uint32_t idx)
+{
+	struct x86_emit *e = &p->e;
+	if (h)
+		x86_alu_rr(e, X86_XOR, false, X86_R9, X86_R9);
+	else
+		x86_mov_rr(e, true, X86_R9, reg_map[in->dst_reg]); /* the helper id */
+	x86_alu_ri(e, X86_SUB, true, X86_RSP, 8);                  /* 5 pushes + 8: rsp stays 16-aligned */
+	for (int i = 4; i >= 0; i--)
+		x86_push(e, arg_regs[i]);
+	x86_mov_rr(e, true, X86_RDI, X86_R12);
+	x86_movabs(e, X86_RSI, (uint64_t)(uintptr_t)h);
+	x86_mov_rr(e, true, X86_RDX, X86_RSP);
+	x86_mov_imm(e, X86_RCX, (uint64_t)idx | (h ? 0 : (uint64_t)in->dst_reg << 32));
+	x86_mov_rr(e, true, X86_R8, X86_RBP);
+	x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_helper_checked);
+	x86_call_reg(e, AUX);
+	x86_mov_rr(e, true, AUX, X86_RDX); /* ok */
+	for (int i = 0; i < 5; i++)
+		x86_pop(e, arg_regs[i]);
+	x86_alu_ri(e, X86_ADD, true, X86_RSP, 8);
+	x86_test_rr(e, true, AUX, AUX);
+	x86_jcc_to(e, X86_CC_E, p->abort_off, false); /* the run failed; rax = 0 */
+	emit_stop_check(p);
 }
 
 static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op op, uint32_t idx)
@@ -803,8 +860,10 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 			x86_alu_mi(e, X86_SUB, true, X86_R12, JIT_CK_DEPTH, 1);
 		return 0;
 	}
-	if (p->checked)
-		return unsupported(p, idx, "checked mode: helper calls (and callx, tail calls) are not JIT'd yet");
+	if (p->checked && op == VM_OP_CALLX) {
+		emit_helper_checked(p, NULL, in, idx);
+		return 0;
+	}
 	if (op == VM_OP_CALLX) {
 		/* r11 = jit_rt_callx(vm, dst, idx), keeping r1-r5; unknown id:
 		 * the run already failed, unwind. */
@@ -832,7 +891,11 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 	if (!h)
 		return unsupported(p, idx, "helper call was not resolved at load");
 	if (h->kind == VM_HELPER_TAIL_CALL) {
-		emit_tail_call(p);
+		emit_tail_call(p, idx);
+		return 0;
+	}
+	if (p->checked) {
+		emit_helper_checked(p, h, in, idx);
 		return 0;
 	}
 #ifdef BPFVM_HAVE_MAPS
