@@ -57,8 +57,8 @@ struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx)
 	run->prog = t;
 	/* A checked-mode image expects the checked entry's context in r12,
 	 * which an unchecked caller's frame does not have: such targets run
-	 * on the interpreter's checked engine below.  (Checked JIT'd programs
-	 * never reach here: their tail calls fall back to the interpreter.) */
+	 * on the interpreter's checked engine below.  (Checked JIT'd callers
+	 * use jit_rt_tail_call_checked().) */
 	/* A "mem" target expects r2 = the input length, which the jump below
 	 * would not set (r2 is the prog array, then clobbered by this call):
 	 * it runs on the interpreter, entered with r2 = length. */
