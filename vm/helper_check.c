@@ -46,6 +46,10 @@ bool vm_chk_helper_args(const struct vm_chk_env *env, const struct vm_helper *h,
 				continue;
 			ok = env->mem_ok(env, (uintptr_t)v, msz, wr);
 			break;
+		case BPFVM_ARG_PTR_TO_LONG:
+			ok = (v & 7) == 0 && env->mem_ok(env, (uintptr_t)v, 8, true);
+			what = "8 writable, 8-aligned bytes";
+			break;
 		case BPFVM_ARG_PTR_TO_CTX:
 			ok = v == (uintptr_t)run->ctx;
 			what = "the context";
