@@ -218,6 +218,29 @@ static size_t b_strncmp_bad(struct bpf_insn *p, struct fds f)
 	return COPY(a);
 }
 
+/* strtoul("42", 2, 0, &res): res on the stack (ARG_PTR_TO_LONG); r0 = consumed * 1000 + res */
+static size_t b_strtoul(struct bpf_insn *p, struct fds f)
+{
+	(void)f;
+	struct bpf_insn a[] = {
+		STDW(10, -16, 0x3234), MOV64_X(1, 10), ALU64_K(OP_ADD, 1, -16), MOV64_K(2, 2), MOV64_K(3, 0),
+		MOV64_X(4, 10), ALU64_K(OP_ADD, 4, -8), CALL(BPFVM_FN_strtoul), ALU64_K(OP_MUL, 0, 1000),
+		LDXDW(1, 10, -8), ALU64_X(OP_ADD, 0, 1), EXIT,
+	};
+	return COPY(a);
+}
+
+/* the result pointer is not 8-aligned */
+static size_t b_strtoul_misaligned(struct bpf_insn *p, struct fds f)
+{
+	(void)f;
+	struct bpf_insn a[] = {
+		STDW(10, -16, 0x3234), MOV64_X(1, 10), ALU64_K(OP_ADD, 1, -16), MOV64_K(2, 2), MOV64_K(3, 0),
+		MOV64_X(4, 10), ALU64_K(OP_ADD, 4, -7), CALL(BPFVM_FN_strtoul), EXIT,
+	};
+	return COPY(a);
+}
+
 /* tail call through a map that is no prog array */
 static size_t b_tail_not_pa(struct bpf_insn *p, struct fds f)
 {
@@ -265,6 +288,8 @@ static const struct ck_case cases[] = {
 	{ "callx lookup", 0, NULL, 44, b_callx_lookup, NULL },
 	{ "strncmp", 0, NULL, 40, b_strncmp, NULL },
 	{ "strncmp without NUL", -EFAULT, "argument r3 = 0x", 0, b_strncmp_bad, NULL },
+	{ "strtoul", 0, NULL, 2042, b_strtoul, NULL },
+	{ "strtoul misaligned result", -EFAULT, "argument r4 = 0x", 0, b_strtoul_misaligned, NULL },
 	{ "tail call through an array", -EINVAL, "insn 3: tail call: r2 is not a prog array", 0, b_tail_not_pa, NULL },
 	{ "tail call", 0, NULL, 1002, b_tail, t_target },
 };
