@@ -87,6 +87,7 @@ struct vfy_env {
 	uint32_t ntail_maps;
 
 	char msg[256];               /* scratch for messages */
+	const struct vm_line *last_line; /* the source line the state log printed last */
 };
 
 /* ---- log.c ---- */
