@@ -329,7 +329,11 @@ static void walk(struct walk *w)
 			piece_lo = t;
 		const struct btf_ext_sec *xs = si < x->nsecs ? &x->secs[si] : NULL;
 		const struct btf_ext_line *l = xs ? line_at(xs, t, piece_lo) : NULL;
-		if (i == 0 || l != prev || (piece && !l)) {
+		/* clang emits a record per statement or column; the table keeps
+		 * one entry per run of the same source line. */
+		bool same = l && prev && l->file_off == prev->file_off && l->line_off == prev->line_off &&
+		            l->line_col >> 10 == prev->line_col >> 10;
+		if (i == 0 || (l != prev && !same) || (piece && !l)) {
 			if (l) {
 				walk_add_str(w, l->file_off | FILE_TAG);
 				walk_add_str(w, l->line_off);
