@@ -203,3 +203,37 @@ Test(elf_lines, raw_programs_have_none)
 	bpfvm_prog_put(p);
 	bpfvm_destroy(vm);
 }
+
+/* Checked mode (no verifier): a run-time failure names the source line
+ * too, on both engines. */
+Test(elf_lines, checked_run_error_names_the_source_line)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	char want[64];
+	snprintf(want, sizeof(want), "\n; s += p[12]; /* BAD:sum_past */ @ lines.bpf.c:%u",
+	         src_line("lines.bpf.c", "BAD:sum_past"));
+	for (uint32_t engine = BPFVM_ENGINE_INTERP; engine <= BPFVM_ENGINE_JIT; engine++) {
+		char log[4096] = "", path[512];
+		snprintf(path, sizeof(path), "%s/lines.o", ELF_TEST_DIR);
+		struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log),
+		                             .prog_flags = BPFVM_PROG_NO_VERIFY, .engine = engine };
+		bpfvm_obj *obj;
+		cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s", log);
+		cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+		char mem[16] = { 0 }, err[512] = "";
+		struct bpfvm_run_opts ro = { .sz = sizeof(ro), .data = mem, .len = sizeof(mem), .err_buf = err,
+		                             .err_size = sizeof(err) };
+		cr_expect_lt(bpfvm_prog_run_opts(bpfvm_obj_prog(obj, "sub_oob"), &ro), 0);
+		cr_expect(strstr(err, want), "engine %u: \"%s\" lacks \"%s\"", engine, err, want);
+		cr_expect(!strncmp(err, "insn ", 5), "%s", err);
+		/* A short buffer still gets the error, NUL-terminated. */
+		char small[24];
+		ro.err_buf = small;
+		ro.err_size = sizeof(small);
+		cr_expect_lt(bpfvm_prog_run_opts(bpfvm_obj_prog(obj, "sub_oob"), &ro), 0);
+		cr_expect_lt(strlen(small), sizeof(small));
+		bpfvm_obj_close(obj);
+	}
+	bpfvm_destroy(vm);
+}
