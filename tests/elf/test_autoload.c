@@ -139,3 +139,10 @@ Test(elf_autoload, cli_errors_name_the_source_line)
 	cr_expect(strstr(out, "entry: accepted") && strstr(out, "target: accepted"), "%s", out);
 	cr_expect(!strstr(out, "rejected: accepted"), "%s", out);
 }
+
+Test(elf_autoload, api_misuse)
+{
+	cr_expect_eq(bpfvm_obj_set_autoload(NULL, "x", 1), -EINVAL);
+	cr_expect_eq(bpfvm_obj_set_autoload(NULL, NULL, 0), -EINVAL);
+	cr_expect_eq(bpfvm_obj_prog_count(NULL), 0);
+}
