@@ -35,6 +35,7 @@
 #define LINE_REC_MIN 16
 #define DBG_STR_MAX 255             /* bytes kept of one file name or source line */
 #define DBG_STRS_MAX (16u << 20)    /* string bytes of one program's table */
+#define DBG_SCAN_MAX 4096           /* bytes of a string searched for '/' or indentation */
 
 static int bad(struct vm_log *log, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int bad(struct vm_log *log, int err, const char *fmt, ...)
@@ -269,12 +270,15 @@ static uint32_t str_index(const uint32_t *u, uint32_t n, uint32_t off)
 static const char *str_view(const struct btf *btf, uint32_t off, bool file, size_t *len)
 {
 	const char *s = btf->strs + off;
+	/* Scans are bounded, so that a hostile table of many offsets into
+	 * one huge string costs linear time. */
+	size_t n = strnlen(s, DBG_SCAN_MAX);
 	if (file) {
-		const char *slash = strrchr(s, '/');
+		const char *slash = n < DBG_SCAN_MAX ? memrchr(s, '/', n) : NULL;
 		if (slash)
 			s = slash + 1;
 	} else {
-		while (*s == ' ' || *s == '\t')
+		for (size_t k = 0; k < n && (*s == ' ' || *s == '\t'); k++)
 			s++;
 	}
 	*len = strnlen(s, DBG_STR_MAX);
