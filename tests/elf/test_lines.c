@@ -237,3 +237,47 @@ Test(elf_lines, checked_run_error_names_the_source_line)
 	}
 	bpfvm_destroy(vm);
 }
+
+/* .BTF.ext of every test object, parsed directly: each function symbol in
+ * a code section has a func record at its first instruction naming it,
+ * and a line record there (clang's -g output), so insn_off is read as a
+ * byte offset into the right section. */
+Test(elf_lines, btf_ext_records_match_function_symbols)
+{
+	const char *files[] = { "subprogs_v1.o", "subprogs_v3.o", "subprogs_v4.o", "full.o", "maps_v3.o",
+	                        "helpers.o", "lines.o", "autoload.o" };
+	for (size_t fi = 0; fi < sizeof(files) / sizeof(files[0]); fi++) {
+		size_t len;
+		uint8_t *buf = t_read(files[fi], &len);
+		char log[1024] = "";
+		struct vm_log L;
+		vm_log_init(&L, log, sizeof(log), 0);
+		struct elf_obj o;
+		cr_assert_eq(elf_obj_parse(&o, buf, len, &L), 0, "%s: %s", files[fi], log);
+		cr_assert(o.has_ext, "%s: no line info: %s", files[fi], log);
+		uint32_t checked = 0;
+		for (uint32_t i = 0; i < o.elf.nsyms; i++) {
+			const struct elf_sym *y = &o.elf.syms[i];
+			if (y->type != 2 /* STT_FUNC */ || !y->size || y->shndx >= o.elf.nsecs)
+				continue;
+			const struct btf_ext_sec *xs = &o.ext.secs[y->shndx];
+			uint32_t at = (uint32_t)(y->value / 8);
+			bool func = false, line = false;
+			for (uint32_t k = 0; k < xs->nfuncs; k++)
+				if (xs->funcs[k].insn == at && !strcmp(o.btf.types[xs->funcs[k].type_id].name, y->name))
+					func = true;
+			for (uint32_t k = 0; k < xs->nlines; k++) {
+				line |= xs->lines[k].insn == at;
+				cr_expect_lt(xs->lines[k].insn, o.elf.secs[y->shndx].size / 8);
+				if (k)
+					cr_expect_gt(xs->lines[k].insn, xs->lines[k - 1].insn);
+			}
+			cr_expect(func && line, "%s: %s (%s+%u): func record %d, line record %d", files[fi], y->name,
+			          o.elf.secs[y->shndx].name, at, func, line);
+			checked++;
+		}
+		cr_expect_gt(checked, 0);
+		elf_obj_free(&o);
+		free(buf);
+	}
+}
