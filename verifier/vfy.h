@@ -99,6 +99,7 @@ struct vfy_env {
 	bool rel_dirty;              /* the walk found a value-dependent use rel_in lacked */
 
 	char msg[256];               /* scratch for messages */
+	const struct vm_line *last_line; /* the source line the state log printed last */
 };
 
 /* ---- log.c ---- */

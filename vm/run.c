@@ -34,6 +34,12 @@ int vm_run_fail(struct vm_run *run, int err, uint32_t insn, uint64_t addr, const
 				vsnprintf(o->err_buf + n, o->err_size - (size_t)n, fmt, ap);
 				va_end(ap);
 			}
+			/* Programs from ELF objects built with -g: the source line,
+			 * as the verifier prints it. */
+			const struct vm_line *l = vm_line_of(run->prog, insn);
+			size_t len = strnlen(o->err_buf, o->err_size);
+			if (l && len + 1 < o->err_size)
+				snprintf(o->err_buf + len, o->err_size - len, "\n; %s @ %s:%u", l->src, l->file, l->line);
 		}
 	}
 	return err;
