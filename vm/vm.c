@@ -120,15 +120,18 @@ const struct vm_helper *vm_helper_find(const bpfvm *vm, uint32_t id)
 	return h;
 }
 
+/* Load time only (extern resolution): under the registration lock, so the
+ * table can't be replaced, let alone freed, while it is searched. */
 const struct vm_helper *vm_helper_find_name(const bpfvm *vm, const char *name)
 {
+	bpfvm *v = (bpfvm *)vm;
 	const struct vm_helper *h = NULL;
-	rcu_read_lock();
-	const struct vm_helper_tab *t = atomic_load_explicit(&((bpfvm *)vm)->htab, memory_order_acquire);
+	pthread_mutex_lock(&v->lock);
+	const struct vm_helper_tab *t = atomic_load_explicit(&v->htab, memory_order_relaxed);
 	for (size_t i = 0; t && i < t->n && !h; i++)
 		if (!strcmp(t->h[i]->name, name))
 			h = t->h[i];
-	rcu_read_unlock();
+	pthread_mutex_unlock(&v->lock);
 	return h;
 }
 
