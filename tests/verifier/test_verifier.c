@@ -13,7 +13,7 @@
 #include "asm.h"
 #include "bpfvm.h"
 
-enum { NOMAP, HASH8, ARRAY48, LOCKED, PROGS, INMAP };
+enum { NOMAP, HASH8, ARRAY48, LOCKED, PROGS, INMAP, RODATA };
 
 struct vcase {
 	const char *name;
@@ -177,6 +177,16 @@ static const struct vcase cases[] = {
 	  false, "infinite loop detected", NULL },
 	{ "bpf_loop callback", NOMAP,
 	  "mov %r1, 10\nlddw %r2, func(+6)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\nmov %r0, 0\nexit\n", true, NULL, NULL },
+	/* regressions found by verifier_maps_fuzz */
+	{ "map_update_elem on a map read-only to programs", RODATA,
+	  "stw [%%r10-4], 0\nmov %%r2, %%r10\nadd %%r2, -4\nstdw [%%r10-16], 1\nmov %%r3, %%r10\nadd %%r3, -16\n"
+	  "mov %%r4, 0\nlddw %%r1, map_fd(%d)\ncall 2\nmov %%r0, 0\nexit\n", false, "write into map forbidden", NULL },
+	{ "map_delete_elem on a map read-only to programs", RODATA,
+	  "stw [%%r10-4], 0\nmov %%r2, %%r10\nadd %%r2, -4\nlddw %%r1, map_fd(%d)\ncall 3\nmov %%r0, 0\nexit\n",
+	  false, "write into map forbidden", NULL },
+	{ "map_lookup_elem on a map read-only to programs", RODATA,
+	  "stw [%%r10-4], 0\nmov %%r2, %%r10\nadd %%r2, -4\nlddw %%r1, map_fd(%d)\ncall 1\nmov %%r0, 0\nexit\n",
+	  true, NULL, NULL },
 	{ "bpf_loop callback bad return", NOMAP,
 	  "mov %r1, 10\nlddw %r2, func(+6)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\nmov %r0, 7\nexit\n", false,
 	  "callback return", NULL },
@@ -192,6 +202,8 @@ static int make_map(bpfvm *vm, int kind, bpfvm_map **out)
 	case ARRAY48: a.type = BPFVM_MAP_ARRAY; a.key_size = 4; a.value_size = 48; break;
 	case LOCKED: a.type = BPFVM_MAP_ARRAY; a.key_size = 4; a.value_size = 8; a.spin_lock_off = 0; break;
 	case PROGS: a.type = BPFVM_MAP_PROG_ARRAY; a.key_size = 4; a.value_size = 4; break;
+	case RODATA: a.type = BPFVM_MAP_ARRAY; a.key_size = 4; a.value_size = 8; a.max_entries = 1;
+		a.map_flags = BPFVM_F_RDONLY_PROG; break;
 	case INMAP: {
 		struct bpfvm_map_attr ia = { .sz = sizeof(ia), .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 4,
 		                             .max_entries = 1, .spin_lock_off = -1, .name = "inner" };
