@@ -225,7 +225,9 @@ static const struct builtin builtins[] = {
 	  P(BPFVM_ARG_SCALAR, BPFVM_ARG_PTR_TO_FUNC, BPFVM_ARG_PTR_TO_STACK_OR_NULL, BPFVM_ARG_SCALAR), 0 },
 	{ BPFVM_FN_strncmp, VM_HELPER_PLAIN, h_strncmp, "bpf_strncmp", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE, BPFVM_ARG_PTR_TO_CONST_STR), 0 },
-	{ BPFVM_FN_tail_call, VM_HELPER_TAIL_CALL, NULL, "bpf_tail_call", BPFVM_RET_INTEGER,
+	/* RET_VOID as Linux: a tail call that falls through leaves r0 without
+	 * a value (the JIT's r0 at entry is whatever the host left there). */
+	{ BPFVM_FN_tail_call, VM_HELPER_TAIL_CALL, NULL, "bpf_tail_call", BPFVM_RET_VOID,
 	  P(BPFVM_ARG_PTR_TO_CTX, BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_SCALAR), 0 },
 #ifdef BPFVM_HAVE_MAPS
 	{ BPFVM_FN_map_lookup_elem, VM_HELPER_PLAIN, map_helper_lookup, "bpf_map_lookup_elem", BPFVM_RET_MAP_VALUE_OR_NULL,

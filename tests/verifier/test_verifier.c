@@ -187,6 +187,12 @@ static const struct vcase cases[] = {
 	{ "map_lookup_elem on a map read-only to programs", RODATA,
 	  "stw [%%r10-4], 0\nmov %%r2, %%r10\nadd %%r2, -4\nlddw %%r1, map_fd(%d)\ncall 1\nmov %%r0, 0\nexit\n",
 	  true, NULL, NULL },
+	/* bpf_tail_call returns nothing (as Linux's RET_VOID): after a tail
+	 * call that falls through r0 holds no value the verifier knows. */
+	{ "r0 after a tail call that falls through", PROGS,
+	  "lddw %%r2, map_fd(%d)\nmov %%r3, 3\ncall 12\nexit\n", false, "R0 !read_ok", NULL },
+	{ "r0 set after a tail call", PROGS,
+	  "lddw %%r2, map_fd(%d)\nmov %%r3, 3\ncall 12\nmov %%r0, 0\nexit\n", true, NULL, NULL },
 	{ "bpf_loop callback bad return", NOMAP,
 	  "mov %r1, 10\nlddw %r2, func(+6)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\nmov %r0, 7\nexit\n", false,
 	  "callback return", NULL },
