@@ -887,6 +887,13 @@ static void reset_maps(void)
 	}
 }
 
+/* Every run gets these input bytes, at the same address. */
+static uint8_t input_init[64], input[64];
+
+/* A run from deeper in the host stack: its BPF stack at another address. */
+static __attribute__((noinline)) int run_shifted(size_t shift, bpfvm_prog *p, uint64_t *r0, struct bpfvm_run_opts *r,
+                                                 char *ebuf, size_t esz);
+
 /* A snapshot of what a run may change: input bytes and map contents. */
 struct snap {
 	uint8_t data[64];
@@ -971,19 +978,26 @@ static void dump(const struct bpf_insn *in, uint32_t n)
 		        in[i].off, in[i].imm, i);
 }
 
+/* NULL when the two runs agree, else what differs. */
+static const char *differs(uint64_t r0a, const struct snap *a, uint64_t r0b, const struct snap *b, size_t *w)
+{
+	*w = 0;
+	if (r0a != r0b && !ptr_like(r0a) && !ptr_like(r0b))
+		return "r0";
+	if (!same_bytes(a->data, b->data, sizeof(a->data), w))
+		return "input bytes";
+	if (!same_bytes(a->arrays, b->arrays, sizeof(a->arrays), w))
+		return "array map values";
+	if (a->nhash != b->nhash || !same_bytes(&a->hash[0][0], &b->hash[0][0], sizeof(a->hash), w))
+		return "hash map contents";
+	return NULL;
+}
+
 static void compare(const char *what, const struct bpf_insn *in, uint32_t n, uint64_t r0a, const struct snap *a,
                     uint64_t r0b, const struct snap *b)
 {
-	size_t w = 0;
-	const char *bad = NULL;
-	if (r0a != r0b && !ptr_like(r0a) && !ptr_like(r0b))
-		bad = "r0";
-	else if (!same_bytes(a->data, b->data, sizeof(a->data), &w))
-		bad = "input bytes";
-	else if (!same_bytes(a->arrays, b->arrays, sizeof(a->arrays), &w))
-		bad = "array map values";
-	else if (a->nhash != b->nhash || !same_bytes(&a->hash[0][0], &b->hash[0][0], sizeof(a->hash), &w))
-		bad = "hash map contents";
+	size_t w;
+	const char *bad = differs(r0a, a, r0b, b, &w);
 	if (!bad)
 		return;
 	fprintf(stderr, "%s: %s differ (r0 0x%llx vs 0x%llx, offset %zu)\n", what, bad, (unsigned long long)r0a,
@@ -1016,9 +1030,25 @@ static void fail(const char *what, const struct bpf_insn *in, uint32_t n, int rc
 
 static int run_once(bpfvm_prog *p, uint8_t *data, uint64_t *r0, struct bpfvm_run_opts *r, char *ebuf, size_t esz)
 {
+	memcpy(data, input_init, 64);
 	*r = (struct bpfvm_run_opts){ .sz = sizeof(*r), .data = data, .len = 64, .err_buf = ebuf, .err_size = esz };
 	int rc = bpfvm_prog_run_opts(p, r);
 	*r0 = r->r0;
+	return rc;
+}
+
+/* The probe needs BPF stacks on the real stack: ASan's fake stack (for
+ * use-after-return detection) would give both runs the same address. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "detect_stack_use_after_return=0"; }
+
+static __attribute__((noinline)) int run_shifted(size_t shift, bpfvm_prog *p, uint64_t *r0, struct bpfvm_run_opts *r,
+                                                 char *ebuf, size_t esz)
+{
+	volatile uint8_t *pad = __builtin_alloca(shift + 1);
+	pad[0] = 1;
+	int rc = run_once(p, input, r0, r, ebuf, esz);
+	pad[shift] = 1;
 	return rc;
 }
 
@@ -1066,9 +1096,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	stats.accepted++;
 
-	uint8_t buf[3][64], init[64];
 	for (int i = 0; i < 64; i++)
-		init[i] = (uint8_t)(0x5a ^ (i * 7));
+		input_init[i] = (uint8_t)(0x5a ^ (i * 7));
 	char ebuf[256] = "";
 	struct bpfvm_run_opts r;
 	struct snap s[3];
@@ -1078,14 +1107,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* 1. verified, fast interpreter */
 	reset_maps();
-	memcpy(buf[0], init, 64);
-	int rc = run_once(prog, buf[0], &r0[0], &r, ebuf, sizeof(ebuf));
-	bpfvm_prog_put(prog);
+	int rc = run_shifted(0, prog, &r0[0], &r, ebuf, sizeof(ebuf));
 	if (rc)
 		fail("verified program failed in the interpreter", insns, n, rc, &r, ebuf);
-	take_snap(&s[0], buf[0]);
+	take_snap(&s[0], input);
 	if (s[0].lock_held)
 		fail("verified program left a spin lock taken", insns, n, 0, NULL, NULL);
+	if (det && !g.xdp) {
+		/* A program may store a stack address and read back part of
+		 * it: results that depend on where the stack is are not
+		 * compared.  Found out by a second run on a moved stack. */
+		reset_maps();
+		size_t w;
+		rc = run_shifted(65536 + 112, prog, &r0[1], &r, ebuf, sizeof(ebuf));
+		if (rc)
+			fail("verified program failed in the interpreter (second run)", insns, n, rc, &r, ebuf);
+		take_snap(&s[1], input);
+		det = !differs(r0[0], &s[0], r0[1], &s[1], &w);
+	}
+	bpfvm_prog_put(prog);
 	if (g.xdp) /* the checked engine can't build the xdp context rewrite */
 		return 0;
 
@@ -1109,14 +1149,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	reset_maps();
-	memcpy(buf[1], init, 64);
-	rc = run_once(prog, buf[1], &r0[1], &r, ebuf, sizeof(ebuf));
+	rc = run_once(prog, input, &r0[1], &r, ebuf, sizeof(ebuf));
 	bpfvm_prog_put(prog);
 	stats.checked_runs++;
 	stats.compared += det;
 	if (rc)
 		fail("accepted program broke a rule in checked mode", insns, n, rc, &r, ebuf);
-	take_snap(&s[1], buf[1]);
+	take_snap(&s[1], input);
 	if (s[1].lock_held)
 		fail("accepted program left a spin lock taken (checked run)", insns, n, 0, NULL, NULL);
 	if (det)
@@ -1133,13 +1172,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	reset_maps();
-	memcpy(buf[2], init, 64);
-	rc = run_once(prog, buf[2], &r0[2], &r, ebuf, sizeof(ebuf));
+	rc = run_once(prog, input, &r0[2], &r, ebuf, sizeof(ebuf));
 	bpfvm_prog_put(prog);
 	stats.jit_runs++;
 	if (rc)
 		fail("verified program failed under the JIT", insns, n, rc, &r, ebuf);
-	take_snap(&s[2], buf[2]);
+	take_snap(&s[2], input);
 	if (s[2].lock_held)
 		fail("verified program left a spin lock taken (JIT)", insns, n, 0, NULL, NULL);
 	if (det)
