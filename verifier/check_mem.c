@@ -131,7 +131,9 @@ static int stack_access(struct vfy_env *env, uint32_t idx, unsigned regno, const
 		return 0;
 	}
 	int64_t o = (int64_t)reg->off + off + (int64_t)reg->var_off.value;
-	if (!env->any_alignment && (o % (int64_t)size))
+	/* As Linux: stack accesses are aligned even with ANY_ALIGNMENT, since
+	 * spill tracking works on whole 8-byte slots. */
+	if (o % (int64_t)size)
 		return vfy_err(env, -EACCES, idx, "misaligned stack access off (0x%llx; 0x0)+%d+%d size %u: align it to "
 		               "its size", (unsigned long long)reg->var_off.value, reg->off, off, size);
 	if (o < -BPF_STACK_SIZE || o + size > 0)

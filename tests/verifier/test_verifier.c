@@ -334,3 +334,39 @@ Test(verifier, mem_tail_call_target_gets_length)
 		bpfvm_destroy(vm);
 	}
 }
+
+/* Found by verifier_maps_fuzz against Linux: as Linux, ANY_ALIGNMENT
+ * relaxes map value and packet accesses but never stack ones (spill
+ * tracking works on whole 8-byte slots). */
+Test(verifier, any_alignment_keeps_stack_aligned)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 16,
+	                            .max_entries = 1, .spin_lock_off = -1 };
+	bpfvm_map *map;
+	cr_assert_eq(bpfvm_map_create(vm, &a, &map), 0);
+	const struct bpf_insn stack[] = {
+		{ .code = 0x7a, .dst_reg = 10, .off = -12 },  /* *(u64 *)(r10 - 12) = 0 */
+		{ .code = 0xb7 },                              /* r0 = 0 */
+		{ .code = 0x95 },
+	};
+	const struct bpf_insn value[] = {
+		{ .code = 0x18, .dst_reg = 1, .src_reg = 2, .imm = bpfvm_map_fd(map) }, /* r1 = &value + 3 */
+		{ .imm = 3 },
+		{ .code = 0x7a, .dst_reg = 1, .off = 0 },      /* *(u64 *)(r1 + 0) = 0 */
+		{ .code = 0xb7 },
+		{ .code = 0x95 },
+	};
+	char log[4096] = "";
+	struct bpfvm_prog_opts o = { .sz = sizeof(o), .log_buf = log, .log_size = sizeof(log),
+	                             .log_level = BPFVM_LOG_ERRORS, .flags = BPFVM_PROG_ANY_ALIGNMENT };
+	bpfvm_prog *prog = NULL;
+	cr_expect_neq(bpfvm_prog_load(vm, stack, 3, &o, &prog), 0);
+	cr_expect(strstr(log, "misaligned stack access") != NULL, "%s", log);
+	cr_expect_eq(bpfvm_prog_load(vm, value, 5, &o, &prog), 0, "%s", log);
+	if (prog)
+		bpfvm_prog_put(prog);
+	bpfvm_map_put(map);
+	bpfvm_destroy(vm);
+}
