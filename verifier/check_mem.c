@@ -351,6 +351,11 @@ int vfy_check_load_store(struct vfy_env *env, uint32_t idx)
 		const struct vfy_reg *pv = &v;
 		if (regs[in->dst_reg].type == VT_STACK)
 			vfy_need_precise(env, idx, in->src_reg); /* stack slots are compared exactly */
+		/* As Linux: part of a pointer is never spilled (those bytes
+		 * would be a number made of an address). */
+		if (regs[in->dst_reg].type == VT_STACK && size < 8 && vfy_is_ptr(&v))
+			return vfy_err(env, -EACCES, idx, "invalid size of register spill: R%u is a pointer (%s), spill it "
+			               "whole: 8 bytes to an 8-aligned slot", in->src_reg, vfy_type_name(&v));
 		if (size < 8 && !(v.type == VT_SCALAR && tnum_equals_const(tnum_cast(v.var_off, (uint8_t)size), 0)))
 			pv = NULL;
 		return vfy_check_mem_access(env, idx, in->dst_reg, in->off, size, true, pv, NULL, false, false);

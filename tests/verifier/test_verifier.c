@@ -191,6 +191,9 @@ static const struct vcase cases[] = {
 	 * call that falls through r0 holds no value the verifier knows. */
 	{ "r0 after a tail call that falls through", PROGS,
 	  "lddw %%r2, map_fd(%d)\nmov %%r3, 3\ncall 12\nexit\n", false, "R0 !read_ok", NULL },
+	{ "part of a pointer spilled", NOMAP, "stxw [%r10-8], %r10\nmov %r0, 0\nexit\n", false,
+	  "invalid size of register spill", NULL },
+	{ "a whole pointer spilled", NOMAP, "stxdw [%r10-8], %r10\nmov %r0, 0\nexit\n", true, NULL, NULL },
 	{ "r0 set after a tail call", PROGS,
 	  "lddw %%r2, map_fd(%d)\nmov %%r3, 3\ncall 12\nmov %%r0, 0\nexit\n", true, NULL, NULL },
 	/* bpf_strtoul's result pointer (ARG_PTR_TO_LONG): may be uninitialized, must be 8 aligned bytes. */
