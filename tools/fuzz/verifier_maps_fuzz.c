@@ -1119,7 +1119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * compared.  Found out by a second run on a moved stack. */
 		reset_maps();
 		size_t w;
-		rc = run_shifted(65536 + 112, prog, &r0[1], &r, ebuf, sizeof(ebuf));
+		rc = run_shifted(0x111110, prog, &r0[1], &r, ebuf, sizeof(ebuf));
 		if (rc)
 			fail("verified program failed in the interpreter (second run)", insns, n, rc, &r, ebuf);
 		take_snap(&s[1], input);
