@@ -188,7 +188,7 @@ static int stack_access(struct vfy_env *env, uint32_t idx, unsigned regno, const
 }
 
 static int ctx_access(struct vfy_env *env, uint32_t idx, unsigned regno, const struct vfy_reg *reg, int32_t off,
-                      unsigned size, bool write, struct vfy_reg *out, bool atomic)
+                      unsigned size, bool write, struct vfy_reg *out, bool atomic, bool sext)
 {
 	const struct bpfvm_prog_type *t = env->ptype;
 	if (!tnum_is_const(reg->var_off) || reg->var_off.value)
@@ -205,7 +205,8 @@ static int ctx_access(struct vfy_env *env, uint32_t idx, unsigned regno, const s
 			break;
 		struct vfy_insn_info *info = &env->info[idx];
 		if (is_pkt_field(fd)) {
-			if (write || o != fd->off || size != fd->size)
+			/* as Linux: no sign-extending load of a packet pointer */
+			if (write || sext || o != fd->off || size != fd->size)
 				break;
 			if (out) {
 				enum vfy_type ty = (fd->access & BPFVM_CTX_PKT_DATA) ? VT_PKT :
@@ -246,7 +247,7 @@ int vfy_check_mem_access(struct vfy_env *env, uint32_t idx, unsigned regno, int3
 		return stack_access(env, idx, regno, reg, off, size, write, val, out, sext);
 	case VT_CTX:
 		info->ctx_access = true;
-		return ctx_access(env, idx, regno, reg, off, size, write, out, atomic);
+		return ctx_access(env, idx, regno, reg, off, size, write, out, atomic, sext);
 	case VT_MAP_VALUE: {
 		struct bpfvm_map *m = reg->map;
 		if (write && (m->map_flags & BPFVM_F_RDONLY_PROG))

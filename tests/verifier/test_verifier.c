@@ -194,6 +194,9 @@ static const struct vcase cases[] = {
 	{ "part of a pointer spilled", NOMAP, "stxw [%r10-8], %r10\nmov %r0, 0\nexit\n", false,
 	  "invalid size of register spill", NULL },
 	{ "a whole pointer spilled", NOMAP, "stxdw [%r10-8], %r10\nmov %r0, 0\nexit\n", true, NULL, NULL },
+	{ "sign-extending load of xdp_md data", NOMAP, "ldxsw %r2, [%r1+0]\nmov %r0, 0\nexit\n", false,
+	  "invalid bpf_context access", "xdp" },
+	{ "load of xdp_md data", NOMAP, "ldxw %r2, [%r1+0]\nmov %r0, 0\nexit\n", true, NULL, "xdp" },
 	{ "r0 set after a tail call", PROGS,
 	  "lddw %%r2, map_fd(%d)\nmov %%r3, 3\ncall 12\nmov %%r0, 0\nexit\n", true, NULL, NULL },
 	/* bpf_strtoul's result pointer (ARG_PTR_TO_LONG): may be uninitialized, must be 8 aligned bytes. */
