@@ -316,7 +316,9 @@ static const struct builtin builtins[] = {
 	  P(BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE, BPFVM_ARG_ANYTHING, BPFVM_ARG_PTR_TO_LONG), 0 },
 	{ BPFVM_FN_strtoul, VM_HELPER_PLAIN, h_strtoul, "bpf_strtoul", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE, BPFVM_ARG_ANYTHING, BPFVM_ARG_PTR_TO_LONG), 0 },
-	{ BPFVM_FN_tail_call, VM_HELPER_TAIL_CALL, NULL, "bpf_tail_call", BPFVM_RET_INTEGER,
+	/* RET_VOID as Linux: a tail call that falls through leaves r0 without
+	 * a value (the JIT's r0 at entry is whatever the host left there). */
+	{ BPFVM_FN_tail_call, VM_HELPER_TAIL_CALL, NULL, "bpf_tail_call", BPFVM_RET_VOID,
 	  P(BPFVM_ARG_PTR_TO_CTX, BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_SCALAR), 0 },
 #ifdef BPFVM_HAVE_MAPS
 	{ BPFVM_FN_map_lookup_elem, VM_HELPER_PLAIN, map_helper_lookup, "bpf_map_lookup_elem", BPFVM_RET_MAP_VALUE_OR_NULL,
