@@ -398,6 +398,16 @@ static void elem_retire(struct map_htab *h, struct htab_elem *e)
 
 /* ---- creation ---- */
 
+/* Buckets: a power of two >= max_entries / 2, so a full map averages 1 to 2
+ * elements per 3-slot bucket (few overflow buckets; see docs/maps.md). */
+static uint64_t htab_nbuckets(uint32_t max_entries)
+{
+	uint64_t n = 1;
+	while (n * 2 < max_entries)
+		n <<= 1;
+	return n;
+}
+
 static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 {
 	if (attr->map_flags & ~(BPFVM_F_NO_PREALLOC | BPFVM_F_RDONLY_PROG)) {
@@ -408,17 +418,14 @@ static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 		*why = "max_entries is over 2^31";
 		return -E2BIG;
 	}
+	/* check_common() bounds elements at 32 bytes of overhead each; here
+	 * the real element header and the bucket array count too. */
+	uint64_t elem = sizeof(struct htab_elem) + ((attr->key_size + 7ull) & ~7ull) + ((attr->value_size + 7ull) & ~7ull);
+	if (elem * attr->max_entries + htab_nbuckets(attr->max_entries) * sizeof(struct htab_bucket) > MAP_MAX_BYTES) {
+		*why = "the hash map would take more than bpfvm's 1 GiB per-map limit (elements and buckets)";
+		return -E2BIG;
+	}
 	return 0;
-}
-
-/* Buckets: a power of two >= max_entries / 2, so a full map averages 1 to 2
- * elements per 3-slot bucket (few overflow buckets; see docs/maps.md). */
-static uint64_t htab_nbuckets(uint32_t max_entries)
-{
-	uint64_t n = 1;
-	while (n * 2 < max_entries)
-		n <<= 1;
-	return n;
 }
 
 struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsize, void (*release)(void *value))
