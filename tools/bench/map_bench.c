@@ -411,6 +411,12 @@ static void run(size_t n, size_t vs, bpfvm *vm)
 			const struct cellspec *cs = &cells[c];
 			bool del = cs->op == O_DELETE || cs->op == O_INSERT;
 			const uint64_t *k = del ? keys : order;
+			/* Lookups and updates leave the map as it was: a first,
+			 * untimed pass warms the caches, so the 1-thread figure
+			 * doesn't pay for the previous cell's evictions that the
+			 * 2-thread one, run right after, wouldn't. */
+			if (!del)
+				pass(&S, cs->im, cs->op, k, cnt);
 			uint64_t t0 = now_ns();
 			one[c][r] = pass(&S, cs->im, cs->op, k, cnt);
 			wall1[c][r] = (double)(now_ns() - t0) / (double)cnt;
