@@ -76,5 +76,8 @@ bool map_tryget(struct bpfvm_map *map);
 struct map_htab;
 struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t stored_value_size,
                                  void (*release)(void *value));
+/* Test hook: every key of this (empty, BPFVM_MAP_HASH) map collides in one
+ * bucket, to reach overflow chains with few keys.  -EINVAL otherwise. */
+int map_htab_test_collide(struct bpfvm_map *map);
 
 #endif
