@@ -83,6 +83,16 @@ uint64_t map_helper_for_each(uint64_t map, uint64_t cb, uint64_t ctx, uint64_t f
 uint64_t map_helper_spin_lock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t map_helper_spin_unlock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t);
 
+/* Ring buffers (ringbuf.c): bpf_ringbuf_* helpers, and the end of a
+ * checked run, which discards the records it leaked. */
+struct vm_run;
+uint64_t map_helper_ringbuf_output(uint64_t map, uint64_t data, uint64_t size, uint64_t flags, uint64_t);
+uint64_t map_helper_ringbuf_reserve(uint64_t map, uint64_t size, uint64_t flags, uint64_t, uint64_t);
+uint64_t map_helper_ringbuf_submit(uint64_t rec, uint64_t flags, uint64_t, uint64_t, uint64_t);
+uint64_t map_helper_ringbuf_discard(uint64_t rec, uint64_t flags, uint64_t, uint64_t, uint64_t);
+uint64_t map_helper_ringbuf_query(uint64_t map, uint64_t flags, uint64_t, uint64_t, uint64_t);
+void map_ringbuf_run_end(const struct vm_run *run);
+
 /* Prog arrays: the program at `index` under RCU, or NULL (tail calls). */
 struct bpfvm_prog *map_prog_array_get(struct bpfvm_map *map, uint32_t index);
 

@@ -393,6 +393,29 @@ BPFVM_API int bpfvm_map_get_next_key(bpfvm_map *map, const void *key, void *next
 /* Makes the map read-only to the host (as BPF_MAP_FREEZE). */
 BPFVM_API int bpfvm_map_freeze(bpfvm_map *map);
 
+/* ------------------------------------------------------------------ */
+/* Ring buffers (BPFVM_MAP_RINGBUF): the consumer side                 */
+/* ------------------------------------------------------------------ */
+
+/* Called once per committed record, in reservation order; data/size is
+ * the record's payload, valid only during the call.  Return 0 to go on, a
+ * negative errno to stop (the record counts as consumed). */
+typedef int (*bpfvm_ringbuf_sample_fn)(void *ctx, void *data, size_t size);
+
+/* Consumes every committed record available now, stopping at the first
+ * record a producer reserved but has not yet submitted (as Linux).
+ * Returns the number of records passed to fn (discarded records are
+ * skipped silently), or fn's negative return.  One consumer per ring
+ * buffer: any thread, one at a time (-EBUSY if another thread, or fn
+ * itself, is consuming).  Programs may produce concurrently on any
+ * threads. */
+BPFVM_API int bpfvm_ringbuf_consume(bpfvm_map *map, bpfvm_ringbuf_sample_fn fn, void *ctx);
+/* As bpfvm_ringbuf_consume(), but when nothing is available waits up to
+ * timeout_ms (-1: forever, 0: don't wait) for a producer to commit one.
+ * Returns the records consumed, 0 on timeout.  Not from inside a program
+ * run (-EDEADLK) unless timeout_ms is 0. */
+BPFVM_API int bpfvm_ringbuf_poll(bpfvm_map *map, bpfvm_ringbuf_sample_fn fn, void *ctx, int timeout_ms);
+
 /* Waits until every program run that was in progress when it was called
  * has finished (in the spirit of the proposed BPF_SYNCHRONIZE_MAPS): after
  * swapping an inner map out, the host may then drain the old one. */
