@@ -324,19 +324,20 @@ BPFVM_API int bpfvm_prog_verify_stats(const bpfvm_prog *prog, struct bpfvm_verif
 /* Maps                                                                */
 /* ------------------------------------------------------------------ */
 
-/* Map types, numbered as Linux numbers them. */
+/* Map types, numbered as Linux numbers them.  Those marked "not yet" are
+ * reserved: bpfvm_map_create() rejects them with -EINVAL. */
 enum bpfvm_map_type {
 	BPFVM_MAP_HASH = 1,
 	BPFVM_MAP_ARRAY = 2,
 	BPFVM_MAP_PROG_ARRAY = 3,
-	BPFVM_MAP_PERCPU_HASH = 5,
-	BPFVM_MAP_PERCPU_ARRAY = 6,
-	BPFVM_MAP_LRU_HASH = 9,
+	BPFVM_MAP_PERCPU_HASH = 5,   /* not yet */
+	BPFVM_MAP_PERCPU_ARRAY = 6,  /* not yet */
+	BPFVM_MAP_LRU_HASH = 9,      /* not yet */
 	BPFVM_MAP_ARRAY_OF_MAPS = 12,
 	BPFVM_MAP_HASH_OF_MAPS = 13,
-	BPFVM_MAP_QUEUE = 22,
-	BPFVM_MAP_STACK = 23,
-	BPFVM_MAP_RINGBUF = 27,
+	BPFVM_MAP_QUEUE = 22,        /* not yet */
+	BPFVM_MAP_STACK = 23,        /* not yet */
+	BPFVM_MAP_RINGBUF = 27,      /* max_entries = data bytes; key/value size 0 */
 };
 
 /* Map flags and update flags, as Linux. */
