@@ -21,6 +21,8 @@ static const struct map_ops *map_type_ops(uint32_t type)
 	case BPFVM_MAP_ARRAY_OF_MAPS: return &map_array_of_maps_ops;
 	case BPFVM_MAP_HASH_OF_MAPS: return &map_hash_of_maps_ops;
 	case BPFVM_MAP_RINGBUF: return &map_ringbuf_ops;
+	case BPFVM_MAP_QUEUE: return &map_queue_ops;
+	case BPFVM_MAP_STACK: return &map_stack_ops;
 	default: return NULL;
 	}
 }
@@ -417,7 +419,7 @@ int bpfvm_map_info(const bpfvm_map *map, struct bpfvm_map_info *info)
 
 int bpfvm_map_lookup(bpfvm_map *map, const void *key, void *value, uint64_t flags)
 {
-	if (!map || !key || !value)
+	if (!map || (!key && map->key_size) || !value)
 		return -EINVAL;
 	if (flags & ~(uint64_t)BPFVM_F_LOCK)
 		return -EINVAL;
@@ -431,7 +433,7 @@ int bpfvm_map_lookup(bpfvm_map *map, const void *key, void *value, uint64_t flag
 
 int bpfvm_map_update(bpfvm_map *map, const void *key, const void *value, uint64_t flags)
 {
-	if (!map || !key || !value)
+	if (!map || (!key && map->key_size) || !value)
 		return -EINVAL;
 	int err = map_check_update_flags(map, flags);
 	if (err)

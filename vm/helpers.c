@@ -236,6 +236,13 @@ static const struct builtin builtins[] = {
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY), 0 },
 	{ BPFVM_FN_for_each_map_elem, VM_HELPER_PLAIN, map_helper_for_each, "bpf_for_each_map_elem", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_FUNC, BPFVM_ARG_PTR_TO_STACK_OR_NULL, BPFVM_ARG_ANYTHING), 0 },
+	/* As Linux: pop and peek write value_size bytes, push reads them. */
+	{ BPFVM_FN_map_push_elem, VM_HELPER_PLAIN, map_helper_push, "bpf_map_push_elem", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_VALUE, BPFVM_ARG_ANYTHING), 0 },
+	{ BPFVM_FN_map_pop_elem, VM_HELPER_PLAIN, map_helper_pop, "bpf_map_pop_elem", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE), 0 },
+	{ BPFVM_FN_map_peek_elem, VM_HELPER_PLAIN, map_helper_peek, "bpf_map_peek_elem", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE), 0 },
 	/* As Linux: reserve acquires a reference (the record, or NULL) that
 	 * submit or discard releases on every path. */
 	{ BPFVM_FN_ringbuf_output, VM_HELPER_PLAIN, map_helper_ringbuf_output, "bpf_ringbuf_output", BPFVM_RET_INTEGER,

@@ -335,8 +335,8 @@ enum bpfvm_map_type {
 	BPFVM_MAP_LRU_HASH = 9,      /* not yet */
 	BPFVM_MAP_ARRAY_OF_MAPS = 12,
 	BPFVM_MAP_HASH_OF_MAPS = 13,
-	BPFVM_MAP_QUEUE = 22,        /* not yet */
-	BPFVM_MAP_STACK = 23,        /* not yet */
+	BPFVM_MAP_QUEUE = 22,        /* key_size 0: push, pop, peek */
+	BPFVM_MAP_STACK = 23,        /* key_size 0: push, pop, peek */
 	BPFVM_MAP_RINGBUF = 27,      /* max_entries = data bytes; key/value size 0 */
 };
 
@@ -389,6 +389,13 @@ BPFVM_API int bpfvm_map_info(const bpfvm_map *map, struct bpfvm_map_info *info);
 BPFVM_API int bpfvm_map_lookup(bpfvm_map *map, const void *key, void *value, uint64_t flags);
 BPFVM_API int bpfvm_map_update(bpfvm_map *map, const void *key, const void *value, uint64_t flags);
 BPFVM_API int bpfvm_map_delete(bpfvm_map *map, const void *key);
+/* Copies the element out and removes it, atomically (as Linux's
+ * BPF_MAP_LOOKUP_AND_DELETE_ELEM).  Queues pop their oldest element,
+ * stacks their newest (key NULL, flags 0; -ENOENT when empty).  Not yet
+ * for keyed maps: -ENOTSUP.  Queues and stacks also take key NULL in
+ * bpfvm_map_update (push; BPFVM_EXIST overwrites the oldest element when
+ * full) and bpfvm_map_lookup (peek). */
+BPFVM_API int bpfvm_map_lookup_and_delete(bpfvm_map *map, const void *key, void *value, uint64_t flags);
 /* key NULL gives the first key; -ENOENT after the last. */
 BPFVM_API int bpfvm_map_get_next_key(bpfvm_map *map, const void *key, void *next_key);
 /* Makes the map read-only to the host (as BPF_MAP_FREEZE). */
