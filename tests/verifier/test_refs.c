@@ -3,7 +3,8 @@
  * records from bpf_ringbuf_reserve must be submitted or discarded on every
  * path, never used after that, and reserved with a constant size; leaks
  * name the acquiring instruction.  map_fd(RB) in a case stands for the ring
- * buffer's handle, map_fd(HASH) and map_fd(PA) for a hash map and a prog array.
+ * buffer's handle, map_fd(HASH), map_fd(PA) and map_fd(Q) for a hash map, a
+ * prog array and a queue.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -76,6 +77,26 @@ static const struct rcase cases[] = {
 	  "stdw [%r10-8], 5\nlddw %r1, map_fd(RB)\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 16\nmov %r4, 0\ncall 130\nexit\n",
 	  false, "stack" },
 	{ "query", "lddw %r1, map_fd(RB)\nmov %r2, 0\ncall 134\nexit\n", true, NULL },
+	/* Queue/stack helpers (not references, the same table runner): Q is a
+	 * queue of 8-byte values.  As Linux: push reads value_size initialized
+	 * bytes, pop and peek write value_size bytes of (uninit) memory. */
+	{ "queue push from the stack",
+	  "stdw [%r10-8], 1\nlddw %r1, map_fd(Q)\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 0\ncall 87\nexit\n", true, NULL },
+	{ "queue pop into uninitialized stack",
+	  "lddw %r1, map_fd(Q)\nmov %r2, %r10\nadd %r2, -8\ncall 88\nldxdw %r0, [%r10-8]\nexit\n", true, NULL },
+	{ "queue peek into uninitialized stack",
+	  "lddw %r1, map_fd(Q)\nmov %r2, %r10\nadd %r2, -8\ncall 89\nexit\n", true, NULL },
+	{ "queue pop into too little stack",
+	  "lddw %r1, map_fd(Q)\nmov %r2, %r10\nadd %r2, -4\ncall 88\nexit\n", false, "stack" },
+	{ "queue pop into a scalar", "lddw %r1, map_fd(Q)\nmov %r2, 0\ncall 88\nexit\n", false, "R2" },
+	{ "queue lookup", "stdw [%r10-8], 0\nmov %r2, %r10\nadd %r2, -8\nlddw %r1, map_fd(Q)\ncall 1\n" RET0, false,
+	  "cannot pass map_type 22 into func bpf_map_lookup_elem" },
+	{ "push into a hash map",
+	  "stdw [%r10-8], 1\nlddw %r1, map_fd(HASH)\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 0\ncall 87\nexit\n", false,
+	  "cannot pass map_type 1 into func bpf_map_push_elem" },
+	{ "ringbuf output into a queue",
+	  "stdw [%r10-8], 5\nlddw %r1, map_fd(Q)\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 8\nmov %r4, 0\ncall 130\nexit\n",
+	  false, "cannot pass map_type 22 into func bpf_ringbuf_output" },
 };
 
 static bpfvm_map *mk(bpfvm *vm, uint32_t type, uint32_t ks, uint32_t vs, uint32_t max)
@@ -88,7 +109,7 @@ static bpfvm_map *mk(bpfvm *vm, uint32_t type, uint32_t ks, uint32_t vs, uint32_
 }
 
 /* "mov %r9, %r1" then text with map_fd(RB/HASH/PA) replaced by handles. */
-static void subst(char *out, size_t size, const char *text, int rb, int hash, int pa)
+static void subst(char *out, size_t size, const char *text, int rb, int hash, int pa, int q)
 {
 	size_t o = (size_t)snprintf(out, size, "mov %%r9, %%r1\n");
 	while (*text && o + 16 < size) {
@@ -97,6 +118,7 @@ static void subst(char *out, size_t size, const char *text, int rb, int hash, in
 		if (!strncmp(text, "map_fd(RB)", 10)) fd = rb, skip = 10;
 		else if (!strncmp(text, "map_fd(HASH)", 12)) fd = hash, skip = 12;
 		else if (!strncmp(text, "map_fd(PA)", 10)) fd = pa, skip = 10;
+		else if (!strncmp(text, "map_fd(Q)", 9)) fd = q, skip = 9;
 		if (fd >= 0) {
 			o += (size_t)snprintf(out + o, size - o, "map_fd(%d)", fd);
 			text += skip;
@@ -116,8 +138,9 @@ Test(verifier_refs, table)
 		bpfvm_map *rb = mk(vm, BPFVM_MAP_RINGBUF, 0, 0, 4096);
 		bpfvm_map *h = mk(vm, BPFVM_MAP_HASH, 8, 8, 4);
 		bpfvm_map *pa = mk(vm, BPFVM_MAP_PROG_ARRAY, 4, 4, 4);
+		bpfvm_map *q = mk(vm, BPFVM_MAP_QUEUE, 0, 8, 4);
 		char full[4096], err[256], log[8192];
-		subst(full, sizeof(full), c->text, bpfvm_map_fd(rb), bpfvm_map_fd(h), bpfvm_map_fd(pa));
+		subst(full, sizeof(full), c->text, bpfvm_map_fd(rb), bpfvm_map_fd(h), bpfvm_map_fd(pa), bpfvm_map_fd(q));
 		struct bpf_insn *insns;
 		size_t n;
 		cr_assert_eq(vm_asm(full, strlen(full), &insns, &n, err, sizeof(err)), 0, "%s: asm: %s", c->name, err);
@@ -135,6 +158,7 @@ Test(verifier_refs, table)
 		if (prog)
 			bpfvm_prog_put(prog);
 		free(insns);
+		bpfvm_map_put(q);
 		bpfvm_map_put(pa);
 		bpfvm_map_put(h);
 		bpfvm_map_put(rb);
