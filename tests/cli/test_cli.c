@@ -254,4 +254,15 @@ Test(cli, dump_maps_ringbuf_records)
 	                      "00\", \"020000000000000000100000000000006f75747075740000\"]}"), "%s", out);
 	free(out);
 }
+
+/* --dump-maps pops queues and stacks empty, in pop order. */
+Test(cli, dump_maps_queue_stack_values)
+{
+	char *out;
+	cr_assert_eq(bpfvm(&out, "run --dump-maps --json %s/queue_stack.o", ELF_TEST_DIR), 0);
+	cr_expect(strstr(out, "{\"name\": \"fifo\", \"type\": 22, \"key_size\": 0, \"value_size\": 8, \"entries\": [], "
+	                      "\"values\": [\"0300000000000000\", \"0400000000000000\", \"0500000000000000\"]}"), "%s", out);
+	cr_expect(strstr(out, "\"values\": [\"0400000000000000\", \"0300000000000000\", \"0200000000000000\"]}"), "%s", out);
+	free(out);
+}
 #endif

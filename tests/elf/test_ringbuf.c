@@ -69,3 +69,39 @@ static void run_engine(uint32_t engine)
 
 Test(elf_ringbuf, interp) { run_engine(BPFVM_ENGINE_INTERP); }
 Test(elf_ringbuf, jit) { run_engine(BPFVM_ENGINE_JIT); }
+
+/* progs/queue_stack.bpf.c: keyless BTF map definitions load; push with
+ * BPF_EXIST on a full queue/stack drops the oldest element. */
+static void qs_engine(uint32_t engine)
+{
+	char path[512], log[8192] = "";
+	snprintf(path, sizeof(path), "%s/queue_stack.o", ELF_TEST_DIR);
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log), .engine = engine };
+	bpfvm_obj *obj;
+	cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s", log);
+	cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+	bpfvm_map *fifo = bpfvm_obj_map(obj, "fifo"), *lifo = bpfvm_obj_map(obj, "lifo");
+	cr_assert(fifo && lifo);
+	struct bpfvm_map_info info = { .sz = sizeof(info) };
+	cr_assert_eq(bpfvm_map_info(lifo, &info), 0);
+	cr_expect_eq(info.type, BPFVM_MAP_STACK);
+	cr_expect_eq(info.key_size, 0);
+	cr_expect_eq(info.value_size, 8);
+	uint8_t in[8] = { 0 };
+	uint64_t r0 = 0;
+	cr_assert_eq(bpfvm_prog_run(bpfvm_obj_prog(obj, "qs"), in, sizeof(in), &r0), 0);
+	/* fifo 2,3,4,5 (1 dropped): pop 2; lifo 2,3,4,5: pop 5, peek 4 */
+	cr_expect_eq(r0, 254, "got %llu", (unsigned long long)r0);
+	uint64_t v;
+	cr_expect_eq(bpfvm_map_lookup_and_delete(fifo, NULL, &v, 0), 0);
+	cr_expect_eq(v, 3);
+	cr_expect_eq(bpfvm_map_lookup(lifo, NULL, &v, 0), 0);
+	cr_expect_eq(v, 4);
+	bpfvm_obj_close(obj);
+	bpfvm_destroy(vm);
+}
+
+Test(elf_queue_stack, interp) { qs_engine(BPFVM_ENGINE_INTERP); }
+Test(elf_queue_stack, jit) { qs_engine(BPFVM_ENGINE_JIT); }

@@ -3,7 +3,8 @@
  * object, key and value bytes in hex, as text or as one JSON line
  * {"maps": [{"name": ..., "type": N, "entries": [{"key": "hex", "value": "hex"}]}]}.
  * Ring buffers have no keys: their committed records are consumed and
- * printed in order, as "records": ["hex", ...] in JSON.
+ * printed in order, as "records": ["hex", ...] in JSON.  Queues and stacks
+ * are popped empty, in pop order, as "values": ["hex", ...].
  * Single-threaded; called once the run is over.
  */
 #include <stdio.h>
@@ -70,11 +71,23 @@ void cli_dump_maps(bpfvm_obj *obj, bool json)
 			printf(json ? "]}" : "");
 			continue;
 		}
+		if (info.type == BPFVM_MAP_QUEUE || info.type == BPFVM_MAP_STACK) {
+			uint8_t *v = calloc(1, info.value_size);
+			if (json)
+				printf("], \"values\": [");
+			for (unsigned k = 0; v && k < DUMP_MAX_ENTRIES && !bpfvm_map_lookup_and_delete(m, NULL, v, 0); k++) {
+				printf(json ? "%s\"" : "  value ", json && k ? ", " : "");
+				hex(v, info.value_size);
+				printf(json ? "\"" : "\n");
+			}
+			printf(json ? "]}" : "");
+			free(v);
+			continue;
+		}
 		uint8_t *key = calloc(1, info.key_size + 1), *next = calloc(1, info.key_size + 1);
 		uint8_t *val = calloc(1, info.value_size + 1);
 		unsigned n = 0;
 		const void *prev = NULL;
-		/* Queues and stacks have no keys: nothing to list. */
 		while (key && next && val && info.key_size && n < DUMP_MAX_ENTRIES &&
 		       bpfvm_map_get_next_key(m, prev, next) == 0) {
 			memcpy(key, next, info.key_size);
