@@ -23,6 +23,7 @@ static const struct map_ops *map_type_ops(uint32_t type)
 	case BPFVM_MAP_RINGBUF: return &map_ringbuf_ops;
 	case BPFVM_MAP_QUEUE: return &map_queue_ops;
 	case BPFVM_MAP_STACK: return &map_stack_ops;
+	case BPFVM_MAP_PERCPU_ARRAY: return &map_percpu_array_ops;
 	default: return NULL;
 	}
 }

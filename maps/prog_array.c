@@ -7,6 +7,7 @@
  * itself keeps the array alive only through its own map reference, so
  * dropping the user references breaks the cycle and both are freed.
  */
+#include "jit.h"
 #include "map_impl.h"
 
 struct map_prog_array {
@@ -41,14 +42,51 @@ static struct bpfvm_map *pa_alloc(const struct bpfvm_map_attr *attr)
 	return a ? &a->map : NULL;
 }
 
+/*
+ * Every slot store goes through here: under the JIT's poke lock, the
+ * store and the patching of the direct tail calls into this slot
+ * (jit/jit_poke.c); after a patch, the core-serializing sync, so no
+ * thread can still take a stale direct jump when the caller releases the
+ * old program (whose free then waits for an RCU grace period, as for
+ * indirect tail calls).
+ */
+static struct bpfvm_prog *pa_set(struct map_prog_array *a, uint32_t i, struct bpfvm_prog *p, bool *patched)
+{
+	jit_poke_lock();
+	struct bpfvm_prog *old = atomic_exchange(&a->slots[i], p);
+	if (old != p && jit_poke_retarget(&a->map, i, p))
+		*patched = true;
+	jit_poke_unlock();
+	return old;
+}
+
 static void pa_clear(struct bpfvm_map *map)
 {
 	struct map_prog_array *a = (struct map_prog_array *)map;
+	bool patched = false;
+	struct bpfvm_prog *held[64];
+	uint32_t n = 0;
 	for (uint32_t i = 0; i < map->max_entries; i++) {
-		struct bpfvm_prog *p = atomic_exchange(&a->slots[i], NULL);
-		if (p)
-			vm_prog_release(p);
+		if (!atomic_load(&a->slots[i]))
+			continue;
+		struct bpfvm_prog *p = pa_set(a, i, NULL, &patched);
+		if (!p)
+			continue;
+		/* releases wait for one sync per batch, not one per slot */
+		if (n == sizeof(held) / sizeof(held[0])) {
+			if (patched)
+				jit_poke_sync();
+			patched = false;
+			for (uint32_t k = 0; k < n; k++)
+				vm_prog_release(held[k]);
+			n = 0;
+		}
+		held[n++] = p;
 	}
+	if (patched)
+		jit_poke_sync();
+	for (uint32_t k = 0; k < n; k++)
+		vm_prog_release(held[k]);
 }
 
 static void pa_free(struct bpfvm_map *map)
@@ -126,7 +164,10 @@ static int pa_update_fd(struct bpfvm_map *map, const void *key, const void *valu
 		vm_prog_release(p);
 		return err;
 	}
-	struct bpfvm_prog *old = atomic_exchange(&a->slots[i], p);
+	bool patched = false;
+	struct bpfvm_prog *old = pa_set(a, i, p, &patched);
+	if (patched)
+		jit_poke_sync();
 	if (old)
 		vm_prog_release(old);
 	return 0;
@@ -138,7 +179,10 @@ static int pa_delete(struct bpfvm_map *map, const void *key)
 	memcpy(&i, key, 4);
 	if (i >= map->max_entries)
 		return -E2BIG;
-	struct bpfvm_prog *old = atomic_exchange(&((struct map_prog_array *)map)->slots[i], NULL);
+	bool patched = false;
+	struct bpfvm_prog *old = pa_set((struct map_prog_array *)map, i, NULL, &patched);
+	if (patched)
+		jit_poke_sync();
 	if (!old)
 		return -ENOENT;
 	vm_prog_release(old);

@@ -1,10 +1,11 @@
 /*
  * Map contents after a run (bpfvm run --dump-maps): every map of an ELF
  * object, key and value bytes in hex, as text or as one JSON line
- * {"maps": [{"name": ..., "type": N, "entries": [{"key": "hex", "value": "hex"}]}]}.
+ * {"maps": [{"name": ..., "type": N, "entries": [{"key": "hex", "value": "hex"}]}]}; for per-CPU
+ * maps each entry has "values": ["hex", ...], one per possible CPU, instead of "value".
  * Ring buffers have no keys: their committed records are consumed and
  * printed in order, as "records": ["hex", ...] in JSON.  Queues and stacks
- * are popped empty, in pop order, as "values": ["hex", ...].
+ * are popped empty, in pop order, as a map-level "values": ["hex", ...].
  * Single-threaded; called once the run is over.
  */
 #include <stdio.h>
@@ -85,7 +86,9 @@ void cli_dump_maps(bpfvm_obj *obj, bool json)
 			continue;
 		}
 		uint8_t *key = calloc(1, info.key_size + 1), *next = calloc(1, info.key_size + 1);
-		uint8_t *val = calloc(1, info.value_size + 1);
+		bool percpu = cli_map_percpu(&info);
+		size_t stride = (info.value_size + 7u) & ~7u;
+		uint8_t *val = calloc(1, cli_map_value_bytes(&info) + 1);
 		unsigned n = 0;
 		const void *prev = NULL;
 		while (key && next && val && info.key_size && n < DUMP_MAX_ENTRIES &&
@@ -97,14 +100,29 @@ void cli_dump_maps(bpfvm_obj *obj, bool json)
 			if (json) {
 				printf("%s{\"key\": \"", n ? ", " : "");
 				hex(key, info.key_size);
-				printf("\", \"value\": \"");
-				hex(val, info.value_size);
-				printf("\"}");
+				if (percpu) {
+					printf("\", \"values\": [");
+					for (unsigned c = 0; c < bpfvm_num_possible_cpus(); c++) {
+						printf("%s\"", c ? ", " : "");
+						hex(val + c * stride, info.value_size);
+						printf("\"");
+					}
+					printf("]}");
+				} else {
+					printf("\", \"value\": \"");
+					hex(val, info.value_size);
+					printf("\"}");
+				}
 			} else {
 				printf("  key ");
 				hex(key, info.key_size);
-				printf("  value ");
-				hex(val, info.value_size);
+				for (unsigned c = 0; c < (percpu ? bpfvm_num_possible_cpus() : 1); c++) {
+					if (percpu)
+						printf("  cpu%u ", c);
+					else
+						printf("  value ");
+					hex(val + c * stride, info.value_size);
+				}
 				printf("\n");
 			}
 			n++;

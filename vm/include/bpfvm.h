@@ -92,6 +92,8 @@ enum bpfvm_builtin_helper {
 	BPFVM_FN_map_peek_elem = 89,
 	BPFVM_FN_spin_lock = 93,
 	BPFVM_FN_spin_unlock = 94,
+	BPFVM_FN_strtol = 105,
+	BPFVM_FN_strtoul = 106,
 	BPFVM_FN_jiffies64 = 118,
 	BPFVM_FN_ktime_get_boot_ns = 125,
 	BPFVM_FN_ringbuf_output = 130,
@@ -104,6 +106,7 @@ enum bpfvm_builtin_helper {
 	BPFVM_FN_snprintf = 165,
 	BPFVM_FN_loop = 181,
 	BPFVM_FN_strncmp = 182,
+	BPFVM_FN_map_lookup_percpu_elem = 195,
 };
 
 /* Embedder helpers use ids from here up.  Ids below are reserved for
@@ -133,6 +136,7 @@ enum bpfvm_arg {
 	BPFVM_ARG_PTR_TO_ALLOC_MEM,  /* memory from an acquiring helper (ring buffer record) */
 	BPFVM_ARG_CONST_ALLOC_SIZE_OR_ZERO,
 	BPFVM_ARG_PTR_TO_CONST_STR,  /* NUL-terminated string in read-only map memory */
+	BPFVM_ARG_PTR_TO_LONG,       /* 8 writable bytes, 8-aligned, may be uninitialized (a result) */
 };
 
 enum bpfvm_ret {
@@ -331,7 +335,7 @@ enum bpfvm_map_type {
 	BPFVM_MAP_ARRAY = 2,
 	BPFVM_MAP_PROG_ARRAY = 3,
 	BPFVM_MAP_PERCPU_HASH = 5,   /* not yet */
-	BPFVM_MAP_PERCPU_ARRAY = 6,  /* not yet */
+	BPFVM_MAP_PERCPU_ARRAY = 6,  /* one value per possible CPU (docs/maps.md) */
 	BPFVM_MAP_LRU_HASH = 9,      /* not yet */
 	BPFVM_MAP_ARRAY_OF_MAPS = 12,
 	BPFVM_MAP_HASH_OF_MAPS = 13,
@@ -381,9 +385,16 @@ struct bpfvm_map_info {
 };
 BPFVM_API int bpfvm_map_info(const bpfvm_map *map, struct bpfvm_map_info *info);
 
+/* bpfvm's possible CPUs (the machine's configured CPUs).  A per-CPU map's
+ * value, as the host reads and writes it, is this many slots of
+ * value_size rounded up to 8 bytes, CPU 0 first (as libbpf's
+ * libbpf_num_possible_cpus()). */
+BPFVM_API unsigned bpfvm_num_possible_cpus(void);
+
 /* Host access, as Linux's bpf(BPF_MAP_*_ELEM).  key/value have the map's
  * key_size/value_size.  For map-in-map and prog arrays the value is a
- * 4-byte handle.  flags: BPFVM_ANY/NOEXIST/EXIST, plus BPFVM_F_LOCK to copy
+ * 4-byte handle; for per-CPU maps, every CPU's value (see
+ * bpfvm_num_possible_cpus).  flags: BPFVM_ANY/NOEXIST/EXIST, plus BPFVM_F_LOCK to copy
  * under the value's spin lock.  Called from any thread; may run
  * concurrently with programs. */
 BPFVM_API int bpfvm_map_lookup(bpfvm_map *map, const void *key, void *value, uint64_t flags);
@@ -459,13 +470,25 @@ BPFVM_API int bpfvm_obj_open_mem(bpfvm *vm, const void *buf, size_t len,
                                  const struct bpfvm_obj_opts *opts, bpfvm_obj **out);
 BPFVM_API int bpfvm_obj_open_file(bpfvm *vm, const char *path,
                                   const struct bpfvm_obj_opts *opts, bpfvm_obj **out);
-/* Links, relocates, verifies and loads every program of the object. */
+/* Whether bpfvm_obj_load() loads program `name` (function or section
+ * name; NULL: every program, e.g. all off, then one on).  By default
+ * every program is loaded, as libbpf's autoload.
+ * Call before bpfvm_obj_load() (-EBUSY after); -ENOENT for no such
+ * program.  Same thread as the other calls on obj. */
+BPFVM_API int bpfvm_obj_set_autoload(bpfvm_obj *obj, const char *name, int autoload);
+/* Links, relocates, verifies and loads the object's programs: those left
+ * to autoload, plus the programs in the initial slots of any prog array
+ * they reference (transitively), so their tail calls work.  Programs not
+ * loaded are never linked: their unresolved externs can't fail the load. */
 BPFVM_API int bpfvm_obj_load(bpfvm_obj *obj);
 BPFVM_API void bpfvm_obj_close(bpfvm_obj *obj);
 /* Programs by section or function name; maps by name.  Borrowed pointers,
  * valid until bpfvm_obj_close(). */
 BPFVM_API bpfvm_prog *bpfvm_obj_prog(bpfvm_obj *obj, const char *name);
 BPFVM_API bpfvm_prog *bpfvm_obj_prog_at(bpfvm_obj *obj, unsigned i);
+/* Programs in the object, loaded or not (bpfvm_obj_prog_at() is NULL for
+ * one that is not loaded, see bpfvm_obj_set_autoload()). */
+BPFVM_API unsigned bpfvm_obj_prog_count(const bpfvm_obj *obj);
 BPFVM_API bpfvm_map *bpfvm_obj_map(bpfvm_obj *obj, const char *name);
 BPFVM_API bpfvm_map *bpfvm_obj_map_at(bpfvm_obj *obj, unsigned i);
 
