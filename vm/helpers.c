@@ -331,6 +331,26 @@ static const struct builtin builtins[] = {
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY), 0 },
 	{ BPFVM_FN_for_each_map_elem, VM_HELPER_PLAIN, map_helper_for_each, "bpf_for_each_map_elem", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_FUNC, BPFVM_ARG_PTR_TO_STACK_OR_NULL, BPFVM_ARG_ANYTHING), 0 },
+	/* As Linux: pop and peek write value_size bytes, push reads them. */
+	{ BPFVM_FN_map_push_elem, VM_HELPER_PLAIN, map_helper_push, "bpf_map_push_elem", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_VALUE, BPFVM_ARG_ANYTHING), 0 },
+	{ BPFVM_FN_map_pop_elem, VM_HELPER_PLAIN, map_helper_pop, "bpf_map_pop_elem", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE), 0 },
+	{ BPFVM_FN_map_peek_elem, VM_HELPER_PLAIN, map_helper_peek, "bpf_map_peek_elem", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE), 0 },
+	/* As Linux: reserve acquires a reference (the record, or NULL) that
+	 * submit or discard releases on every path. */
+	{ BPFVM_FN_ringbuf_output, VM_HELPER_PLAIN, map_helper_ringbuf_output, "bpf_ringbuf_output", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE_OR_ZERO, BPFVM_ARG_ANYTHING), 0 },
+	{ BPFVM_FN_ringbuf_reserve, VM_HELPER_PLAIN, map_helper_ringbuf_reserve, "bpf_ringbuf_reserve",
+	  BPFVM_RET_ALLOC_MEM_OR_NULL, P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_CONST_ALLOC_SIZE_OR_ZERO, BPFVM_ARG_ANYTHING),
+	  BPFVM_HELPER_ACQUIRE },
+	{ BPFVM_FN_ringbuf_submit, VM_HELPER_PLAIN, map_helper_ringbuf_submit, "bpf_ringbuf_submit", BPFVM_RET_VOID,
+	  P(BPFVM_ARG_PTR_TO_ALLOC_MEM, BPFVM_ARG_ANYTHING), BPFVM_HELPER_RELEASE },
+	{ BPFVM_FN_ringbuf_discard, VM_HELPER_PLAIN, map_helper_ringbuf_discard, "bpf_ringbuf_discard", BPFVM_RET_VOID,
+	  P(BPFVM_ARG_PTR_TO_ALLOC_MEM, BPFVM_ARG_ANYTHING), BPFVM_HELPER_RELEASE },
+	{ BPFVM_FN_ringbuf_query, VM_HELPER_PLAIN, map_helper_ringbuf_query, "bpf_ringbuf_query", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_ANYTHING), 0 },
 	/* As Linux: no helper but the unlock may run with a lock held. */
 	{ BPFVM_FN_spin_lock, VM_HELPER_PLAIN, map_helper_spin_lock, "bpf_spin_lock", BPFVM_RET_VOID,
 	  P(BPFVM_ARG_PTR_TO_SPIN_LOCK), 0 },
