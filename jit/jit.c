@@ -34,6 +34,7 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	uint32_t nsubs = prog->nsubprogs ? prog->nsubprogs : 1;
 	uint32_t *a = NULL, *b = NULL, *sa = NULL, *sb = NULL;
 	uint8_t *tgt = NULL;
+	struct jit_plan *plan = NULL;
 	struct jit_image *img = NULL;
 	struct jit_pass p;
 	memset(&p, 0, sizeof(p));
@@ -87,6 +88,17 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 			tgt[prog->subprogs[k].start] = 1;
 	p.is_target = tgt;
 	p.checked = prog->flags & BPFVM_PROG_NO_VERIFY;
+	if (!p.checked) {
+		/* Checked mode keeps one x86 access per BPF access: its bounds
+		 * checks work on [reg + off]. */
+		err = jit_x86_plan(prog, tgt, p.blind, &plan);
+		if (err == -ENOMEM) {
+			err = fail(log, err, -1, "out of memory");
+			goto out;
+		}
+		err = 0;
+		p.plan = plan;
+	}
 #ifdef BPFVM_HAVE_MAPS
 	/* Checked mode: the map values the program addresses directly (lddw
 	 * src=2/6), as the interpreter's checked mode allows them. */
@@ -190,6 +202,7 @@ out:
 	free(sa);
 	free(sb);
 	free(tgt);
+	free(plan);
 	if (img)
 		free(img->regions);
 	free(img);

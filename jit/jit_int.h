@@ -40,6 +40,28 @@ struct jit_image {
 	uint32_t nregions;
 };
 
+/* The peephole plan (x86_64_opt.c): what each instruction becomes when
+ * it is part of a sequence x86 does in fewer instructions. */
+enum jit_fuse_kind {
+	JIT_FUSE_NONE = 0,
+	JIT_FUSE_SKIP, /* folded into another instruction's code: emits nothing */
+	JIT_FUSE_MEM,  /* ldx/st/stx addressing [base + index + disp] */
+	JIT_FUSE_RMW,  /* ldx here, alu at +1, stx at +2: op [m], src|imm */
+	JIT_FUSE_CMP,  /* ldx here, jcond_k at +1: cmp [m], imm; jcc */
+};
+struct jit_plan {
+	uint8_t kind;  /* enum jit_fuse_kind */
+	uint8_t base;  /* BPF register */
+	int8_t index;  /* BPF register, -1: none */
+	int32_t disp;  /* replaces the instruction's off */
+};
+
+/* Plans the peepholes of prog (liveness-based; see x86_64_opt.c).  *out
+ * is a calloc'd array of prog->len entries, or NULL with -E2BIG when the
+ * analysis gave up (translate plainly).  blind: no constant-folding
+ * sequences.  Not for checked mode. */
+int jit_x86_plan(const struct bpfvm_prog *prog, const uint8_t *is_target, bool blind, struct jit_plan **out);
+
 /* One translation pass over a program. */
 struct jit_pass {
 	struct bpfvm_prog *prog;
@@ -50,6 +72,7 @@ struct jit_pass {
 	uint32_t *nsubs;
 	uint32_t abort_off, nabort_off; /* the unwind stub */
 	const uint8_t *is_target; /* 1 where a jump or call lands: no fusion across it */
+	const struct jit_plan *plan; /* peepholes (NULL: none; always NULL in checked mode) */
 	bool first;             /* first pass: every jump is rel32 */
 	bool blind;             /* constant blinding */
 	bool checked;           /* checked mode: inline bounds, depth and budget checks */

@@ -858,6 +858,8 @@ static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
 	const struct bpfvm_prog *prog = p->prog;
 	if (i + 1 >= prog->len || !p->is_target || p->is_target[i + 1] || !prog->ops)
 		return false;
+	if (p->plan && (p->plan[i].kind != JIT_FUSE_NONE || p->plan[i + 1].kind != JIT_FUSE_NONE))
+		return false;
 	const struct bpf_insn *a = &prog->insns[i], *b = &prog->insns[i + 1];
 	enum vm_op nop = (enum vm_op)prog->ops[i + 1];
 	if (b->dst_reg != a->dst_reg)
@@ -883,6 +885,66 @@ static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
 	return false;
 }
 
+/*
+ * The sequence the peephole plan (x86_64_opt.c) puts at instruction i:
+ * one memory access with a folded address, a read-modify-write, or a
+ * compare with memory and its jump.  The other instructions of the
+ * sequence are JIT_FUSE_SKIP and emit nothing.
+ */
+static void emit_planned(struct jit_pass *p, uint32_t i, enum vm_op op)
+{
+	struct x86_emit *e = &p->e;
+	const struct jit_plan *pl = &p->plan[i];
+	const struct bpf_insn *in = &p->prog->insns[i];
+	struct x86_mem m = { .base = reg_map[pl->base], .index = pl->index < 0 ? -1 : reg_map[pl->index],
+	                     .disp = pl->disp };
+	unsigned sz = vm_op_access_size(op);
+	switch (pl->kind) {
+	case JIT_FUSE_MEM:
+		switch (vm_opinfo[op].fmt) {
+		case FMT_LDX:
+			if (in->code & 0x80) /* MEMSX */
+				x86_load_sx_m(e, sz, reg_map[in->dst_reg], m);
+			else
+				x86_load_m(e, sz, reg_map[in->dst_reg], m);
+			return;
+		case FMT_ST:
+			if (p->blind && in->imm) {
+				load_imm32(p, AUX2, in->imm, true);
+				x86_store_m(e, sz, m, AUX2);
+			} else {
+				x86_store_imm_m(e, sz, m, in->imm);
+			}
+			return;
+		case FMT_STX:
+			x86_store_m(e, sz, m, reg_map[in->src_reg]);
+			return;
+		default:
+			break;
+		}
+		break;
+	case JIT_FUSE_RMW: {
+		/* rT = [m]; rT op= S; [m] = rT  ->  op [m], S */
+		const struct bpf_insn *alu = &in[1];
+		if (alu->code & 0x08) /* BPF_X */
+			x86_alu_m_r(e, alu_of(alu->code), sz, m, reg_map[alu->src_reg]);
+		else
+			x86_alu_m_i(e, alu_of(alu->code), sz, m, alu->imm);
+		return;
+	}
+	case JIT_FUSE_CMP: {
+		/* rT = [m]; if rT cc K goto  ->  cmp [m], K; jcc */
+		const struct bpf_insn *j = &in[1];
+		x86_alu_m_i(e, X86_CMP, sz, m, j->imm);
+		jcc_insn(p, jcc_of(j->code), i + 2 + (int32_t)j->off);
+		return;
+	}
+	default:
+		break;
+	}
+	x86_fail(e, -EINVAL);
+}
+
 int jit_x86_translate(struct jit_pass *p)
 {
 	struct bpfvm_prog *prog = p->prog;
@@ -901,6 +963,13 @@ int jit_x86_translate(struct jit_pass *p)
 		enum vm_op op = prog->ops ? (enum vm_op)prog->ops[i] : vm_decode(in);
 		if (op == VM_OP_INVALID)
 			return unsupported(p, i, "invalid instruction");
+		if (p->plan && p->plan[i].kind != JIT_FUSE_NONE) {
+			if (p->plan[i].kind != JIT_FUSE_SKIP)
+				emit_planned(p, i, op);
+			if (e->err)
+				return unsupported(p, i, "the encoder could not express an operand");
+			continue;
+		}
 		if (emit_fused(p, i, op)) {
 			i++;
 			p->naddrs[i] = (uint32_t)e->len;
