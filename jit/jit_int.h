@@ -48,12 +48,15 @@ enum jit_fuse_kind {
 	JIT_FUSE_MEM,  /* ldx/st/stx addressing [base + index + disp] */
 	JIT_FUSE_RMW,  /* ldx here, alu at +1, stx at +2: op [m], src|imm */
 	JIT_FUSE_CMP,  /* ldx here, jcond_k at +1: cmp [m], imm; jcc */
+	JIT_FUSE_TEST, /* [mov,] and K, jeq/jne 0 (at +len-1): test base, disp; jcc */
 };
 struct jit_plan {
 	uint8_t kind;  /* enum jit_fuse_kind */
 	uint8_t base;  /* BPF register */
 	int8_t index;  /* BPF register, -1: none */
-	int32_t disp;  /* replaces the instruction's off */
+	uint8_t len;   /* instructions covered, this one included */
+	bool w32;      /* JIT_FUSE_TEST: a 32-bit test */
+	int32_t disp;  /* replaces the instruction's off (JIT_FUSE_TEST: the mask) */
 };
 
 /* Plans the peepholes of prog (liveness-based; see x86_64_opt.c).  *out

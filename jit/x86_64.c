@@ -402,6 +402,12 @@ static void emit_div(struct jit_pass *p, bool w64, bool is_mod, bool is_signed, 
 	bind8(e, j_done);
 }
 
+/* Multipliers lea computes as dst + dst * scale. */
+static bool mul_by_lea(int32_t k)
+{
+	return k == 3 || k == 5 || k == 9;
+}
+
 static void emit_alu(struct jit_pass *p, const struct bpf_insn *in, enum vm_op op)
 {
 	struct x86_emit *e = &p->e;
@@ -444,6 +450,13 @@ static void emit_alu(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		if (p->blind && in->imm) {
 			load_imm32(p, AUX2, in->imm, w64);
 			x86_imul_rr(e, w64, dst, AUX2);
+		} else if (mul_by_lea(in->imm)) {
+			/* lea dst, [dst + dst * (k - 1)]: 1 cycle where imul takes 3 */
+			x86_lea_m(e, w64, dst, (struct x86_mem){ dst, dst, 0, (unsigned)in->imm - 1 });
+		} else if (in->imm > 1 && !(in->imm & (in->imm - 1))) {
+			/* power of two: shl dst, log2(k) (the low 32 bits of the product
+			 * either way, zero-extended for mul32) */
+			x86_shift_ri(e, X86_SHL, w64, dst, (uint8_t)__builtin_ctz((unsigned)in->imm));
 		} else {
 			x86_imul_rri(e, w64, dst, dst, in->imm);
 		}
@@ -878,6 +891,13 @@ static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
 			return true;
 		}
 	}
+	if ((op == VM_OP_MUL64_K && nop == VM_OP_ADD64_K) || (op == VM_OP_MUL32_K && nop == VM_OP_ADD32_K)) {
+		if (!p->blind && mul_by_lea(a->imm)) {
+			/* d *= k; d += c  ->  lea d, [d + d * (k - 1) + c]  (3x + 1) */
+			x86_lea_m(&p->e, op == VM_OP_MUL64_K, d, (struct x86_mem){ d, d, b->imm, (unsigned)a->imm - 1 });
+			return true;
+		}
+	}
 	if (op == VM_OP_LSH64_K && nop == VM_OP_RSH64_K && a->imm == 32 && b->imm == 32) {
 		x86_mov_rr(&p->e, false, d, d); /* d = (u32)d */
 		return true;
@@ -898,7 +918,7 @@ static void emit_planned(struct jit_pass *p, uint32_t i, enum vm_op op)
 	const struct bpf_insn *in = &p->prog->insns[i];
 	struct x86_mem m = { .base = reg_map[pl->base], .index = pl->index < 0 ? -1 : reg_map[pl->index],
 	                     .disp = pl->disp };
-	unsigned sz = vm_op_access_size(op);
+	unsigned sz = pl->kind == JIT_FUSE_TEST ? 0 : vm_op_access_size(op);
 	switch (pl->kind) {
 	case JIT_FUSE_MEM:
 		switch (vm_opinfo[op].fmt) {
@@ -937,6 +957,16 @@ static void emit_planned(struct jit_pass *p, uint32_t i, enum vm_op op)
 		const struct bpf_insn *j = &in[1];
 		x86_alu_m_i(e, X86_CMP, sz, m, j->imm);
 		jcc_insn(p, jcc_of(j->code), i + 2 + (int32_t)j->off);
+		return;
+	}
+	case JIT_FUSE_TEST: {
+		/* [rT = rS;] rT &= K; if rT ==/!= 0 goto  ->  test rS, K; je/jne */
+		uint32_t jn = i + pl->len - 1;
+		const struct bpf_insn *j = &p->prog->insns[jn];
+		/* a mask >= 0 has a clear upper half: the 32-bit test (or its
+		 * byte form) sets ZF as the 64-bit one would */
+		x86_test_ri(e, !pl->w32 && pl->disp < 0, reg_map[pl->base], pl->disp);
+		jcc_insn(p, jcc_of(j->code), jn + 1 + (int32_t)j->off);
 		return;
 	}
 	default:

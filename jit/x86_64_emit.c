@@ -121,7 +121,7 @@ static void modrm_mem(struct x86_emit *e, int reg, int base, int32_t disp)
 		x86_u32(e, (uint32_t)disp);
 }
 
-/* ModRM + SIB (+disp) for [base + index + disp] (scale 1); m.index < 0:
+/* ModRM + SIB (+disp) for [base + index * scale + disp]; m.index < 0:
  * plain [base + disp]. */
 static void modrm_m(struct x86_emit *e, int reg, struct x86_mem m)
 {
@@ -129,13 +129,21 @@ static void modrm_m(struct x86_emit *e, int reg, struct x86_mem m)
 		modrm_mem(e, reg, m.base, m.disp);
 		return;
 	}
+	uint8_t ss;
+	switch (m.scale) {
+	case 0: case 1: ss = 0; break;
+	case 2: ss = 1; break;
+	case 4: ss = 2; break;
+	case 8: ss = 3; break;
+	default: x86_fail(e, -EINVAL); return;
+	}
 	if ((m.index & 15) == X86_RSP) {
 		x86_fail(e, -EINVAL); /* rsp cannot be an index */
 		return;
 	}
 	uint8_t mod = (m.disp == 0 && (m.base & 7) != X86_RBP) ? 0 : x86_is_imm8(m.disp) ? 1 : 2;
 	x86_u8(e, (uint8_t)((mod << 6) | ((reg & 7) << 3) | 4));
-	x86_u8(e, (uint8_t)(((m.index & 7) << 3) | (m.base & 7)));
+	x86_u8(e, (uint8_t)((ss << 6) | ((m.index & 7) << 3) | (m.base & 7)));
 	if (mod == 1)
 		x86_u8(e, (uint8_t)m.disp);
 	else if (mod == 2)
@@ -186,9 +194,10 @@ void x86_test_rr(struct x86_emit *e, bool w64, int a, int b)
 
 void x86_test_ri(struct x86_emit *e, bool w64, int a, int32_t imm)
 {
-	if (!w64 && imm >= 0 && imm <= 127 && a < 4) {
-		/* test al/cl/dl/bl, imm8: same ZF and SF (bit 7 of the
-		 * mask is clear, so SF is 0 either way) */
+	if (!w64 && imm >= 0 && imm <= 127) {
+		/* test r8, imm8: same ZF and SF (bit 7 of the mask is clear,
+		 * so SF is 0 either way); sil/dil need a REX prefix */
+		rex(e, false, 0, 0, a, is_byte_reg_needing_rex(a));
 		x86_u8(e, 0xf6);
 		modrm_rr(e, 0, a);
 		x86_u8(e, (uint8_t)imm);
@@ -570,6 +579,13 @@ void x86_alu_m_i(struct x86_emit *e, enum x86_alu op, unsigned size, struct x86_
 	default:
 		x86_fail(e, -EINVAL);
 	}
+}
+
+void x86_lea_m(struct x86_emit *e, bool w64, int dst, struct x86_mem m)
+{
+	rex(e, w64, dst, mem_index(m), m.base, false);
+	x86_u8(e, 0x8d); /* lea dst, [m] */
+	modrm_m(e, dst, m);
 }
 
 void x86_lea(struct x86_emit *e, int dst, int base, int32_t disp)

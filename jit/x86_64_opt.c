@@ -25,6 +25,8 @@
  *                 op in add/sub/and/or/xor: op sz [rP + off], S.  The
  *                 stored low sz bytes are the same whatever the op's
  *                 width, except an 8-byte access needs a 64-bit op.
+ *   test          [rT = rS;] rT &= K; if rT == 0 (or != 0) with rT dead on
+ *                 both edges: test rS, K; je (jne).  (collatz's n & 1.)
  *   load-compare  rT = *(sz *)(rP + off); if rT <cond> K with rT dead on
  *                 both edges, cond ==, !=, or unsigned, 0 <= K < 2^(8 sz):
  *                 cmp sz [rP + off], K; jcc.  The loaded value is
@@ -343,7 +345,8 @@ static bool try_fold(struct planner *pl, uint32_t i)
 				return false;
 			pl->plan[i].kind = JIT_FUSE_SKIP;
 			pl->plan[i + 1].kind = JIT_FUSE_SKIP;
-			pl->plan[k] = (struct jit_plan){ .kind = kind, .base = b, .index = index, .disp = (int32_t)disp };
+			pl->plan[k] = (struct jit_plan){ .kind = kind, .base = b, .index = index, .len = (uint8_t)n,
+			                                 .disp = (int32_t)disp };
 			for (uint32_t m = 1; m < n; m++)
 				pl->plan[k + m].kind = JIT_FUSE_SKIP;
 			claim(pl, i, k + n - i); /* the gap too: it stays plain */
@@ -355,6 +358,45 @@ static bool try_fold(struct planner *pl, uint32_t i)
 			return false;
 	}
 	return false;
+}
+
+/* [rT = rS;] rT &= K; if rT ==/!= 0 goto, rT dead after the jump:
+ * test rS, K; je/jne.  The and's result is only compared with zero, so
+ * only the flags it sets matter, and test sets them alike. */
+static bool try_test(struct planner *pl, uint32_t i)
+{
+	const struct bpfvm_prog *prog = pl->prog;
+	const struct bpf_insn *in = &prog->insns[i];
+	enum vm_op op = op_at(prog, i);
+	uint8_t t = in->dst_reg, src = t;
+	bool w32 = false;
+	uint32_t k = i;
+	if (pl->blind || t > 9)
+		return false;
+	if ((op == VM_OP_MOV64_X || op == VM_OP_MOV32_X) && in->src_reg != t && in->src_reg <= 10) {
+		src = in->src_reg;
+		w32 = op == VM_OP_MOV32_X;
+		k = i + 1;
+		if (!free_at(pl, k, false))
+			return false;
+		op = op_at(prog, k);
+	}
+	const struct bpf_insn *and = &prog->insns[k], *j = &prog->insns[k + 1];
+	if ((op != VM_OP_AND64_K && op != VM_OP_AND32_K) || and->dst_reg != t)
+		return false;
+	if (k + 1 >= prog->len || !free_at(pl, k + 1, false) || fmt_at(prog, k + 1) != FMT_JCOND_K || j->dst_reg != t ||
+	    j->imm != 0 || ((j->code & 0xf0) != 0x10 && (j->code & 0xf0) != 0x50))
+		return false;
+	if (pl->live_out[k + 1] & R(t))
+		return false;
+	w32 = w32 || op == VM_OP_AND32_K || vm_op_is_jmp32(op_at(prog, k + 1));
+	uint8_t len = (uint8_t)(k + 2 - i);
+	pl->plan[i] = (struct jit_plan){ .kind = JIT_FUSE_TEST, .base = src, .index = -1, .len = len, .w32 = w32,
+	                                 .disp = and->imm };
+	for (uint32_t m = 1; m < len; m++)
+		pl->plan[i + m].kind = JIT_FUSE_SKIP;
+	claim(pl, i, len);
+	return true;
 }
 
 int jit_x86_plan(const struct bpfvm_prog *prog, const uint8_t *is_target, bool blind, struct jit_plan **out)
@@ -384,13 +426,14 @@ int jit_x86_plan(const struct bpfvm_prog *prog, const uint8_t *is_target, bool b
 			i++;
 			continue;
 		}
-		if (i + 1 < n && try_fold(&pl, i))
+		if (i + 1 < n && (try_fold(&pl, i) || try_test(&pl, i)))
 			continue;
 		uint8_t kind = 0;
 		uint32_t cnt = mem_user(&pl, i, 0xff, &kind);
 		if (cnt) {
 			const struct bpf_insn *in = &prog->insns[i];
-			pl.plan[i] = (struct jit_plan){ .kind = kind, .base = in->src_reg, .index = -1, .disp = in->off };
+			pl.plan[i] = (struct jit_plan){ .kind = kind, .base = in->src_reg, .index = -1, .len = (uint8_t)cnt,
+			                                .disp = in->off };
 			for (uint32_t m = 1; m < cnt; m++)
 				pl.plan[i + m].kind = JIT_FUSE_SKIP;
 			claim(&pl, i, cnt);
