@@ -866,6 +866,23 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
  * zero-extension as lsh 32 + rsh 32; x86 has single instructions for both.
  * Returns true when it emitted code for insns i and i+1.
  */
+/* ALU ops emit_alu() translates as one x86 add/sub/and/or/xor on dst,
+ * whose ZF then tells whether dst is zero. */
+static bool sets_zf_of_result(enum vm_op op)
+{
+	switch (op) {
+	case VM_OP_ADD64_K: case VM_OP_ADD64_X: case VM_OP_SUB64_K: case VM_OP_SUB64_X:
+	case VM_OP_AND64_K: case VM_OP_AND64_X: case VM_OP_OR64_K: case VM_OP_OR64_X:
+	case VM_OP_XOR64_K: case VM_OP_XOR64_X:
+	case VM_OP_ADD32_K: case VM_OP_ADD32_X: case VM_OP_SUB32_K: case VM_OP_SUB32_X:
+	case VM_OP_AND32_K: case VM_OP_AND32_X: case VM_OP_OR32_K: case VM_OP_OR32_X:
+	case VM_OP_XOR32_K: case VM_OP_XOR32_X:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
 {
 	const struct bpfvm_prog *prog = p->prog;
@@ -890,6 +907,32 @@ static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
 			x86_lea(&p->e, d, s, b->imm); /* d = s + imm */
 			return true;
 		}
+	}
+	if (op == VM_OP_MOV32_X && a->dst_reg != a->src_reg) {
+		int s = reg_map[a->src_reg];
+		if (nop == VM_OP_ADD32_X) {
+			/* w = ws; w += wx  ->  lea d32, [s + x]: the low 32 bits of the
+			 * sum, zero-extended, whatever s's upper half holds */
+			int x = b->src_reg == a->dst_reg ? s : reg_map[b->src_reg];
+			x86_lea_m(&p->e, false, d, (struct x86_mem){ s, x, 0, 1 });
+			return true;
+		}
+		if (nop == VM_OP_ADD32_K && !p->blind) {
+			x86_lea_m(&p->e, false, d, (struct x86_mem){ s, -1, b->imm, 0 }); /* d = (u32)(s + imm) */
+			return true;
+		}
+	}
+	if (!p->checked && b->imm == 0 && (nop == VM_OP_JEQ_K || nop == VM_OP_JNE_K || nop == VM_OP_JEQ32_K ||
+	                                   nop == VM_OP_JNE32_K) &&
+	    sets_zf_of_result(op) && (vm_op_is_alu32(op) || !vm_op_is_jmp32(nop))) {
+		/* d op= x; if d ==/!= 0 goto  ->  op d, x; je/jne: the op's ZF
+		 * already says whether the result is zero (a 32-bit op's result
+		 * is the zero-extended register, so a 64-bit compare agrees; not
+		 * the reverse).  Not in checked mode, whose budget charge at
+		 * back-edges sits between the two and changes the flags. */
+		emit_alu(p, a, op);
+		jcc_insn(p, jcc_of(b->code), i + 2 + (int32_t)b->off);
+		return true;
 	}
 	if ((op == VM_OP_MUL64_K && nop == VM_OP_ADD64_K) || (op == VM_OP_MUL32_K && nop == VM_OP_ADD32_K)) {
 		if (!p->blind && mul_by_lea(a->imm)) {

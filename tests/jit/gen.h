@@ -146,7 +146,7 @@ static inline size_t gen_prog(struct gen_rng *r, struct bpf_insn *out, size_t ca
 			int16_t o = (int16_t)(((gen_next(r) % 7) * 8) + (base == 10 ? -64 : 0));
 			if (n + 8 > want)
 				continue;
-			switch (gen_next(r) % 5) {
+			switch (gen_next(r) % 7) {
 			case 0: { /* rA = base; rA += index|K; [gap]; access [rA + off]; rA = pointer-free */
 				if (n + 8 >= sizeof(inside))
 					continue;
@@ -226,6 +226,26 @@ static inline size_t gen_prog(struct gen_rng *r, struct bpf_insn *out, size_t ca
 					out[n++] = GI(0xb7, dst, 0, 0, 9);
 				break;
 			}
+			case 5: { /* d op= x; if d ==/!= 0 goto (the op's flags reused) */
+				uint8_t op = alu[gen_next(r) % 5];
+				uint8_t cls = (gen_next(r) & 1) ? 0x07 : 0x04;
+				if (gen_next(r) & 1)
+					out[n++] = GI((uint8_t)(op | cls | 0x08), dst, src, 0, 0);
+				else
+					out[n++] = GI((uint8_t)(op | cls), dst, 0, 0, gen_imm(r));
+				size_t room = want - n - 1;
+				int16_t off = (int16_t)(room ? gen_next(r) % (room < 8 ? room + 1 : 8) : 0);
+				out[n++] = GI((uint8_t)(((gen_next(r) & 1) ? 0x10 : 0x50) | ((gen_next(r) & 1) ? 0x05 : 0x06)), dst,
+				              0, off, 0);
+				break;
+			}
+			case 6: /* w = ws; w += wx|K  (lea r32) */
+				out[n++] = GI(0xbc, dst, src, 0, 0);
+				if (gen_next(r) & 1)
+					out[n++] = GI(0x04, dst, 0, 0, gen_imm(r));
+				else
+					out[n++] = GI(0x0c, dst, (gen_next(r) & 1) ? dst : src, 0, 0);
+				break;
 			default: { /* d *= 2^n, 3, 5, 9; d += K */
 				static const int32_t mk[] = { 2, 3, 4, 5, 8, 9, 16 };
 				bool w64 = gen_next(r) & 1;

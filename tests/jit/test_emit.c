@@ -141,6 +141,8 @@ static const struct golden cases[] = {
 	{ "lea ecx, [rcx+rcx*4]", "8d 0c 89" },
 	{ "lea r13, [r13+r13*8-7]", "4f 8d 6c ed f9" },
 	{ "lea rbp, [rbp+rbp*2]", "48 8d 6c 6d 00" },
+	{ "lea edx, [rcx+1]", "8d 51 01" },
+	{ "lea r8d, [rsi+r9]", "46 8d 04 0e" },
 	{ "test sil, 1", "40 f6 c6 01" },
 	{ "test r15b, 0x40", "41 f6 c7 40" },
 };
@@ -269,8 +271,10 @@ static void emit_case(int i, struct x86_emit *e)
 	case 118: x86_lea_m(e, false, X86_RCX, (struct x86_mem){ X86_RCX, X86_RCX, 0, 4 }); break;
 	case 119: x86_lea_m(e, true, X86_R13, (struct x86_mem){ X86_R13, X86_R13, -7, 8 }); break;
 	case 120: x86_lea_m(e, true, X86_RBP, (struct x86_mem){ X86_RBP, X86_RBP, 0, 2 }); break;
-	case 121: x86_test_ri(e, false, X86_RSI, 1); break;
-	case 122: x86_test_ri(e, false, X86_R15, 0x40); break;
+	case 121: x86_lea_m(e, false, X86_RDX, (struct x86_mem){ X86_RCX, -1, 1, 0 }); break;
+	case 122: x86_lea_m(e, false, X86_R8, (struct x86_mem){ X86_RSI, X86_R9, 0, 1 }); break;
+	case 123: x86_test_ri(e, false, X86_RSI, 1); break;
+	case 124: x86_test_ri(e, false, X86_R15, 0x40); break;
 	default: x86_fail(e, -1); break;
 	}
 }

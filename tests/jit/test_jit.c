@@ -964,3 +964,51 @@ Test(jit, peephole_rmw_is_one_instruction)
 	bpfvm_prog_put(p);
 	bpfvm_destroy(vm);
 }
+
+/* d op= x; if d ==/!= 0: the jump reuses the op's flags (a 64-bit jump
+ * after a 32-bit op too, never a 32-bit jump after a 64-bit op); and
+ * w = ws; w += wx|K as a 32-bit lea.  Values make the 32- and 64-bit
+ * results differ in zero-ness. */
+Test(jit, peephole_flags_and_lea32_match_interpreter)
+{
+	bpfvm *vm = new_vm();
+	uint8_t mem[8] = { 0 };
+	static const uint8_t ops[5] = { OP_ADD, OP_SUB, OP_AND, OP_OR, OP_XOR };
+	static const uint64_t vals[] = { 0, 1, 0x100000000ull, 0xffffffffull, ~0ull, 0xffffffff00000001ull };
+	for (int o = 0; o < 5; o++)
+		for (size_t a = 0; a < N(vals); a++)
+			for (size_t b = 0; b < N(vals); b++)
+				for (int v = 0; v < 8; v++) {
+					bool w64 = v & 1, x = v & 2, j32 = v & 4;
+					struct bpf_insn op = x ? (w64 ? ALU64_X(ops[o], 3, 4) : ALU32_X(ops[o], 3, 4))
+					                       : (w64 ? ALU64_K(ops[o], 3, (int32_t)vals[b]) : ALU32_K(ops[o], 3, (int32_t)vals[b]));
+					struct bpf_insn prog[] = {
+						LDDW(3, vals[a]), LDDW(4, vals[b]), MOV64_K(0, 1),
+						op,
+						j32 ? INS(0x16, 3, 0, 2, 0) : JEQ_K(3, 0, 2),
+						ALU64_K(OP_ADD, 0, 10),
+						j32 ? INS(0x56, 3, 0, 1, 0) : JNE_K(3, 0, 1),
+						ALU64_K(OP_ADD, 0, 100),
+						ALU64_X(OP_ADD, 0, 3),
+						EXIT,
+					};
+					char what[64];
+					snprintf(what, sizeof(what), "flags op%#x a%zu b%zu v%d", ops[o], a, b, v);
+					diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+				}
+	for (size_t a = 0; a < N(vals); a++)
+		for (size_t b = 0; b < N(vals); b++)
+			for (int v = 0; v < 3; v++) {
+				struct bpf_insn add = v == 0 ? ALU32_X(OP_ADD, 3, 4) : v == 1 ? ALU32_X(OP_ADD, 3, 3)
+				                                                            : ALU32_K(OP_ADD, 3, (int32_t)vals[b]);
+				struct bpf_insn prog[] = {
+					LDDW(5, vals[a]), LDDW(4, vals[b]), LDDW(3, 0x123456789ull),
+					INS(0xbc, 3, 5, 0, 0), add,
+					MOV64_X(0, 3), EXIT,
+				};
+				char what[64];
+				snprintf(what, sizeof(what), "lea32 a%zu b%zu v%d", a, b, v);
+				diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+			}
+	bpfvm_destroy(vm);
+}
