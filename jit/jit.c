@@ -81,11 +81,16 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		default: break;
 		}
 		if (t >= 0 && t <= (int64_t)prog->len)
-			tgt[t] = 1;
+			tgt[t] |= JIT_TGT_ANY | (t <= (int64_t)i && vm_opinfo[op].fmt != FMT_CALL_LOCAL ? JIT_TGT_LOOP : 0);
 	}
 	for (uint32_t k = 0; k < prog->nsubprogs; k++)
 		if (prog->subprogs[k].start <= prog->len)
-			tgt[prog->subprogs[k].start] = 1;
+			tgt[prog->subprogs[k].start] |= JIT_TGT_ANY;
+	p.pads = calloc((size_t)prog->len + 1, 1);
+	if (!p.pads) {
+		err = fail(log, -ENOMEM, -1, "out of memory");
+		goto out;
+	}
 	p.is_target = tgt;
 	p.checked = prog->flags & BPFVM_PROG_NO_VERIFY;
 	if (!p.checked) {
@@ -135,6 +140,7 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	bool converged = false;
 	for (pass = 0; pass < JIT_MAX_PASSES && !converged; pass++) {
 		p.first = pass == 0;
+		p.pass = pass;
 		p.addrs = a;
 		p.naddrs = b;
 		p.subs = sa;
@@ -203,6 +209,7 @@ out:
 	free(sb);
 	free(tgt);
 	free(plan);
+	free(p.pads);
 	if (img)
 		free(img->regions);
 	free(img);

@@ -65,6 +65,21 @@ struct jit_plan {
  * sequences.  Not for checked mode. */
 int jit_x86_plan(const struct bpfvm_prog *prog, const uint8_t *is_target, bool blind, struct jit_plan **out);
 
+/* is_target[i] bits. */
+#define JIT_TGT_ANY 1  /* a jump or call lands here */
+#define JIT_TGT_LOOP 2 /* a backward jump lands here: a loop head, aligned */
+/* Loop heads start JIT_LOOP_ALIGN_AT bytes into a JIT_LOOP_ALIGN-byte
+ * line (absolute address), padded with nops.  Measured on the benchmark
+ * kernels (AMD EPYC, Zen 5): the same code shifted by a few bytes ran
+ * fib in 59-152 us and matmul in 14-25 us; heads at the start of a 64-byte
+ * line or 32-byte window were the slow cases, 48 bytes in was among the
+ * fastest for every kernel (docs/jit.md).  Passes from JIT_ALIGN_PASSES
+ * on keep each head's padding as it was, so the padding cannot keep the
+ * image size from converging. */
+#define JIT_LOOP_ALIGN 64
+#define JIT_LOOP_ALIGN_AT 48
+#define JIT_ALIGN_PASSES 4
+
 /* One translation pass over a program. */
 struct jit_pass {
 	struct bpfvm_prog *prog;
@@ -74,7 +89,9 @@ struct jit_pass {
 	const uint32_t *subs;   /* previous pass: prologue offset of each subprogram */
 	uint32_t *nsubs;
 	uint32_t abort_off, nabort_off; /* the unwind stub */
-	const uint8_t *is_target; /* 1 where a jump or call lands: no fusion across it */
+	const uint8_t *is_target; /* JIT_TGT_* where a jump or call lands: no fusion across it */
+	uint8_t *pads;          /* nop bytes before each loop head, kept from JIT_ALIGN_PASSES on */
+	uint32_t pass;
 	const struct jit_plan *plan; /* peepholes (NULL: none; always NULL in checked mode) */
 	bool first;             /* first pass: every jump is rel32 */
 	bool blind;             /* constant blinding */

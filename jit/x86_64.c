@@ -1031,6 +1031,15 @@ int jit_x86_translate(struct jit_pass *p)
 			emit_prologue(p, next_sub);
 			next_sub++;
 		}
+		if (p->pads && (p->is_target[i] & JIT_TGT_LOOP)) {
+			/* Loop heads at a fixed place in a JIT_LOOP_ALIGN line
+			 * (see jit_int.h): the same code otherwise runs up to 2x
+			 * slower or faster depending on where it falls. */
+			if (p->pass < JIT_ALIGN_PASSES)
+				p->pads[i] = (uint8_t)((JIT_LOOP_ALIGN + JIT_LOOP_ALIGN_AT -
+				                        (e->len + JIT_ENTRY_GUARD) % JIT_LOOP_ALIGN) % JIT_LOOP_ALIGN);
+			x86_nops(e, p->pads[i]);
+		}
 		p->naddrs[i] = (uint32_t)e->len;
 		const struct bpf_insn *in = &prog->insns[i];
 		enum vm_op op = prog->ops ? (enum vm_op)prog->ops[i] : vm_decode(in);

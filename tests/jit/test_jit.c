@@ -1012,3 +1012,39 @@ Test(jit, peephole_flags_and_lea32_match_interpreter)
 			}
 	bpfvm_destroy(vm);
 }
+
+/* Every loop head (backward-jump target) starts JIT_LOOP_ALIGN_AT bytes
+ * into a JIT_LOOP_ALIGN-byte line, also with jumps of every size around
+ * it; the nops in front keep the results unchanged. */
+Test(jit, loop_heads_are_aligned)
+{
+	bpfvm *vm = new_vm();
+	for (int pre = 0; pre < 40; pre++) {
+		struct bpf_insn prog[64];
+		size_t n = 0;
+		prog[n++] = MOV64_K(0, 0);
+		prog[n++] = MOV64_K(1, 5);
+		for (int k = 0; k < pre; k++)
+			prog[n++] = ALU64_K(OP_ADD, 0, k + 1000); /* shifts the loop by 4-7 bytes each */
+		size_t head = n;
+		prog[n++] = ALU64_K(OP_ADD, 0, 3);
+		prog[n++] = ALU64_K(OP_SUB, 1, 1);
+		prog[n++] = JNE_K(1, 0, (int16_t)(head - n - 1));
+		prog[n++] = EXIT;
+		char log[256] = "";
+		bpfvm_prog *p = load(vm, prog, n, BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+		const struct jit_image *img = p->jit;
+		cr_assert_not_null(img);
+		cr_expect_eq((img->addrs[head] + JIT_ENTRY_GUARD) % JIT_LOOP_ALIGN, JIT_LOOP_ALIGN_AT, "pre %d: head at %#x",
+		             pre, img->addrs[head]);
+		uint64_t r0 = 0;
+		uint8_t mem[8];
+		cr_expect_eq(bpfvm_prog_run(p, mem, 8, &r0), 0);
+		uint64_t want = 15;
+		for (int k = 0; k < pre; k++)
+			want += (uint64_t)(k + 1000);
+		cr_expect_eq(r0, want);
+		bpfvm_prog_put(p);
+	}
+	bpfvm_destroy(vm);
+}
