@@ -1029,7 +1029,8 @@ Test(jit, loop_heads_are_aligned)
 		size_t head = n;
 		prog[n++] = ALU64_K(OP_ADD, 0, 3);
 		prog[n++] = ALU64_K(OP_SUB, 1, 1);
-		prog[n++] = JNE_K(1, 0, (int16_t)(head - n - 1));
+		prog[n] = JNE_K(1, 0, (int16_t)((int)head - (int)n - 1));
+		n++;
 		prog[n++] = EXIT;
 		char log[256] = "";
 		bpfvm_prog *p = load(vm, prog, n, BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
