@@ -6,6 +6,7 @@
  * 1,000,000 processed insns bounds it, as Linux.
  */
 #include "vfy.h"
+#include "tailgraph.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,7 @@ static void publish(struct vfy_env *env, uint64_t t0)
 		struct vfy_insn_info *info = &env->info[i];
 		prog->aux[i].const_tail_index = info->tail_seen && info->tail_const && !info->tail_map_multi;
 		prog->aux[i].tail_index = info->tail_index;
+		prog->aux[i].tail_map = info->tail_seen && !info->tail_map_multi ? info->tail_map : NULL;
 	}
 	free(prog->tail_maps);
 	prog->tail_maps = env->tail_maps;
@@ -211,6 +213,8 @@ int vfy_verify(struct bpfvm_prog *prog, struct vm_log *log)
 		goto out;
 	convert_ctx_access(env);
 	publish(env, t0);
+	if ((err = vfy_tail_check_load(prog, log)))
+		goto out;
 	vm_log(log, BPFVM_LOG_STATS, "verification time %llu usec\nstack depth %u\nprocessed %llu insns "
 	       "(limit %u) total_states %llu peak_states %llu\n",
 	       (unsigned long long)(prog->vstats.time_ns / 1000), env->max_stack,
