@@ -460,8 +460,8 @@ static void log_chain(struct vm_log *log, const struct vfy_tailgraph *g, const s
 	}
 }
 
-int vfy_tail_check_frames_held(bpfvm *vm, struct bpfvm_prog *extra, const struct vfy_tg_override *ov,
-                               struct vm_log *log)
+/* The VM's programs plus `extra`, with vm->lock held. */
+static int build_vm_held(struct vfy_tailgraph *g, bpfvm *vm, struct bpfvm_prog *extra, const struct vfy_tg_override *ov)
 {
 	size_t n = 0;
 	struct bpfvm_prog **progs = malloc((vm->progs_cap + 1) * sizeof(*progs));
@@ -472,9 +472,24 @@ int vfy_tail_check_frames_held(bpfvm *vm, struct bpfvm_prog *extra, const struct
 			progs[n++] = vm->progs[i];
 	if (extra)
 		progs[n++] = extra;
-	struct vfy_tailgraph g;
-	int err = vfy_tailgraph_build_held(&g, progs, (uint32_t)n, NULL, 0, ov);
+	int err = vfy_tailgraph_build_held(g, progs, (uint32_t)n, NULL, 0, ov);
 	free(progs);
+	return err;
+}
+
+int vfy_tailgraph_build_vm(struct vfy_tailgraph *g, bpfvm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	int err = build_vm_held(g, vm, NULL, NULL);
+	pthread_mutex_unlock(&vm->lock);
+	return err;
+}
+
+int vfy_tail_check_frames_held(bpfvm *vm, struct bpfvm_prog *extra, const struct vfy_tg_override *ov,
+                               struct vm_log *log)
+{
+	struct vfy_tailgraph g;
+	int err = build_vm_held(&g, vm, extra, ov);
 	if (err)
 		return err;
 	if (g.deepest_frames.value > BPF_MAX_CALL_FRAMES) {

@@ -90,6 +90,8 @@ int vfy_tailgraph_build_held(struct vfy_tailgraph *g, struct bpfvm_prog *const *
                              struct bpfvm_map *const *maps, uint32_t nmaps, const struct vfy_tg_override *ov);
 int vfy_tailgraph_build(struct vfy_tailgraph *g, struct bpfvm_prog *const *progs, uint32_t n,
                         struct bpfvm_map *const *maps, uint32_t nmaps);
+/* Every program loaded in vm (and the prog arrays they use). */
+int vfy_tailgraph_build_vm(struct vfy_tailgraph *g, bpfvm *vm);
 void vfy_tailgraph_free(struct vfy_tailgraph *g);
 
 /*

@@ -372,3 +372,18 @@ Test(tailgraph, self_loop_from_subprogram_refused)
 	bpfvm_map_put(arr);
 	bpfvm_destroy(vm);
 }
+
+/* The VM's graph: every loaded program, the same cycles. */
+Test(tailgraph, whole_vm)
+{
+	struct fixture f;
+	build(&f);
+	struct vfy_tailgraph g;
+	cr_assert_eq(vfy_tailgraph_build_vm(&g, f.vm), 0);
+	cr_expect_eq(g.nnodes, 5);
+	cr_expect_eq(g.nedges, 6);
+	cr_expect_eq(g.ncycles, 2);
+	cr_expect_eq(g.deepest_stack.value, 320);
+	vfy_tailgraph_free(&g);
+	destroy(&f);
+}
