@@ -163,3 +163,16 @@ Test(cli_tail_graph, text_and_run)
 	cr_expect_eq(bpfvm(&out, "verify --tail-calls %s/examples/hello.s", SOURCE_ROOT), 2);
 	free(out);
 }
+
+/* An initial slot the insertion checks refuse fails the load, naming the
+ * array, both types and the slot. */
+Test(cli_tail_graph, incompatible_initial_slot)
+{
+	char *out;
+	cr_assert_eq(bpfvm(&out, "verify --tail-calls %s/tailcalls_bad.o", ELF_TEST_DIR), 1, "%s", out);
+	cr_expect(strstr(out, "prog array 'jmp' holds programs of type 'mem'"), "%s", out);
+	cr_expect(strstr(out, "'xdp_target' of type 'xdp' can't be put in"), "%s", out);
+	cr_expect(strstr(out, "can't put program 'xdp_target' in slot 0"), "%s", out);
+	cr_expect(!strstr(out, "tail-call graph of"), "no graph for a rejected object: %s", out);
+	free(out);
+}
