@@ -354,6 +354,8 @@ static int depth_walk(struct vfy_env *env, uint32_t k, uint32_t depth, uint32_t 
 		               "(as Linux)", depth - d, VFY_TAIL_CALL_STACK);
 	if (depth > *max)
 		*max = depth;
+	if (sp->has_tail_call && depth - d > env->max_tail_stack)
+		env->max_tail_stack = depth - d;
 	for (uint32_t i = sp->start; i < sp->end; i++) {
 		if (env->ops[i] != VM_OP_CALL_LOCAL)
 			continue;

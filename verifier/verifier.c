@@ -167,12 +167,7 @@ static void publish(struct vfy_env *env, uint64_t t0)
 	prog->tail_maps = env->tail_maps;
 	prog->ntail_maps = env->ntail_maps;
 	env->tail_maps = NULL;
-	uint32_t tail_stack = 0;
-	for (uint32_t k = 0; k < env->nsubprogs; k++)
-		if (env->subprogs[k].has_tail_call && env->subprogs[k].stack_depth > tail_stack)
-			tail_stack = env->subprogs[k].stack_depth;
-	prog->max_tail_stack = env->max_stack;
-	(void)tail_stack;
+	prog->max_tail_stack = env->max_tail_stack;
 	prog->vstats.sz = sizeof(prog->vstats);
 	prog->vstats.insns_processed = env->insns_processed;
 	prog->vstats.states_total = env->states_total;

@@ -304,6 +304,9 @@ Test(tailgraph, cycles_self_loops_and_deepest_stack)
 			cr_expect(!g.sites[s].const_index && g.sites[s].caller_stack == 0);
 	}
 	cr_expect_eq(g.nodes[node_of(&g, "a")].stack, 96, "64 + a 32-byte subprogram frame");
+	/* the verifier's own figure agrees (cfg.c) */
+	cr_expect_eq(f.a->max_tail_stack, 64);
+	cr_expect_eq(f.b->max_tail_stack, 0);
 	cr_expect_eq(g.nodes[node_of(&g, "d")].stack, 256);
 	/* deepest: a's 64 bytes of caller frames left below d's 256 */
 	cr_expect_eq(g.deepest_stack.value, 320, "got %u", g.deepest_stack.value);
