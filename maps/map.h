@@ -31,6 +31,11 @@ struct map_ops {
 	/* Program-side lookup: pointer to the value or NULL. */
 	void *(*lookup)(struct bpfvm_map *map, const void *key);
 	int (*update)(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags);
+	/* Per-CPU maps: the program-side update (this CPU's value only, where
+	 * update takes every CPU's) and the lookup of a given CPU's value
+	 * (bpf_map_lookup_percpu_elem).  NULL for other maps. */
+	int (*update_prog)(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags);
+	void *(*lookup_cpu)(struct bpfvm_map *map, const void *key, uint32_t cpu);
 	int (*delete)(struct bpfvm_map *map, const void *key);
 	int (*get_next_key)(struct bpfvm_map *map, const void *key, void *next_key);
 	/* Host-side lookup that copies the value out (defaults to lookup+copy). */
@@ -78,6 +83,7 @@ void map_copy_value_locked(const struct bpfvm_map *map, void *dst, const void *s
 /* Program helpers (Linux ids), registered by vm/helpers.c. */
 uint64_t map_helper_lookup(uint64_t map, uint64_t key, uint64_t, uint64_t, uint64_t);
 uint64_t map_helper_update(uint64_t map, uint64_t key, uint64_t value, uint64_t flags, uint64_t);
+uint64_t map_helper_lookup_percpu(uint64_t map, uint64_t key, uint64_t cpu, uint64_t, uint64_t);
 uint64_t map_helper_delete(uint64_t map, uint64_t key, uint64_t, uint64_t, uint64_t);
 uint64_t map_helper_for_each(uint64_t map, uint64_t cb, uint64_t ctx, uint64_t flags, uint64_t);
 uint64_t map_helper_spin_lock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t);

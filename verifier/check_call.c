@@ -47,7 +47,9 @@ static int map_func_compat(struct vfy_env *env, uint32_t idx, const struct vm_he
 		break;
 	}
 	if (ok) {
-		if (h->kind == VM_HELPER_TAIL_CALL)
+		if (id == BPFVM_FN_map_lookup_percpu_elem)
+			ok = t == BPFVM_MAP_PERCPU_ARRAY || t == BPFVM_MAP_PERCPU_HASH;
+		else if (h->kind == VM_HELPER_TAIL_CALL)
 			ok = t == BPFVM_MAP_PROG_ARRAY;
 		else if (id == BPFVM_FN_ringbuf_output || id == BPFVM_FN_ringbuf_reserve || id == BPFVM_FN_ringbuf_query)
 			ok = t == BPFVM_MAP_RINGBUF;
@@ -183,6 +185,23 @@ static int check_arg(struct vfy_env *env, uint32_t idx, const struct vm_helper *
 		return 0;
 	case BPFVM_ARG_PTR_TO_CONST_STR:
 		return vfy_check_helper_mem(env, idx, regno, NULL, 1, false, false);
+	case BPFVM_ARG_PTR_TO_LONG: {
+		/* As Linux's ARG_PTR_TO_LONG: the helper stores a result there, so
+		 * the bytes may be uninitialized before and are written after;
+		 * the store is a plain 8-byte one, hence always 8-aligned. */
+		if (r->type != VT_STACK && r->type != VT_MAP_VALUE && r->type != VT_PKT && r->type != VT_MEM)
+			return vfy_err(env, -EACCES, idx, "R%u type=%s expected=fp, pkt, map_value, mem (where the helper "
+			               "stores a long)", regno, vfy_type_name(r));
+		if ((err = vfy_check_helper_mem(env, idx, regno, NULL, 8, true, true)))
+			return err;
+		int64_t o = (int64_t)r->off + (int64_t)r->var_off.value;
+		if (o % 8 || !tnum_is_aligned(r->var_off, 8))
+			return vfy_err(env, -EACCES, idx, "misaligned %s access off (0x%llx; 0x%llx)+%d size 8: R%u must "
+			               "be 8-byte aligned for %s's result", r->type == VT_STACK ? "stack" : vfy_type_name(r),
+			               (unsigned long long)r->var_off.value, (unsigned long long)r->var_off.mask, r->off,
+			               regno, h->name);
+		return 0;
+	}
 	default:
 		return vfy_err(env, -EINVAL, idx, "helper %s: unknown argument kind %u in its prototype", h->name, kind);
 	}

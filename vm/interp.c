@@ -98,6 +98,10 @@ static bool chk_helper_args(struct vm_run *run, const struct vm_interp *ip, cons
 				continue;
 			ok = mem_ok(run, ip, R[10], (uintptr_t)v, msz, wr);
 			break;
+		case BPFVM_ARG_PTR_TO_LONG:
+			ok = (v & 7) == 0 && mem_ok(run, ip, R[10], (uintptr_t)v, 8, true);
+			what = "8 writable, 8-aligned bytes";
+			break;
 		case BPFVM_ARG_PTR_TO_CTX:
 			ok = v == (uintptr_t)run->ctx;
 			what = "the context";

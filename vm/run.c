@@ -113,7 +113,7 @@ int bpfvm_prog_run_opts(bpfvm_prog *prog, struct bpfvm_run_opts *opts)
 	const struct vm_prog_type *type = prog->type;
 	const struct vm_interp *ip = prog->interp;
 	struct vm_run run = {
-		.prog = prog, .data = opts->data, .len = opts->len, .out = opts, .budget = prog->insn_budget,
+		.prog = prog, .data = opts->data, .len = opts->len, .out = opts, .budget = prog->insn_budget, .cpu = -1,
 	};
 	uint64_t ctxbuf[4096 / 8];
 	uint64_t r1, r2 = 0;

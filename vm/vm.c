@@ -79,11 +79,12 @@ void bpfvm_destroy(bpfvm *vm)
 			prog_free(vm->progs[i]);
 	free(vm->progs);
 	free(vm->maps);
-	for (size_t i = 0; i < vm->nhelpers; i++) {
-		vm_ffi_free(vm->helpers[i]);
-		free(vm->helpers[i]);
+	struct vm_helper_tab *t = atomic_load_explicit(&vm->htab, memory_order_relaxed);
+	for (size_t i = 0; t && i < t->n; i++) {
+		vm_ffi_free(t->h[i]);
+		free(t->h[i]);
 	}
-	free(vm->helpers);
+	free(t); /* replaced tables went through rcu_call, done by the rcu_barrier above */
 	vm_prog_types_free(vm);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
@@ -91,12 +92,12 @@ void bpfvm_destroy(bpfvm *vm)
 
 /* ---- helpers ---- */
 
-static size_t helper_pos(const bpfvm *vm, uint32_t id)
+static size_t helper_pos(const struct vm_helper_tab *t, uint32_t id)
 {
-	size_t lo = 0, hi = vm->nhelpers;
+	size_t lo = 0, hi = t ? t->n : 0;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (vm->helpers[mid]->id < id)
+		if (t->h[mid]->id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -104,30 +105,36 @@ static size_t helper_pos(const bpfvm *vm, uint32_t id)
 	return lo;
 }
 
-/* Entries are never removed or moved in memory before vm_destroy, so the
- * pointer stays valid after the lock is dropped. */
+/* Lock-free: any thread, any time before bpfvm_destroy (callx at run time).
+ * The acquire load pairs with the release store in vm_helper_add, so the
+ * table and the helpers it points to are seen fully written; the read
+ * section keeps the table alive while it is searched.  The helper found
+ * outlives it. */
 const struct vm_helper *vm_helper_find(const bpfvm *vm, uint32_t id)
 {
-	bpfvm *v = (bpfvm *)vm;
-	const struct vm_helper *h = NULL;
-	pthread_mutex_lock(&v->lock);
-	size_t i = helper_pos(vm, id);
-	if (i < vm->nhelpers && vm->helpers[i]->id == id)
-		h = vm->helpers[i];
-	pthread_mutex_unlock(&v->lock);
+	rcu_read_lock();
+	const struct vm_helper_tab *t = atomic_load_explicit(&((bpfvm *)vm)->htab, memory_order_acquire);
+	size_t i = helper_pos(t, id);
+	const struct vm_helper *h = t && i < t->n && t->h[i]->id == id ? t->h[i] : NULL;
+	rcu_read_unlock();
 	return h;
 }
 
 const struct vm_helper *vm_helper_find_name(const bpfvm *vm, const char *name)
 {
-	bpfvm *v = (bpfvm *)vm;
 	const struct vm_helper *h = NULL;
-	pthread_mutex_lock(&v->lock);
-	for (size_t i = 0; i < vm->nhelpers && !h; i++)
-		if (!strcmp(vm->helpers[i]->name, name))
-			h = vm->helpers[i];
-	pthread_mutex_unlock(&v->lock);
+	rcu_read_lock();
+	const struct vm_helper_tab *t = atomic_load_explicit(&((bpfvm *)vm)->htab, memory_order_acquire);
+	for (size_t i = 0; t && i < t->n && !h; i++)
+		if (!strcmp(t->h[i]->name, name))
+			h = t->h[i];
+	rcu_read_unlock();
 	return h;
+}
+
+static void helper_tab_free(struct rcu_head *head)
+{
+	free((char *)head - offsetof(struct vm_helper_tab, rcu));
 }
 
 static bool is_mem_arg(uint32_t k)
@@ -147,7 +154,7 @@ VM_HIDDEN int vm_helper_add(bpfvm *vm, uint32_t id, uint32_t kind, bpfvm_helper_
 		return -EINVAL;
 	for (int i = 0; i < 5; i++) {
 		uint32_t k = proto->args[i];
-		if (k > BPFVM_ARG_PTR_TO_CONST_STR)
+		if (k > BPFVM_ARG_PTR_TO_LONG)
 			return -EINVAL;
 		/* A size must follow the memory it describes. */
 		if ((k == BPFVM_ARG_CONST_SIZE || k == BPFVM_ARG_CONST_SIZE_OR_ZERO) && (i == 0 || !is_mem_arg(proto->args[i - 1])))
@@ -172,18 +179,24 @@ VM_HIDDEN int vm_helper_add(bpfvm *vm, uint32_t id, uint32_t kind, bpfvm_helper_
 	h->ffi = ffi;
 	int err = 0;
 	pthread_mutex_lock(&vm->lock);
-	size_t i = helper_pos(vm, id);
-	if (i < vm->nhelpers && vm->helpers[i]->id == id) {
+	struct vm_helper_tab *old = atomic_load_explicit(&vm->htab, memory_order_relaxed);
+	size_t n = old ? old->n : 0, i = helper_pos(old, id);
+	if (i < n && old->h[i]->id == id) {
 		err = -EEXIST;
 	} else {
-		void *p = realloc(vm->helpers, (vm->nhelpers + 1) * sizeof(*vm->helpers));
-		if (!p) {
+		struct vm_helper_tab *t = malloc(sizeof(*t) + (n + 1) * sizeof(t->h[0]));
+		if (!t) {
 			err = -ENOMEM;
 		} else {
-			vm->helpers = p;
-			memmove(&vm->helpers[i + 1], &vm->helpers[i], (vm->nhelpers - i) * sizeof(*vm->helpers));
-			vm->helpers[i] = h;
-			vm->nhelpers++;
+			t->n = n + 1;
+			if (n) {
+				memcpy(t->h, old->h, i * sizeof(t->h[0]));
+				memcpy(&t->h[i + 1], &old->h[i], (n - i) * sizeof(t->h[0]));
+			}
+			t->h[i] = h;
+			atomic_store_explicit(&vm->htab, t, memory_order_release);
+			if (old)
+				rcu_call(&old->rcu, helper_tab_free);
 		}
 	}
 	pthread_mutex_unlock(&vm->lock);

@@ -48,12 +48,22 @@ struct vm_prog_type {
 
 /* ---- the VM ---- */
 
+struct vm_helper_tab {
+	struct rcu_head rcu;
+	size_t n;
+	struct vm_helper *h[];
+};
+
 struct bpfvm {
 	struct bpfvm_opts opts;
 	pthread_mutex_t lock;        /* guards the tables below (not the run path) */
 
-	struct vm_helper **helpers;  /* sorted by id for lookups at load time */
-	size_t nhelpers;
+	/* Helpers sorted by id, as an immutable table that registration
+	 * replaces (under lock) and publishes with a release store, so lookups
+	 * (callx at run time) take no lock: they search under an RCU read
+	 * section, and a replaced table is freed after a grace period.  The
+	 * helpers themselves live until bpfvm_destroy. */
+	struct vm_helper_tab *_Atomic htab;
 
 	struct vm_prog_type **types;
 	size_t ntypes;
@@ -164,9 +174,15 @@ struct vm_run {
 	size_t ctx_size;               /* bytes at ctx (checked mode region) */
 	void *stack_top;               /* top of the innermost interpreter loop's stack */
 	uint32_t cb_depth;             /* nested callback loops (bpf_loop etc.), bounded */
+	int32_t cpu;                   /* the run's CPU once asked for (vm/cpu.c), else -1 */
 };
 
 extern __thread struct vm_run *vm_current_run;
+
+/* Possible CPUs (sysconf _SC_NPROCESSORS_CONF) and the current run's CPU,
+ * fixed for the run (vm/cpu.c). */
+VM_HIDDEN uint32_t vm_nr_cpus(void);
+VM_HIDDEN uint32_t vm_cpu_current(void);
 
 /* Records a run-time failure (checked mode, helper misuse): message and
  * instruction index go to the caller's run opts.  Returns err. */

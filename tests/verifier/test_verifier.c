@@ -177,6 +177,25 @@ static const struct vcase cases[] = {
 	  false, "infinite loop detected", NULL },
 	{ "bpf_loop callback", NOMAP,
 	  "mov %r1, 10\nlddw %r2, func(+6)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\nmov %r0, 0\nexit\n", true, NULL, NULL },
+	/* bpf_strtoul's result pointer (ARG_PTR_TO_LONG): may be uninitialized, must be 8 aligned bytes. */
+#define STRTOUL(res) "stdw [%r10-16], 0x3231\nmov %r1, %r10\nadd %r1, -16\nmov %r2, 2\nmov %r3, 0\n" res "call 106\n"
+	{ "strtoul into uninitialized stack", NOMAP,
+	  STRTOUL("mov %r4, %r10\nadd %r4, -8\n") "ldxdw %r0, [%r10-8]\nexit\n", true, NULL, NULL },
+	{ "strtoul result misaligned", NOMAP, STRTOUL("mov %r4, %r10\nadd %r4, -12\n") "mov %r0, 0\nexit\n", false,
+	  "misaligned stack access", NULL },
+	{ "strtoul result past the frame", NOMAP, STRTOUL("mov %r4, %r10\nadd %r4, -4\n") "mov %r0, 0\nexit\n", false,
+	  "invalid indirect access to stack R4 off=-4 size=8", NULL },
+	{ "strtoul result to a scalar", NOMAP, STRTOUL("mov %r4, 64\n") "mov %r0, 0\nexit\n", false,
+	  "R4 type=scalar expected=fp", NULL },
+	{ "strtoul result in a map value", ARRAY48,
+	  LOOKUP() "jeq %%r0, 0, +8\nmov %%r4, %%r0\nadd %%r4, 40\nmov %%r1, %%r10\nadd %%r1, -8\nmov %%r2, 1\n"
+	  "mov %%r3, 10\ncall 105\nmov %%r0, 0\nexit\n", true, NULL, NULL },
+	{ "strtoul result misaligned in a map value", ARRAY48,
+	  LOOKUP() "jeq %%r0, 0, +8\nmov %%r4, %%r0\nadd %%r4, 36\nmov %%r1, %%r10\nadd %%r1, -8\nmov %%r2, 1\n"
+	  "mov %%r3, 10\ncall 105\nmov %%r0, 0\nexit\n", false, "must be 8-byte aligned", NULL },
+	{ "strtoul result past the map value", ARRAY48,
+	  LOOKUP() "jeq %%r0, 0, +8\nmov %%r4, %%r0\nadd %%r4, 44\nmov %%r1, %%r10\nadd %%r1, -8\nmov %%r2, 1\n"
+	  "mov %%r3, 10\ncall 105\nmov %%r0, 0\nexit\n", false, "invalid access to map value", NULL },
 	{ "bpf_loop callback bad return", NOMAP,
 	  "mov %r1, 10\nlddw %r2, func(+6)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\nmov %r0, 7\nexit\n", false,
 	  "callback return", NULL },

@@ -1,7 +1,8 @@
 /*
  * Map contents after a run (bpfvm run --dump-maps): every map of an ELF
  * object, key and value bytes in hex, as text or as one JSON line
- * {"maps": [{"name": ..., "type": N, "entries": [{"key": "hex", "value": "hex"}]}]}.
+ * {"maps": [{"name": ..., "type": N, "entries": [{"key": "hex", "value": "hex"}]}]}; for per-CPU
+ * maps each entry has "values": ["hex", ...], one per possible CPU, instead of "value".
  * Single-threaded; called once the run is over.
  */
 #include <stdio.h>
@@ -39,7 +40,9 @@ void cli_dump_maps(bpfvm_obj *obj, bool json)
 			printf("map %s (type %u, key %u, value %u):\n", info.name, info.type, info.key_size, info.value_size);
 		}
 		uint8_t *key = calloc(1, info.key_size + 1), *next = calloc(1, info.key_size + 1);
-		uint8_t *val = calloc(1, info.value_size + 1);
+		bool percpu = cli_map_percpu(&info);
+		size_t stride = (info.value_size + 7u) & ~7u;
+		uint8_t *val = calloc(1, cli_map_value_bytes(&info) + 1);
 		unsigned n = 0;
 		const void *prev = NULL;
 		/* Queues, stacks and ring buffers have no keys: nothing to list. */
@@ -52,14 +55,29 @@ void cli_dump_maps(bpfvm_obj *obj, bool json)
 			if (json) {
 				printf("%s{\"key\": \"", n ? ", " : "");
 				hex(key, info.key_size);
-				printf("\", \"value\": \"");
-				hex(val, info.value_size);
-				printf("\"}");
+				if (percpu) {
+					printf("\", \"values\": [");
+					for (unsigned c = 0; c < bpfvm_num_possible_cpus(); c++) {
+						printf("%s\"", c ? ", " : "");
+						hex(val + c * stride, info.value_size);
+						printf("\"");
+					}
+					printf("]}");
+				} else {
+					printf("\", \"value\": \"");
+					hex(val, info.value_size);
+					printf("\"}");
+				}
 			} else {
 				printf("  key ");
 				hex(key, info.key_size);
-				printf("  value ");
-				hex(val, info.value_size);
+				for (unsigned c = 0; c < (percpu ? bpfvm_num_possible_cpus() : 1); c++) {
+					if (percpu)
+						printf("  cpu%u ", c);
+					else
+						printf("  value ");
+					hex(val + c * stride, info.value_size);
+				}
 				printf("\n");
 			}
 			n++;

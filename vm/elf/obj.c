@@ -165,7 +165,7 @@ fail:
 
 int bpfvm_obj_open_file(bpfvm *vm, const char *path, const struct bpfvm_obj_opts *opts, bpfvm_obj **out)
 {
-	if (!path)
+	if (!vm || !path || !out)
 		return -EINVAL;
 	FILE *f = fopen(path, "rb");
 	if (!f)

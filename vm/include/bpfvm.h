@@ -92,6 +92,8 @@ enum bpfvm_builtin_helper {
 	BPFVM_FN_map_peek_elem = 89,
 	BPFVM_FN_spin_lock = 93,
 	BPFVM_FN_spin_unlock = 94,
+	BPFVM_FN_strtol = 105,
+	BPFVM_FN_strtoul = 106,
 	BPFVM_FN_jiffies64 = 118,
 	BPFVM_FN_ktime_get_boot_ns = 125,
 	BPFVM_FN_ringbuf_output = 130,
@@ -104,6 +106,7 @@ enum bpfvm_builtin_helper {
 	BPFVM_FN_snprintf = 165,
 	BPFVM_FN_loop = 181,
 	BPFVM_FN_strncmp = 182,
+	BPFVM_FN_map_lookup_percpu_elem = 195,
 };
 
 /* Embedder helpers use ids from here up.  Ids below are reserved for
@@ -133,6 +136,7 @@ enum bpfvm_arg {
 	BPFVM_ARG_PTR_TO_ALLOC_MEM,  /* memory from an acquiring helper (ring buffer record) */
 	BPFVM_ARG_CONST_ALLOC_SIZE_OR_ZERO,
 	BPFVM_ARG_PTR_TO_CONST_STR,  /* NUL-terminated string in read-only map memory */
+	BPFVM_ARG_PTR_TO_LONG,       /* 8 writable bytes, 8-aligned, may be uninitialized (a result) */
 };
 
 enum bpfvm_ret {
@@ -380,9 +384,16 @@ struct bpfvm_map_info {
 };
 BPFVM_API int bpfvm_map_info(const bpfvm_map *map, struct bpfvm_map_info *info);
 
+/* bpfvm's possible CPUs (the machine's configured CPUs).  A per-CPU map's
+ * value, as the host reads and writes it, is this many slots of
+ * value_size rounded up to 8 bytes, CPU 0 first (as libbpf's
+ * libbpf_num_possible_cpus()). */
+BPFVM_API unsigned bpfvm_num_possible_cpus(void);
+
 /* Host access, as Linux's bpf(BPF_MAP_*_ELEM).  key/value have the map's
  * key_size/value_size.  For map-in-map and prog arrays the value is a
- * 4-byte handle.  flags: BPFVM_ANY/NOEXIST/EXIST, plus BPFVM_F_LOCK to copy
+ * 4-byte handle; for per-CPU maps, every CPU's value (see
+ * bpfvm_num_possible_cpus).  flags: BPFVM_ANY/NOEXIST/EXIST, plus BPFVM_F_LOCK to copy
  * under the value's spin lock.  Called from any thread; may run
  * concurrently with programs. */
 BPFVM_API int bpfvm_map_lookup(bpfvm_map *map, const void *key, void *value, uint64_t flags);
