@@ -509,7 +509,7 @@ int vfy_tail_check_load(struct bpfvm_prog *prog, struct vm_log *log)
 	int err = 0;
 	for (uint32_t i = 0; !err && i < prog->ntail_maps; i++)
 		err = map_prog_array_use(prog->tail_maps[i], prog, log);
-	if (err || !prog->ntail_maps)
+	if (err || !prog->ntail_maps || !prog->vm)
 		return err;
 	pthread_mutex_lock(&prog->vm->lock);
 	err = vfy_tail_check_frames_held(prog->vm, prog, NULL, log);
