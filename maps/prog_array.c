@@ -191,7 +191,9 @@ int map_prog_array_insert(struct bpfvm_map *map, uint32_t index, struct bpfvm_pr
 		err = -EINVAL;
 		goto unlock;
 	}
-	const void *owner = map->owner_type;
+	pthread_mutex_lock(&a->lock);
+	const void *owner = map->owner_type; /* a program load may be claiming it */
+	pthread_mutex_unlock(&a->lock);
 	if (owner && owner != prog->type) {
 		err = claim_owner(map, prog, false, log);
 		goto unlock;
@@ -255,8 +257,10 @@ int bpfvm_prog_array_update(bpfvm_map *map, uint32_t index, bpfvm_prog *prog, ch
 		       !map || !prog ? "map and prog are required" : "the map is not a prog array");
 		return -EINVAL;
 	}
-	if (atomic_load(&map->frozen))
+	if (atomic_load(&map->frozen)) {
+		vm_log(&log, BPFVM_LOG_ERRORS, "prog array '%s' is frozen: read-only to the host\n", array_name(map));
 		return -EPERM;
+	}
 	rcu_read_lock();
 	int err = map_prog_array_insert(map, index, prog, &log);
 	rcu_read_unlock();
