@@ -191,6 +191,32 @@ Test(tailcalls, load_refused_when_frames_overflow)
 	bpfvm_destroy(vm);
 }
 
+/* The same chain the other way round: the caller is loaded first, the
+ * deep target's insertion is refused (and a shallower one goes in). */
+Test(tailcalls, insertion_refused_when_frames_overflow)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	bpfvm_map *arr = new_array(vm, "jmp", 1);
+	bpfvm_prog *c = must_load(vm, "caller", deep_caller, bpfvm_map_fd(arr));
+	char text[512], log[2048] = "";
+	deep_target(text, sizeof(text), 5);
+	bpfvm_prog *t5 = must_load(vm, "deep5", text, 0);
+	deep_target(text, sizeof(text), 4);
+	bpfvm_prog *t4 = must_load(vm, "deep4", text, 0);
+	cr_expect_eq(bpfvm_prog_array_update(arr, 0, t5, log, sizeof(log)), -E2BIG);
+	cr_expect(strstr(log, "would need 9 call frames") && strstr(log, "refused for slot 0"), "%s", log);
+	uint32_t k = 0;
+	int fd = bpfvm_prog_fd(t5);
+	cr_expect_eq(bpfvm_map_update(arr, &k, &fd, BPFVM_ANY), -E2BIG, "the fd path too");
+	cr_expect_eq(bpfvm_prog_array_update(arr, 0, t4, log, sizeof(log)), 0, "%s", log);
+	bpfvm_prog_put(t4);
+	bpfvm_prog_put(t5);
+	bpfvm_prog_put(c);
+	bpfvm_map_put(arr);
+	bpfvm_destroy(vm);
+}
+
 /* 4 + 4 frames fit, and run on the interpreter to the innermost frame. */
 Test(tailcalls, frames_that_fit_run)
 {
