@@ -224,44 +224,61 @@ static int add_edges(struct builder *b, uint32_t si)
 	return 0;
 }
 
-/* Tarjan's strongly connected components, recursive: depth is bounded by
- * the number of programs. */
+/* Tarjan's strongly connected components, iterative (a VM may hold more
+ * programs than a thread's stack has frames for), over an adjacency list
+ * of edge indexes grouped by source. */
 struct tarjan {
 	struct vfy_tailgraph *g;
 	uint32_t *index, *low, *stack, nstack, next, nscc;
 	bool *on;
+	uint32_t *adj, *first;          /* edges of v: adj[first[v] .. first[v + 1]) */
+	uint32_t *call_v, *call_e;      /* the DFS: node and its next edge cursor */
 };
 
-static void strongconnect(struct tarjan *t, uint32_t v)
+static void strongconnect(struct tarjan *t, uint32_t root)
 {
 	struct vfy_tailgraph *g = t->g;
-	t->index[v] = t->low[v] = ++t->next;
-	t->stack[t->nstack++] = v;
-	t->on[v] = true;
-	for (uint32_t e = 0; e < g->nedges; e++) {
-		if (g->edges[e].from != v)
+	uint32_t depth = 0;
+	t->call_v[0] = root;
+	t->call_e[0] = t->first[root];
+	t->index[root] = t->low[root] = ++t->next;
+	t->stack[t->nstack++] = root;
+	t->on[root] = true;
+	for (;;) {
+		uint32_t v = t->call_v[depth];
+		if (t->call_e[depth] < t->first[v + 1]) {
+			uint32_t w = g->edges[t->adj[t->call_e[depth]++]].to;
+			if (!t->index[w]) {
+				t->index[w] = t->low[w] = ++t->next;
+				t->stack[t->nstack++] = w;
+				t->on[w] = true;
+				depth++;
+				t->call_v[depth] = w;
+				t->call_e[depth] = t->first[w];
+			} else if (t->on[w] && t->index[w] < t->low[v]) {
+				t->low[v] = t->index[w];
+			}
 			continue;
-		uint32_t w = g->edges[e].to;
-		if (!t->index[w]) {
-			strongconnect(t, w);
-			if (t->low[w] < t->low[v])
-				t->low[v] = t->low[w];
-		} else if (t->on[w] && t->index[w] < t->low[v]) {
-			t->low[v] = t->index[w];
 		}
+		if (t->low[v] == t->index[v]) {
+			uint32_t w, top = t->nstack, id = t->nscc++;
+			do {
+				w = t->stack[--t->nstack];
+				t->on[w] = false;
+				g->nodes[w].scc = id;
+			} while (w != v);
+			/* the popped entries are still in the array: the component */
+			if (top - t->nstack > 1)
+				for (uint32_t i = t->nstack; i < top; i++)
+					g->nodes[t->stack[i]].in_cycle = true;
+		}
+		if (!depth)
+			return;
+		depth--;
+		uint32_t u = t->call_v[depth];
+		if (t->low[v] < t->low[u])
+			t->low[u] = t->low[v];
 	}
-	if (t->low[v] != t->index[v])
-		return;
-	uint32_t w, top = t->nstack, id = t->nscc++;
-	do {
-		w = t->stack[--t->nstack];
-		t->on[w] = false;
-		g->nodes[w].scc = id;
-	} while (w != v);
-	/* the popped entries are still in the array: the component */
-	if (top - t->nstack > 1)
-		for (uint32_t i = t->nstack; i < top; i++)
-			g->nodes[t->stack[i]].in_cycle = true;
 }
 
 static int find_cycles(struct vfy_tailgraph *g)
@@ -272,9 +289,21 @@ static int find_cycles(struct vfy_tailgraph *g)
 	t.low = calloc(n, sizeof(uint32_t));
 	t.stack = calloc(n, sizeof(uint32_t));
 	t.on = calloc(n, sizeof(bool));
+	t.call_v = calloc(n, sizeof(uint32_t));
+	t.call_e = calloc(n, sizeof(uint32_t));
+	t.first = calloc(n + 1, sizeof(uint32_t));
+	t.adj = calloc(g->nedges ? g->nedges : 1, sizeof(uint32_t));
 	int err = -ENOMEM;
-	if (!t.index || !t.low || !t.stack || !t.on)
+	if (!t.index || !t.low || !t.stack || !t.on || !t.call_v || !t.call_e || !t.first || !t.adj)
 		goto out;
+	/* counting sort of the edges by source */
+	for (uint32_t e = 0; e < g->nedges; e++)
+		t.first[g->edges[e].from + 1]++;
+	for (uint32_t v = 0; v < g->nnodes; v++)
+		t.first[v + 1] += t.first[v];
+	for (uint32_t e = 0; e < g->nedges; e++)
+		t.adj[t.call_e[g->edges[e].from]++ + t.first[g->edges[e].from]] = e;
+	memset(t.call_e, 0, n * sizeof(uint32_t));
 	for (uint32_t v = 0; v < g->nnodes; v++)
 		if (!t.index[v])
 			strongconnect(&t, v);
@@ -304,6 +333,10 @@ out:
 	free(t.low);
 	free(t.stack);
 	free(t.on);
+	free(t.call_v);
+	free(t.call_e);
+	free(t.first);
+	free(t.adj);
 	return err;
 }
 
