@@ -319,6 +319,95 @@ static int compute_liveness(struct vfy_env *env)
 	return 0;
 }
 
+/*
+ * Precision, statically.  Linux marks a scalar precise when the walk finds
+ * a use that depends on its value and propagates the mark backwards
+ * through the path's history; pruning then ignores the values of
+ * imprecise scalars.  bpfvm computes an over-approximation before the
+ * walk, as a backward dataflow like liveness: a register is relevant at an
+ * insn if, along some path from it, its value flows (through ALU ops,
+ * copies and loads it feeds) into a use that depends on the value:
+ *
+ *  - a conditional jump's operands (the verifier may decide the branch
+ *    from them, and refines them);
+ *  - helper and subprogram arguments r1-r5 (sizes, constants, keys), the
+ *    callx target, and r0 at a subprogram's or callback's exit (it flows
+ *    into the caller, or is checked to be 0/1);
+ *  - the register operand of 64-bit add/sub (pointer arithmetic; a scalar
+ *    added to a pointer becomes its offset) and a register stored through
+ *    r10 (stack slots are always compared exactly);
+ *  - and, found during the walk (vfy_need_precise), a scalar destination
+ *    of `scalar += pointer` or a register stored into the stack through
+ *    another pointer.  A walk that finds a new one of these is repeated
+ *    with it (verifier.c), so no pruning relies on a missing seed.
+ *
+ * Stack slots and caller frames are still compared exactly.
+ */
+static uint16_t static_seed(const struct vfy_env *env, uint32_t j)
+{
+	const struct bpf_insn *in = &env->insns[j];
+	enum vm_op op = env->ops[j];
+	uint16_t d = (uint16_t)(1u << in->dst_reg), s = (uint16_t)(1u << in->src_reg);
+	switch (vm_opinfo[op].fmt) {
+	case FMT_JCOND_K: return d;
+	case FMT_JCOND_X: return d | s;
+	case FMT_CALL: case FMT_CALL_LOCAL: return 0x3e;
+	case FMT_CALLX: return 0x3e | d;
+	case FMT_EXIT: return vfy_subprog_of(env, j) ? 1 : 0;
+	case FMT_ALU_X:
+		if (!vm_op_is_alu32(op) && ((vm_opinfo[op].code & 0xf0) == 0x00 || (vm_opinfo[op].code & 0xf0) == 0x10))
+			return s;
+		return 0;
+	case FMT_STX: case FMT_ATOMIC: return in->dst_reg == 10 ? s : 0;
+	default: return 0;
+	}
+}
+
+void vfy_compute_relevance(struct vfy_env *env, const uint16_t *extra)
+{
+	for (uint32_t j = 0; j < env->len; j++)
+		if (env->ops[j] != VM_OP_INVALID)
+			env->info[j].seed = static_seed(env, j) | (extra ? extra[j] : 0);
+	bool changed = true;
+	while (changed) {
+		changed = false;
+		for (uint32_t j = env->len; j-- > 0;) {
+			enum vm_op op = env->ops[j];
+			if (op == VM_OP_INVALID)
+				continue;
+			uint16_t out = 0, use, def;
+			uint8_t fmt = vm_opinfo[op].fmt;
+			if (op != VM_OP_EXIT) {
+				if (fmt == FMT_JA || fmt == FMT_JA32) {
+					out = env->info[jmp_target(env, j)].rel_in;
+				} else {
+					uint32_t nx = j + (op == VM_OP_LDDW ? 2 : 1);
+					if (nx < env->len)
+						out = env->info[nx].rel_in;
+					if (is_cond_jmp(op))
+						out |= env->info[jmp_target(env, j)].rel_in;
+				}
+			}
+			insn_uses(env, j, &use, &def);
+			uint16_t in = (uint16_t)(env->info[j].seed | (out & ~def) | ((out & def) ? use : 0));
+			if (in != env->info[j].rel_in) {
+				env->info[j].rel_in = in;
+				changed = true;
+			}
+		}
+	}
+	env->relax = true;
+}
+
+void vfy_need_precise(struct vfy_env *env, uint32_t idx, unsigned regno)
+{
+	uint16_t bit = (uint16_t)(1u << regno);
+	if (regno >= BPF_MAX_REG || (env->info[idx].seed & bit))
+		return;
+	env->info[idx].seed |= bit;
+	env->rel_dirty = true;
+}
+
 int vfy_cfg(struct vfy_env *env)
 {
 	int err;

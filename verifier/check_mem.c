@@ -347,6 +347,8 @@ int vfy_check_load_store(struct vfy_env *env, uint32_t idx)
 			return err;
 		struct vfy_reg v = regs[in->src_reg];
 		const struct vfy_reg *pv = &v;
+		if (regs[in->dst_reg].type == VT_STACK)
+			vfy_need_precise(env, idx, in->src_reg); /* stack slots are compared exactly */
 		if (size < 8 && !(v.type == VT_SCALAR && tnum_equals_const(tnum_cast(v.var_off, (uint8_t)size), 0)))
 			pv = NULL;
 		return vfy_check_mem_access(env, idx, in->dst_reg, in->off, size, true, pv, NULL, false, false);

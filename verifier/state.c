@@ -7,8 +7,8 @@
  * one, the current path is safe and is dropped.  "At least as general" is
  * states_equal below: registers that are live (static liveness, cfg.c) and
  * stack bytes the old path initialised must each describe a superset of the
- * current values.  bpfvm treats every scalar as precise (Linux's precision
- * tracking refines this): sound, at some cost in pruning.
+ * current values, except that scalars of the current frame whose values
+ * nothing later depends on match any scalar (precision, cfg.c).
  *
  * A stored state still being explored (branches > 0) lies on the current
  * path: meeting an identical state there again means the loop makes no
@@ -286,8 +286,15 @@ static bool states_equal(const struct vfy_env *env, const struct vfy_state *o, c
 		if (of->callsite != cf->callsite)
 			return false;
 		uint16_t live = frame_live(env, o, fr, insn);
+		/* Imprecise scalars (cfg.c, "Precision") of the current frame:
+		 * the old path never depended on their values. */
+		uint16_t rel = fr == o->curframe && env->relax ? env->info[insn].rel_in : 0xffff;
 		for (unsigned r = 0; r < BPF_MAX_REG; r++) {
 			if (r != BPF_MAX_REG - 1 && !(live & (1u << r)))
+				continue;
+			const struct vfy_reg *orr = &of->regs[r], *crr = &cf->regs[r];
+			if (!(rel & (1u << r)) && orr->type == VT_SCALAR && crr->type == VT_SCALAR &&
+			    (!orr->mem_len || crr->mem_len))
 				continue;
 			if (!regsafe(&of->regs[r], &cf->regs[r], &m))
 				return false;

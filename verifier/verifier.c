@@ -176,14 +176,20 @@ static void publish(struct vfy_env *env, uint64_t t0)
 	prog->vstats.stack_depth = env->max_stack;
 }
 
-int vfy_verify(struct bpfvm_prog *prog, struct vm_log *log)
+/*
+ * One walk.  `extra` (or NULL) holds precision seeds earlier walks found;
+ * relax=false compares every scalar exactly.  On success with new seeds,
+ * *seeds_out gets every seed (one uint16_t per insn, malloc'd) and the
+ * result is -EAGAIN: the walk may have pruned on a seed it lacked, so its
+ * verdict is not used.  Rejections stand whatever the seeds: an error is
+ * found on a path that exists.
+ */
+static int verify_walk(struct bpfvm_prog *prog, struct vm_log *log, const uint16_t *extra, bool relax, uint64_t t0,
+                       uint16_t **seeds_out)
 {
 	struct vfy_env *env;
-	uint64_t t0 = now_ns();
 	int err;
 
-	if (!prog || (!prog->insns && prog->len))
-		return -EINVAL;
 	env = calloc(1, sizeof(*env));
 	if (!env)
 		return -ENOMEM;
@@ -203,9 +209,23 @@ int vfy_verify(struct bpfvm_prog *prog, struct vm_log *log)
 	for (uint32_t i = 0; i < env->len; i++)
 		env->info[i].ctx_field = -1;
 
-	if ((err = vfy_cfg(env)) || (err = init_state(env)) || (err = explore(env)) ||
-	    (err = vfy_check_stack_depth(env)))
+	if ((err = vfy_cfg(env)))
 		goto out;
+	if (relax)
+		vfy_compute_relevance(env, extra);
+	if ((err = init_state(env)) || (err = explore(env)) || (err = vfy_check_stack_depth(env)))
+		goto out;
+	if (relax && env->rel_dirty) {
+		uint16_t *seeds = malloc((env->len ? env->len : 1) * sizeof(*seeds));
+		err = -ENOMEM;
+		if (!seeds)
+			goto out;
+		for (uint32_t i = 0; i < env->len; i++)
+			seeds[i] = env->info[i].seed;
+		*seeds_out = seeds;
+		err = -EAGAIN;
+		goto out;
+	}
 	convert_ctx_access(env);
 	publish(env, t0);
 	if ((err = vfy_tail_check_load(prog, log)))
@@ -216,7 +236,7 @@ int vfy_verify(struct bpfvm_prog *prog, struct vm_log *log)
 	       (unsigned long long)env->insns_processed, VFY_COMPLEXITY_LIMIT,
 	       (unsigned long long)env->states_total, (unsigned long long)env->states_peak);
 out:
-	if (err) {
+	if (err && err != -EAGAIN) {
 		prog->vstats.insns_processed = env->insns_processed;
 		prog->vstats.states_total = env->states_total;
 		prog->vstats.states_peak = env->states_peak;
@@ -235,5 +255,36 @@ out:
 	free(env->info);
 	free(env->ops);
 	free(env);
+	return err;
+}
+
+/* Walks repeated because of new precision seeds, at most; then one walk
+ * that compares every scalar exactly settles it. */
+#define VFY_MAX_WALKS 4
+
+int vfy_verify(struct bpfvm_prog *prog, struct vm_log *log)
+{
+	uint64_t t0 = now_ns();
+	if (!prog || (!prog->insns && prog->len))
+		return -EINVAL;
+	/* A repeated walk rewrites the log from where this one began. */
+	size_t log_len = log ? log->len : 0, log_dropped = log ? log->dropped : 0;
+	uint16_t *seeds = NULL;
+	int err = -EAGAIN;
+	for (int walk = 0; err == -EAGAIN; walk++) {
+		if (walk && log) {
+			log->len = log_len;
+			log->dropped = log_dropped;
+			if (log->buf && log->size)
+				log->buf[log_len < log->size ? log_len : log->size - 1] = '\0';
+		}
+		uint16_t *found = NULL;
+		err = verify_walk(prog, log, seeds, walk < VFY_MAX_WALKS, t0, &found);
+		if (err == -EAGAIN) {
+			free(seeds);
+			seeds = found;
+		}
+	}
+	free(seeds);
 	return err;
 }

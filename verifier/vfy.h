@@ -36,6 +36,13 @@ struct vfy_insn_info {
 	struct vfy_stored *states;   /* explored states at this prune point */
 	uint32_t nstates;
 	uint16_t live_in;            /* registers possibly read before written from here */
+	/* Precision (cfg.c): registers whose exact value may matter from here
+	 * on (rel_in), from the uses that depend on a value (seed: static ones
+	 * found before the walk, dynamic ones found by it).  Pruning compares
+	 * other scalars of the current frame by type only, as Linux's
+	 * imprecise scalars. */
+	uint16_t rel_in;
+	uint16_t seed;
 	bool prune_point;
 	bool seen;                   /* reached by exploration */
 	bool ctx_access;             /* a load from ctx: packet field rewrite candidate */
@@ -87,6 +94,9 @@ struct vfy_env {
 	struct bpfvm_map **tail_maps;
 	uint32_t ntail_maps;
 
+	bool relax;                  /* pruning may ignore scalars outside rel_in */
+	bool rel_dirty;              /* the walk found a value-dependent use rel_in lacked */
+
 	char msg[256];               /* scratch for messages */
 };
 
@@ -105,6 +115,12 @@ uint32_t vfy_subprog_of(const struct vfy_env *env, uint32_t insn);
 int vfy_find_subprog(const struct vfy_env *env, uint32_t start);
 /* Combined stack along every call chain (recursion rejected in vfy_cfg). */
 int vfy_check_stack_depth(struct vfy_env *env);
+/* Seeds and solves rel_in (precision); `extra` (may be NULL) holds seeds a
+ * previous walk found, one uint16_t per insn. */
+void vfy_compute_relevance(struct vfy_env *env, const uint16_t *extra);
+/* The walk found that insn idx depends on the exact value of regno (a
+ * scalar in pointer arithmetic, a value spilled to the stack). */
+void vfy_need_precise(struct vfy_env *env, uint32_t idx, unsigned regno);
 
 /* ---- state.c ---- */
 struct vfy_state *vfy_state_new(struct vfy_env *env);

@@ -196,6 +196,16 @@ static const struct vcase cases[] = {
 	{ "strtoul result past the map value", ARRAY48,
 	  LOOKUP() "jeq %%r0, 0, +8\nmov %%r4, %%r0\nadd %%r4, 44\nmov %%r1, %%r10\nadd %%r1, -8\nmov %%r2, 1\n"
 	  "mov %%r3, 10\ncall 105\nmov %%r0, 0\nexit\n", false, "invalid access to map value", NULL },
+	{ "packet length as data_end - data", NOMAP,
+	  "ldxw %r2, [%r1+4]\nldxw %r3, [%r1+0]\nsub %r2, %r3\nmov %r0, %r2\nexit\n", true, NULL, "xdp" },
+	{ "stack minus packet leaks the layout", NOMAP,
+	  "ldxw %r3, [%r1+0]\nmov %r2, %r10\nsub %r2, %r3\nmov %r0, 0\nexit\n", false, "pointer -= pointer", "xdp" },
+	{ "a 32-bit copy refines with its source", NOMAP,
+	  "call 7\nand %r0, 255\nmov32 %r7, %r0\njne %r0, 1, +4\nmov %r1, %r10\nadd %r1, -9\nadd %r1, %r7\n"
+	  "stdw [%r1+0], 0\nmov %r0, 0\nexit\n", true, NULL, NULL },
+	{ "a 32-bit copy of a 64-bit value is another value", NOMAP,
+	  "call 7\nlsh %r0, 8\nmov32 %r7, %r0\njne %r0, 256, +4\nmov %r1, %r10\nadd %r1, -264\nadd %r1, %r7\n"
+	  "stdw [%r1+0], 0\nmov %r0, 0\nexit\n", false, "stack", NULL },
 	{ "bpf_loop callback bad return", NOMAP,
 	  "mov %r1, 10\nlddw %r2, func(+6)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\nmov %r0, 7\nexit\n", false,
 	  "callback return", NULL },
