@@ -217,24 +217,42 @@ Test(tailcalls, insertion_refused_when_frames_overflow)
 	bpfvm_destroy(vm);
 }
 
-/* 4 + 4 frames fit, and run on the interpreter to the innermost frame. */
+static bpfvm_prog *load_engine(bpfvm *vm, const char *name, const char *fmt, int fd, uint32_t engine)
+{
+	char text[4096], err[256];
+	snprintf(text, sizeof(text), fmt, fd, fd, fd, fd);
+	struct bpf_insn *insns;
+	size_t n;
+	cr_assert_eq(vm_asm(text, strlen(text), &insns, &n, err, sizeof(err)), 0, "%s: asm: %s", name, err);
+	struct bpfvm_prog_opts o = { .sz = sizeof(o), .name = name, .engine = engine, .log_buf = g_log,
+	                             .log_size = sizeof(g_log), .log_level = BPFVM_LOG_ERRORS };
+	bpfvm_prog *p = NULL;
+	cr_assert_eq(bpfvm_prog_load(vm, insns, n, &o, &p), 0, "%s: %s", name, g_log);
+	cr_assert_eq(bpfvm_prog_engine(p), engine, "%s: %s", name, g_log);
+	free(insns);
+	return p;
+}
+
+/* 4 + 4 frames fit, and run to the innermost frame on both engines. */
 Test(tailcalls, frames_that_fit_run)
 {
-	bpfvm *vm;
-	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
-	bpfvm_map *arr = new_array(vm, "jmp", 1);
-	char text[512];
-	deep_target(text, sizeof(text), 4);
-	bpfvm_prog *t = must_load(vm, "deep4", text, 0);
-	put(arr, 0, t);
-	bpfvm_prog *c = must_load(vm, "caller", deep_caller, bpfvm_map_fd(arr));
-	uint64_t r0 = 0;
-	cr_expect_eq(bpfvm_prog_run(c, NULL, 0, &r0), 0);
-	cr_expect_eq(r0, 7, "r0 %llu", (unsigned long long)r0);
-	bpfvm_prog_put(c);
-	bpfvm_prog_put(t);
-	bpfvm_map_put(arr);
-	bpfvm_destroy(vm);
+	for (uint32_t engine = BPFVM_ENGINE_INTERP; engine <= BPFVM_ENGINE_JIT; engine++) {
+		bpfvm *vm;
+		cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+		bpfvm_map *arr = new_array(vm, "jmp", 1);
+		char text[512];
+		deep_target(text, sizeof(text), 4);
+		bpfvm_prog *t = load_engine(vm, "deep4", text, 0, engine);
+		put(arr, 0, t);
+		bpfvm_prog *c = load_engine(vm, "caller", deep_caller, bpfvm_map_fd(arr), engine);
+		uint64_t r0 = 0;
+		cr_expect_eq(bpfvm_prog_run(c, NULL, 0, &r0), 0, "engine %u", engine);
+		cr_expect_eq(r0, 7, "engine %u: r0 %llu", engine, (unsigned long long)r0);
+		bpfvm_prog_put(c);
+		bpfvm_prog_put(t);
+		bpfvm_map_put(arr);
+		bpfvm_destroy(vm);
+	}
 }
 
 /* ---- the graph ---- */
