@@ -7,13 +7,14 @@
  * itself keeps the array alive only through its own map reference, so
  * dropping the user references breaks the cycle and both are freed.
  */
+#include "jit.h"
 #include "map_impl.h"
 #include "log.h"
 #include "tailgraph.h"
 
 struct map_prog_array {
 	struct bpfvm_map map;
-	pthread_mutex_t lock;       /* serializes updates: owner_type check and set */
+	pthread_mutex_t lock;       /* guards owner_type */
 	struct bpfvm_prog *_Atomic slots[];
 };
 
@@ -43,14 +44,51 @@ static struct bpfvm_map *pa_alloc(const struct bpfvm_map_attr *attr)
 	return a ? &a->map : NULL;
 }
 
+/*
+ * Every slot store goes through here: under the JIT's poke lock, the
+ * store and the patching of the direct tail calls into this slot
+ * (jit/jit_poke.c); after a patch, the core-serializing sync, so no
+ * thread can still take a stale direct jump when the caller releases the
+ * old program (whose free then waits for an RCU grace period, as for
+ * indirect tail calls).
+ */
+static struct bpfvm_prog *pa_set(struct map_prog_array *a, uint32_t i, struct bpfvm_prog *p, bool *patched)
+{
+	jit_poke_lock();
+	struct bpfvm_prog *old = atomic_exchange(&a->slots[i], p);
+	if (old != p && jit_poke_retarget(&a->map, i, p))
+		*patched = true;
+	jit_poke_unlock();
+	return old;
+}
+
 static void pa_clear(struct bpfvm_map *map)
 {
 	struct map_prog_array *a = (struct map_prog_array *)map;
+	bool patched = false;
+	struct bpfvm_prog *held[64];
+	uint32_t n = 0;
 	for (uint32_t i = 0; i < map->max_entries; i++) {
-		struct bpfvm_prog *p = atomic_exchange(&a->slots[i], NULL);
-		if (p)
-			vm_prog_release(p);
+		if (!atomic_load(&a->slots[i]))
+			continue;
+		struct bpfvm_prog *p = pa_set(a, i, NULL, &patched);
+		if (!p)
+			continue;
+		/* releases wait for one sync per batch, not one per slot */
+		if (n == sizeof(held) / sizeof(held[0])) {
+			if (patched)
+				jit_poke_sync();
+			patched = false;
+			for (uint32_t k = 0; k < n; k++)
+				vm_prog_release(held[k]);
+			n = 0;
+		}
+		held[n++] = p;
 	}
+	if (patched)
+		jit_poke_sync();
+	for (uint32_t k = 0; k < n; k++)
+		vm_prog_release(held[k]);
 }
 
 static void pa_free(struct bpfvm_map *map)
@@ -165,6 +203,7 @@ int map_prog_array_insert(struct bpfvm_map *map, uint32_t index, struct bpfvm_pr
 	}
 	bpfvm *vm = map->vm;
 	struct bpfvm_prog *old = NULL;
+	bool patched = false;
 	int err = 0;
 	/* vm->lock serializes insertions and program loads' checks, so two
 	 * insertions can't each pass the frame bound and together break it;
@@ -207,10 +246,12 @@ int map_prog_array_insert(struct bpfvm_map *map, uint32_t index, struct bpfvm_pr
 	}
 	if ((err = claim_owner(map, prog, false, log)))
 		goto unlock;
-	old = atomic_exchange(&a->slots[index], prog);
+	old = pa_set(a, index, prog, &patched);
 	got = false; /* the slot owns the reference now */
 unlock:
 	pthread_mutex_unlock(&vm->lock);
+	if (patched)
+		jit_poke_sync(); /* before the old program's release (see pa_set) */
 	/* Releases outside vm->lock: a program's final free takes it. */
 	if (got)
 		vm_prog_release(prog);
@@ -273,7 +314,10 @@ static int pa_delete(struct bpfvm_map *map, const void *key)
 	memcpy(&i, key, 4);
 	if (i >= map->max_entries)
 		return -E2BIG;
-	struct bpfvm_prog *old = atomic_exchange(&((struct map_prog_array *)map)->slots[i], NULL);
+	bool patched = false;
+	struct bpfvm_prog *old = pa_set((struct map_prog_array *)map, i, NULL, &patched);
+	if (patched)
+		jit_poke_sync();
 	if (!old)
 		return -ENOENT;
 	vm_prog_release(old);

@@ -431,6 +431,7 @@ int vfy_check_subprog_exit(struct vfy_env *env, uint32_t idx, uint32_t *next)
 		if (!again)
 			return -ENOMEM;
 		widen_callers(again);
+		again->cb_iter++;
 		struct vfy_frame *af = again->frame[again->curframe];
 		struct vfy_reg fp = af->regs[10];
 		memset(af->regs, 0, sizeof(af->regs));

@@ -152,7 +152,14 @@ static int stack_access(struct vfy_env *env, uint32_t idx, unsigned regno, const
 		stack_write_bytes(f, o, o + size, zero ? SLOT_ZERO : SLOT_MISC);
 		return 0;
 	}
-	/* read */
+	/* read: a fill through a pointer other than r10 is a use of these
+	 * slots that precision (cfg.c) can't see before the walk; in a caller's
+	 * frame, a use by the call that is running there. */
+	if (regno != 10) {
+		struct vfy_state *st = env->cur;
+		uint32_t at = f == vfy_curframe(env) ? idx : (uint32_t)st->frame[f->frameno + 1]->callsite;
+		vfy_need_precise_stack(env, at, o, o + size);
+	}
 	if (s->type[0] == SLOT_SPILL || s->type[7] == SLOT_SPILL) {
 		if (whole) {
 			if (out)
@@ -347,8 +354,11 @@ int vfy_check_load_store(struct vfy_env *env, uint32_t idx)
 			return err;
 		struct vfy_reg v = regs[in->src_reg];
 		const struct vfy_reg *pv = &v;
-		if (regs[in->dst_reg].type == VT_STACK)
-			vfy_need_precise(env, idx, in->src_reg); /* stack slots are compared exactly */
+		/* A store into the stack through another pointer than r10: which
+		 * slot it fills is known only now, so the stored value counts
+		 * (stores through r10 are followed by precision, cfg.c). */
+		if (regs[in->dst_reg].type == VT_STACK && in->dst_reg != 10)
+			vfy_need_precise(env, idx, in->src_reg);
 		if (size < 8 && !(v.type == VT_SCALAR && tnum_equals_const(tnum_cast(v.var_off, (uint8_t)size), 0)))
 			pv = NULL;
 		return vfy_check_mem_access(env, idx, in->dst_reg, in->off, size, true, pv, NULL, false, false);

@@ -179,13 +179,18 @@ static void publish(struct vfy_env *env, uint64_t t0)
 /*
  * One walk.  `extra` (or NULL) holds precision seeds earlier walks found;
  * relax=false compares every scalar exactly.  On success with new seeds,
- * *seeds_out gets every seed (one uint16_t per insn, malloc'd) and the
+ * *seeds_out gets every seed (one per insn, malloc'd) and the
  * result is -EAGAIN: the walk may have pruned on a seed it lacked, so its
  * verdict is not used.  Rejections stand whatever the seeds: an error is
  * found on a path that exists.
  */
-static int verify_walk(struct bpfvm_prog *prog, struct vm_log *log, const uint16_t *extra, bool relax, uint64_t t0,
-                       uint16_t **seeds_out)
+struct vfy_seeds {
+	uint16_t *regs;  /* per insn */
+	uint64_t *slots; /* per insn */
+};
+
+static int verify_walk(struct bpfvm_prog *prog, struct vm_log *log, const struct vfy_seeds *extra, bool relax,
+                       uint64_t t0, struct vfy_seeds *seeds_out)
 {
 	struct vfy_env *env;
 	int err;
@@ -212,17 +217,19 @@ static int verify_walk(struct bpfvm_prog *prog, struct vm_log *log, const uint16
 	if ((err = vfy_cfg(env)))
 		goto out;
 	if (relax)
-		vfy_compute_relevance(env, extra);
+		vfy_compute_relevance(env, extra->regs, extra->slots);
 	if ((err = init_state(env)) || (err = explore(env)) || (err = vfy_check_stack_depth(env)))
 		goto out;
 	if (relax && env->rel_dirty) {
-		uint16_t *seeds = malloc((env->len ? env->len : 1) * sizeof(*seeds));
+		seeds_out->regs = malloc((env->len ? env->len : 1) * sizeof(*seeds_out->regs));
+		seeds_out->slots = malloc((env->len ? env->len : 1) * sizeof(*seeds_out->slots));
 		err = -ENOMEM;
-		if (!seeds)
+		if (!seeds_out->regs || !seeds_out->slots)
 			goto out;
-		for (uint32_t i = 0; i < env->len; i++)
-			seeds[i] = env->info[i].seed;
-		*seeds_out = seeds;
+		for (uint32_t i = 0; i < env->len; i++) {
+			seeds_out->regs[i] = env->info[i].seed;
+			seeds_out->slots[i] = env->info[i].sseed;
+		}
 		err = -EAGAIN;
 		goto out;
 	}
@@ -269,7 +276,7 @@ int vfy_verify(struct bpfvm_prog *prog, struct vm_log *log)
 		return -EINVAL;
 	/* A repeated walk rewrites the log from where this one began. */
 	size_t log_len = log ? log->len : 0, log_dropped = log ? log->dropped : 0;
-	uint16_t *seeds = NULL;
+	struct vfy_seeds seeds = { NULL, NULL };
 	int err = -EAGAIN;
 	for (int walk = 0; err == -EAGAIN; walk++) {
 		if (walk && log) {
@@ -278,13 +285,18 @@ int vfy_verify(struct bpfvm_prog *prog, struct vm_log *log)
 			if (log->buf && log->size)
 				log->buf[log_len < log->size ? log_len : log->size - 1] = '\0';
 		}
-		uint16_t *found = NULL;
-		err = verify_walk(prog, log, seeds, walk < VFY_MAX_WALKS, t0, &found);
+		struct vfy_seeds found = { NULL, NULL };
+		err = verify_walk(prog, log, &seeds, walk < VFY_MAX_WALKS, t0, &found);
 		if (err == -EAGAIN) {
-			free(seeds);
+			free(seeds.regs);
+			free(seeds.slots);
 			seeds = found;
+		} else {
+			free(found.regs);
+			free(found.slots);
 		}
 	}
-	free(seeds);
+	free(seeds.regs);
+	free(seeds.slots);
 	return err;
 }

@@ -43,6 +43,8 @@ struct vfy_insn_info {
 	 * imprecise scalars. */
 	uint16_t rel_in;
 	uint16_t seed;
+	uint64_t srel_in;            /* the same for the frame's 64 stack slots (bit = spi) */
+	uint64_t sseed;
 	bool prune_point;
 	bool seen;                   /* reached by exploration */
 	bool ctx_access;             /* a load from ctx: packet field rewrite candidate */
@@ -98,6 +100,7 @@ struct vfy_env {
 	bool rel_dirty;              /* the walk found a value-dependent use rel_in lacked */
 
 	char msg[256];               /* scratch for messages */
+	const struct vm_line *last_line; /* the source line the state log printed last */
 };
 
 /* ---- log.c ---- */
@@ -115,12 +118,14 @@ uint32_t vfy_subprog_of(const struct vfy_env *env, uint32_t insn);
 int vfy_find_subprog(const struct vfy_env *env, uint32_t start);
 /* Combined stack along every call chain (recursion rejected in vfy_cfg). */
 int vfy_check_stack_depth(struct vfy_env *env);
-/* Seeds and solves rel_in (precision); `extra` (may be NULL) holds seeds a
- * previous walk found, one uint16_t per insn. */
-void vfy_compute_relevance(struct vfy_env *env, const uint16_t *extra);
+/* Seeds and solves rel_in/srel_in (precision); `extra`/`sextra` (may be
+ * NULL) hold seeds a previous walk found, one per insn. */
+void vfy_compute_relevance(struct vfy_env *env, const uint16_t *extra, const uint64_t *sextra);
 /* The walk found that insn idx depends on the exact value of regno (a
  * scalar in pointer arithmetic, a value spilled to the stack). */
 void vfy_need_precise(struct vfy_env *env, uint32_t idx, unsigned regno);
+/* ... or on the bytes [lo, hi) below fp (a fill through a pointer other than r10). */
+void vfy_need_precise_stack(struct vfy_env *env, uint32_t idx, int64_t lo, int64_t hi);
 
 /* ---- state.c ---- */
 struct vfy_state *vfy_state_new(struct vfy_env *env);

@@ -25,6 +25,14 @@ VM_HIDDEN void vm_prog_free_now(struct bpfvm_prog *prog);
 int bpfvm_prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, const struct bpfvm_prog_opts *opts,
                     bpfvm_prog **out)
 {
+	return vm_prog_load_debug(vm, insns, ninsns, opts, NULL, out);
+}
+
+/* Checks the arguments and creates the program; the caller frees debug
+ * when this fails before the program exists. */
+static int prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, const struct bpfvm_prog_opts *opts,
+                     struct vm_prog_debug **debug, bpfvm_prog **out)
+{
 	struct bpfvm_prog_opts o = { .sz = sizeof(o) };
 	struct vm_log log;
 	int err;
@@ -69,6 +77,8 @@ int bpfvm_prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, cons
 	prog->refcnt = 1;
 	prog->len = (uint32_t)ninsns;
 	snprintf(prog->name, sizeof(prog->name), "%s", o.name ? o.name : "prog");
+	prog->debug = *debug; /* freed with the program from here on */
+	*debug = NULL;
 	prog->insns = malloc((ninsns ? ninsns : 1) * sizeof(*insns));
 	prog->ops = malloc((ninsns ? ninsns : 1) * sizeof(*prog->ops));
 	prog->aux = calloc(ninsns ? ninsns : 1, sizeof(*prog->aux));
@@ -112,5 +122,13 @@ int bpfvm_prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, cons
 	return 0;
 fail:
 	vm_prog_free_now(prog);
+	return err;
+}
+
+int vm_prog_load_debug(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, const struct bpfvm_prog_opts *opts,
+                       struct vm_prog_debug *debug, bpfvm_prog **out)
+{
+	int err = prog_load(vm, insns, ninsns, opts, &debug, out);
+	free(debug);
 	return err;
 }

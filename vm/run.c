@@ -34,6 +34,12 @@ int vm_run_fail(struct vm_run *run, int err, uint32_t insn, uint64_t addr, const
 				vsnprintf(o->err_buf + n, o->err_size - (size_t)n, fmt, ap);
 				va_end(ap);
 			}
+			/* Programs from ELF objects built with -g: the source line,
+			 * as the verifier prints it. */
+			const struct vm_line *l = vm_line_of(run->prog, insn);
+			size_t len = strnlen(o->err_buf, o->err_size);
+			if (l && len + 1 < o->err_size)
+				snprintf(o->err_buf + len, o->err_size - len, "\n; %s @ %s:%u", l->src, l->file, l->line);
 		}
 	}
 	return err;
@@ -93,12 +99,16 @@ uint64_t vm_call_callback(struct vm_run *run, uint64_t cb, uint64_t r1, uint64_t
 	uint64_t r0;
 	if (ip->checked) {
 		/* The caller's stack stays reachable (callbacks get pointers
-		 * into it), for the duration of the callback only. */
+		 * into it), for the duration of the callback only.  A JIT'd
+		 * caller has no interpreter stack (stack_top NULL): its call
+		 * shim registers its frames itself (jit/jit_rt.c). */
 		uintptr_t top = (uintptr_t)run->stack_top;
 		uintptr_t base = top - BPF_STACK_SIZE * BPF_MAX_CALL_FRAMES;
-		vm_run_add_region(run, (void *)base, BPF_STACK_SIZE * BPF_MAX_CALL_FRAMES, true);
+		if (top)
+			vm_run_add_region(run, (void *)base, BPF_STACK_SIZE * BPF_MAX_CALL_FRAMES, true);
 		r0 = vm_interp_loop_checked(ip, run, &ip->code[sp->start], args);
-		run_remove_region(run, base);
+		if (top)
+			run_remove_region(run, base);
 	} else {
 		r0 = vm_interp_loop_fast(ip, run, &ip->code[sp->start], args);
 	}

@@ -295,6 +295,7 @@ static void prog_free(struct bpfvm_prog *prog)
 #endif
 	}
 	free(prog->tail_maps);
+	free(prog->debug);
 	free(prog->subprogs);
 	free(prog->aux);
 	free(prog->ops);

@@ -108,6 +108,28 @@ struct vm_region {
 	bool writable;
 };
 
+/* Source lines of a program's instructions, from an ELF object's .BTF.ext,
+ * for the verifier's messages (as Linux's "; <line> @ <file>:<n>").  One
+ * allocation holds the header, both arrays and the strings; free() frees it. */
+struct vm_line {
+	uint32_t insn;         /* first instruction of the line; it lasts until the next entry */
+	uint32_t line, col;
+	const char *file;      /* base name; NULL: no source line for these insns */
+	const char *src;       /* the line's text, leading blanks trimmed; may be "" */
+};
+
+struct vm_func_name {
+	uint32_t insn;         /* first instruction of the function */
+	const char *name;
+};
+
+struct vm_prog_debug {
+	struct vm_line *lines;      /* sorted, strictly increasing insn */
+	uint32_t nlines;
+	struct vm_func_name *funcs; /* sorted, strictly increasing insn */
+	uint32_t nfuncs;
+};
+
 struct bpfvm_prog {
 	bpfvm *vm;
 	char name[64];
@@ -143,10 +165,21 @@ struct bpfvm_prog {
 	void *interp;                  /* interpreter's prepared code, vm/interp*.c */
 	void *jit;                     /* jit/ state */
 	uint64_t (*jit_entry)(void *ctx, uint64_t r2, struct bpfvm_prog *self);
+
+	struct vm_prog_debug *debug;   /* source lines (ELF objects), or NULL; owned */
 };
 
 VM_HIDDEN void vm_prog_get(struct bpfvm_prog *prog);
 VM_HIDDEN void vm_prog_release(struct bpfvm_prog *prog); /* drop any reference */
+/* bpfvm_prog_load with source line info: the program takes ownership of
+ * debug (a single allocation, may be NULL), also when loading fails. */
+VM_HIDDEN int vm_prog_load_debug(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns,
+                                 const struct bpfvm_prog_opts *opts, struct vm_prog_debug *debug,
+                                 bpfvm_prog **out);
+/* The source line in effect at insn (NULL if none), and the function
+ * containing it (NULL if unnamed); vm/lines.c. */
+VM_HIDDEN const struct vm_line *vm_line_of(const struct bpfvm_prog *prog, uint32_t insn);
+VM_HIDDEN const struct vm_func_name *vm_func_of(const struct bpfvm_prog *prog, uint32_t insn);
 /* Finds a program by handle and takes a reference (prog arrays, pins); NULL if none. */
 VM_HIDDEN struct bpfvm_prog *vm_prog_from_fd(bpfvm *vm, int fd);
 

@@ -51,6 +51,16 @@ static const struct pcase cases[] = {
 	  "mov %%r0, %%r1\nexit\n", false, "invalid access to map value" },
 	{ "through a 32-bit move", "mov32 %%r8, %%r7\nadd %%r6, %%r8\nldxdw %%r0, [%%r6+0]\nexit\n", false,
 	  "invalid access to map value" },
+	{ "spilled through r10, filled through another pointer", "stxdw [%%r10-16], %%r7\nmov %%r9, %%r10\n"
+	  "add %%r9, -16\nldxdw %%r8, [%%r9+0]\nadd %%r6, %%r8\nldxdw %%r0, [%%r6+0]\nexit\n", false,
+	  "invalid access to map value" },
+	{ "in the caller's stack, returned by a subprogram", "stxdw [%%r10-16], %%r7\nmov %%r1, %%r10\nadd %%r1, -16\n"
+	  "call local +3\nadd %%r6, %%r0\nldxdw %%r0, [%%r6+0]\nexit\nldxdw %%r0, [%%r1+0]\nexit\n", false,
+	  "invalid access to map value" },
+	{ "in the caller's stack, used by a subprogram", "stxdw [%%r10-16], %%r7\nmov %%r1, %%r10\nadd %%r1, -16\n"
+	  "mov %%r2, %%r6\ncall local +2\nmov %%r0, 0\nexit\nldxdw %%r3, [%%r1+0]\nadd %%r2, %%r3\n"
+	  "ldxdw %%r0, [%%r2+0]\nmov %%r0, 0\nexit\n", false, "invalid access to map value" },
+	{ "in a spilled stack slot nothing reads back", "stxdw [%%r10-16], %%r7\nmov %%r0, 0\nexit\n", true, NULL },
 	{ "a scalar nothing depends on is merged", "mov %%r0, %%r7\nexit\n", true, NULL },
 };
 

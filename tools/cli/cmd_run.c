@@ -26,7 +26,8 @@ static void usage(FILE *f)
 	        "  --unchecked          skip the verifier and runtime checks (trusted programs)\n"
 	        "  --repeat N           run N times; report median and minimum ns per run\n"
 	        "  --json               machine-readable output\n"
-	        "  --prog NAME          ELF: the program (section or function name) to run\n"
+	        "  --prog NAME          ELF: the program (section or function name) to run; only it (and\n"
+	        "                       the programs in its prog arrays' initial slots) is loaded\n"
 	        "  --type mem|xdp       program type (default mem)\n"
 	        "  --seed FILE.json     ELF: fill maps before the run ({\"maps\":[{\"name\":..,\"entries\":[{\"key\":..,\"value\":..}]}]})\n"
 	        "  --dump-maps          ELF: print every map's entries after the run (a JSON line with --json)\n"
@@ -133,6 +134,13 @@ static int run_elf(const struct run_args *a, bpfvm *vm, const uint8_t *mem, size
 	int e = bpfvm_obj_open_file(vm, a->file, &oo, &obj);
 	if (e)
 		return report_error(a, "cannot open the ELF object", e, log);
+	/* --prog: load that program alone (with the programs its prog arrays
+	 * start with), so other programs' problems don't stop it. */
+	if (a->prog && (bpfvm_obj_set_autoload(obj, NULL, 0) || (e = bpfvm_obj_set_autoload(obj, a->prog, 1)))) {
+		bpfvm_obj_close(obj);
+		cli_err("run", "%s: no program named '%s' (a function or section name)", a->file, a->prog);
+		return CLI_FAIL;
+	}
 	if ((e = bpfvm_obj_load(obj))) {
 		bpfvm_obj_close(obj);
 		return report_error(a, "load failed", e, log);

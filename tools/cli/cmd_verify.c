@@ -17,9 +17,10 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bpfvm verify FILE [--type TYPE] [--mem-size N] [--any-alignment] [--json] [--log-level N]\n"
-	           "                    [--tail-calls]\n"
+	           "                    [--prog NAME] [--tail-calls]\n"
 	           "  Verifies a program (raw bytes, assembly, or every program of an ELF object)\n"
-	           "  and prints the verifier log.\n"
+	           "  and prints the verifier log; objects built with -g name the source line.\n"
+	           "  --prog: ELF: only that program (and those in its prog arrays' initial slots).\n"
 	           "  --tail-calls (ELF objects): print the tail-call graph: programs, prog arrays,\n"
 	           "  edges, cycles, and the deepest stack along any chain of tail calls.\n"
 	           "  --log-level: 1 errors (default), 2 adds per-insn states, 4 adds statistics (bits, e.g. 7).\n"
@@ -35,7 +36,8 @@ static void print_stats_json(const struct bpfvm_verify_stats *st)
 
 /* Every program of an ELF object: the loader links, relocates and verifies
  * them all (as `bpfvm run` does); one rejection rejects the object. */
-static int verify_elf(const char *path, uint32_t level, uint32_t flags, bool json, bool tail_calls)
+static int verify_elf(const char *path, const char *prog, uint32_t level, uint32_t flags, bool json,
+                      bool tail_calls)
 {
 	bpfvm *vm = NULL;
 	int err = bpfvm_create(NULL, &vm);
@@ -49,17 +51,21 @@ static int verify_elf(const char *path, uint32_t level, uint32_t flags, bool jso
 	                             .log_level = level, .prog_flags = flags };
 	bpfvm_obj *obj = NULL;
 	err = bpfvm_obj_open_file(vm, path, &oo, &obj);
+	if (!err && prog && !(err = bpfvm_obj_set_autoload(obj, NULL, 0)))
+		err = bpfvm_obj_set_autoload(obj, prog, 1);
 	if (!err)
 		err = bpfvm_obj_load(obj);
 	if (json) {
 		printf("{\"accepted\": %s, \"error\": ", err ? "false" : "true");
 		cli_json_str(err ? bpfvm_strerror(err) : "");
 		printf(", \"programs\": [");
-		for (unsigned i = 0; !err && bpfvm_obj_prog_at(obj, i); i++) {
+		for (unsigned i = 0, n = 0; !err && i < bpfvm_obj_prog_count(obj); i++) {
 			struct bpfvm_verify_stats st = { .sz = sizeof(st) };
 			bpfvm_prog *p = bpfvm_obj_prog_at(obj, i);
+			if (!p)
+				continue;
 			bpfvm_prog_verify_stats(p, &st);
-			printf("%s{\"name\": ", i ? ", " : "");
+			printf("%s{\"name\": ", n++ ? ", " : "");
 			cli_json_str(bpfvm_prog_name(p));
 			printf(", ");
 			print_stats_json(&st);
@@ -78,9 +84,11 @@ static int verify_elf(const char *path, uint32_t level, uint32_t flags, bool jso
 	} else {
 		if (log && log[0])
 			fputs(log, stdout);
-		for (unsigned i = 0; !err && bpfvm_obj_prog_at(obj, i); i++) {
+		for (unsigned i = 0; !err && i < bpfvm_obj_prog_count(obj); i++) {
 			struct bpfvm_verify_stats st = { .sz = sizeof(st) };
 			bpfvm_prog *p = bpfvm_obj_prog_at(obj, i);
+			if (!p)
+				continue;
 			bpfvm_prog_verify_stats(p, &st);
 			printf("%s: accepted (%llu insns processed, %llu states, stack %u bytes)\n", bpfvm_prog_name(p),
 			       (unsigned long long)st.insns_processed, (unsigned long long)st.states_total, st.stack_depth);
@@ -97,7 +105,7 @@ static int verify_elf(const char *path, uint32_t level, uint32_t flags, bool jso
 
 int cli_cmd_verify(int argc, char **argv)
 {
-	const char *path = NULL, *type = NULL;
+	const char *path = NULL, *type = NULL, *elf_prog = NULL;
 	bool json = false, tail_calls = false;
 	uint32_t level = BPFVM_LOG_ERRORS | BPFVM_LOG_STATS, mem_size = 0, flags = 0;
 	for (int i = 1; i < argc; i++) {
@@ -112,6 +120,8 @@ int cli_cmd_verify(int argc, char **argv)
 			flags |= BPFVM_PROG_ANY_ALIGNMENT;
 		} else if (!strcmp(argv[i], "--log-level") && i + 1 < argc) {
 			level = (uint32_t)strtoul(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--prog") && i + 1 < argc) {
+			elf_prog = argv[++i];
 		} else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
 			type = argv[++i];
 		} else if (!strcmp(argv[i], "--mem-size") && i + 1 < argc) {
@@ -142,7 +152,7 @@ int cli_cmd_verify(int argc, char **argv)
 	enum cli_prog_kind kind = cli_prog_kind(buf, len);
 	if (kind == CLI_PROG_ELF) {
 		free(buf);
-		return verify_elf(path, level, flags, json, tail_calls);
+		return verify_elf(path, elf_prog, level, flags, json, tail_calls);
 	}
 	if (tail_calls) {
 		cli_err("verify", "%s: --tail-calls needs an ELF object (prog arrays and their initial slots)", path);

@@ -186,9 +186,8 @@ static void print_json(const struct vfy_tailgraph *g, const uint32_t *cyc)
 
 int cli_tail_graph(bpfvm_obj *obj, const char *path, bool json)
 {
-	uint32_t np = 0, nm = 0;
-	while (bpfvm_obj_prog_at(obj, np))
-		np++;
+	/* programs not loaded (verify --prog) are NULL and skipped */
+	uint32_t np = bpfvm_obj_prog_count(obj), nm = 0;
 	while (bpfvm_obj_map_at(obj, nm))
 		nm++;
 	struct bpfvm_prog **progs = calloc(np + 1, sizeof(*progs));
@@ -197,8 +196,11 @@ int cli_tail_graph(bpfvm_obj *obj, const char *path, bool json)
 	int err = -ENOMEM;
 	if (!progs || !maps)
 		goto out;
+	uint32_t n = 0;
 	for (uint32_t i = 0; i < np; i++)
-		progs[i] = bpfvm_obj_prog_at(obj, i);
+		if (bpfvm_obj_prog_at(obj, i))
+			progs[n++] = bpfvm_obj_prog_at(obj, i);
+	np = n;
 	for (uint32_t i = 0; i < nm; i++)
 		maps[i] = bpfvm_obj_map_at(obj, i);
 	if ((err = vfy_tailgraph_build(&g, progs, np, maps, nm)))

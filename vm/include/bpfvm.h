@@ -449,13 +449,25 @@ BPFVM_API int bpfvm_obj_open_mem(bpfvm *vm, const void *buf, size_t len,
                                  const struct bpfvm_obj_opts *opts, bpfvm_obj **out);
 BPFVM_API int bpfvm_obj_open_file(bpfvm *vm, const char *path,
                                   const struct bpfvm_obj_opts *opts, bpfvm_obj **out);
-/* Links, relocates, verifies and loads every program of the object. */
+/* Whether bpfvm_obj_load() loads program `name` (function or section
+ * name; NULL: every program, e.g. all off, then one on).  By default
+ * every program is loaded, as libbpf's autoload.
+ * Call before bpfvm_obj_load() (-EBUSY after); -ENOENT for no such
+ * program.  Same thread as the other calls on obj. */
+BPFVM_API int bpfvm_obj_set_autoload(bpfvm_obj *obj, const char *name, int autoload);
+/* Links, relocates, verifies and loads the object's programs: those left
+ * to autoload, plus the programs in the initial slots of any prog array
+ * they reference (transitively), so their tail calls work.  Programs not
+ * loaded are never linked: their unresolved externs can't fail the load. */
 BPFVM_API int bpfvm_obj_load(bpfvm_obj *obj);
 BPFVM_API void bpfvm_obj_close(bpfvm_obj *obj);
 /* Programs by section or function name; maps by name.  Borrowed pointers,
  * valid until bpfvm_obj_close(). */
 BPFVM_API bpfvm_prog *bpfvm_obj_prog(bpfvm_obj *obj, const char *name);
 BPFVM_API bpfvm_prog *bpfvm_obj_prog_at(bpfvm_obj *obj, unsigned i);
+/* Programs in the object, loaded or not (bpfvm_obj_prog_at() is NULL for
+ * one that is not loaded, see bpfvm_obj_set_autoload()). */
+BPFVM_API unsigned bpfvm_obj_prog_count(const bpfvm_obj *obj);
 BPFVM_API bpfvm_map *bpfvm_obj_map(bpfvm_obj *obj, const char *name);
 BPFVM_API bpfvm_map *bpfvm_obj_map_at(bpfvm_obj *obj, unsigned i);
 
