@@ -111,5 +111,14 @@ void map_ringbuf_run_end(const struct vm_run *run);
 
 /* Prog arrays: the program at `index` under RCU, or NULL (tail calls). */
 struct bpfvm_prog *map_prog_array_get(struct bpfvm_map *map, uint32_t index);
+/* Puts prog in slot index (the host's update, the ELF loader's initial
+ * slots) after the insertion checks: program type, a checked/unchecked mix,
+ * call frames along tail-call chains.  Takes its own reference on prog.
+ * Any thread; log (may be NULL) gets the reason of a refusal. */
+struct vm_log;
+int map_prog_array_insert(struct bpfvm_map *map, uint32_t index, struct bpfvm_prog *prog, struct vm_log *log);
+/* A verified program that tail-calls through map (at load): as Linux, it
+ * fixes the array's program type, or must have it. */
+int map_prog_array_use(struct bpfvm_map *map, const struct bpfvm_prog *prog, struct vm_log *log);
 
 #endif

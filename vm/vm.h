@@ -92,6 +92,8 @@ struct vm_insn_aux {
 	bool zext_dst;                  /* verifier: 32-bit result's upper half is read */
 	bool const_tail_index;          /* verifier: tail call index proven constant */
 	uint32_t tail_index;
+	struct bpfvm_map *tail_map;     /* verifier: a tail call's prog array; NULL if several
+	                                 * or unknown (no reference: the lddw holds one) */
 };
 
 struct vm_subprog {

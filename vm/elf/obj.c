@@ -345,8 +345,13 @@ int bpfvm_obj_load(bpfvm_obj *obj)
 			if (m->slots[s].kind != ELF_SLOT_PROG || !obj->progs[m->slots[s].target])
 				continue;
 			uint32_t key = m->slots[s].index;
-			int fd = bpfvm_prog_fd(obj->progs[m->slots[s].target]);
-			err = bpfvm_map_update(obj->maps[i], &key, &fd, BPFVM_ANY);
+			/* the prog array's insertion checks log their reason here */
+			struct vm_log *L = &obj->log;
+			size_t room = L->size > L->len ? L->size - L->len : 0;
+			err = bpfvm_prog_array_update(obj->maps[i], key, obj->progs[m->slots[s].target],
+			                              room > 1 ? L->buf + L->len : NULL, room > 1 ? room : 0);
+			if (room > 1)
+				L->len += strnlen(L->buf + L->len, room - 1);
 			if (err)
 				return obj_err(obj, err, "prog array '%s': can't put program '%s' in slot %u: %s", m->name,
 				               o->progs[m->slots[s].target].name, key, bpfvm_strerror(err));

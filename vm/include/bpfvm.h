@@ -409,6 +409,16 @@ BPFVM_API int bpfvm_map_delete(bpfvm_map *map, const void *key);
 BPFVM_API int bpfvm_map_lookup_and_delete(bpfvm_map *map, const void *key, void *value, uint64_t flags);
 /* key NULL gives the first key; -ENOENT after the last. */
 BPFVM_API int bpfvm_map_get_next_key(bpfvm_map *map, const void *key, void *next_key);
+/* Puts `prog` in slot `index` of a prog array, as bpfvm_map_update with its
+ * handle, and on refusal writes the reason into log_buf (may be NULL).
+ * Refused: a program of another type than the array's (fixed by the first
+ * program put in it or tail-calling through it, as Linux), a verified or
+ * unchecked program in an array a BPFVM_PROG_NO_VERIFY program uses, and
+ * one that would let a chain of tail calls need more call frames than the
+ * interpreter has (docs/verifier.md).  The array takes its own reference.
+ * Called from any thread; may run concurrently with programs. */
+BPFVM_API int bpfvm_prog_array_update(bpfvm_map *map, uint32_t index, bpfvm_prog *prog, char *log_buf,
+                                      size_t log_size);
 /* Makes the map read-only to the host (as BPF_MAP_FREEZE). */
 BPFVM_API int bpfvm_map_freeze(bpfvm_map *map);
 
