@@ -35,6 +35,7 @@
 #include "bpfvm.h"
 #include "isa.h"
 #include "map.h"
+#include "fix_jumps.h"
 
 #include "verifier_maps_fuzz_linux.h"
 
@@ -572,28 +573,6 @@ static void t_stack(struct gen *g)
 		st(g, sizes[rd(g) & 3], 10, off, (int8_t)rd(g));
 }
 
-/* Jumps a mutation or a raw instruction made point outside the program or
- * into the middle of an lddw go to the last instruction instead. */
-static void fix_jumps(struct bpf_insn *insns, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		enum vm_op op = vm_decode(&insns[i]);
-		if (op == VM_OP_INVALID)
-			continue;
-		uint8_t f = vm_opinfo[op].fmt;
-		bool in_imm = f == FMT_JA32 || f == FMT_CALL_LOCAL;
-		if (f != FMT_JA && f != FMT_JCOND_K && f != FMT_JCOND_X && !in_imm)
-			continue;
-		int64_t t = (int64_t)i + 1 + (in_imm ? insns[i].imm : insns[i].off);
-		if (t < 0 || t >= (int64_t)n || (t > 0 && insns[t - 1].code == 0x18 && vm_decode(&insns[t - 1]) == VM_OP_LDDW))
-			t = (int64_t)n - 1;
-		if (in_imm)
-			insns[i].imm = (int32_t)(t - (int64_t)i - 1);
-		else
-			insns[i].off = (int16_t)(t - (int64_t)i - 1);
-	}
-}
-
 static bool is_lddw_hi(const struct bpf_insn *insns, uint32_t i)
 {
 	return i > 0 && insns[i - 1].code == 0x18;
@@ -699,7 +678,7 @@ static uint32_t generate(struct gen *g)
 	for (uint32_t i = 0; i < g->ncall; i++)
 		g->in[g->call_fix[i].at].imm = (int32_t)start[g->call_fix[i].sub] - (int32_t)g->call_fix[i].at - 1;
 	mutate(g);
-	fix_jumps(g->in, g->len);
+	fuzz_fix_jumps(g->in, g->len);
 	return g->len;
 }
 
@@ -741,7 +720,7 @@ static uint32_t generate_raw(struct gen *g)
 		I(g, in.code, in.dst_reg, in.src_reg, in.off, in.imm);
 	}
 	exit_(g);
-	fix_jumps(g->in, g->len);
+	fuzz_fix_jumps(g->in, g->len);
 	return g->len;
 }
 
