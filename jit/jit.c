@@ -15,9 +15,7 @@
 
 #include "jit_int.h"
 #include "log.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
-#endif
 
 /* As Linux: a program that has not converged after this many passes is
  * left to the interpreter rather than looping forever. */
@@ -104,7 +102,6 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		err = 0;
 		p.plan = plan;
 	}
-#ifdef BPFVM_HAVE_MAPS
 	/* Checked mode: the map values the program addresses directly (lddw
 	 * src=2/6), as the interpreter's checked mode allows them. */
 	for (uint32_t i = 0; p.checked && i + 1 < prog->len; i++) {
@@ -143,7 +140,6 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		}
 		i++;
 	}
-#endif
 
 	/* Direct tail calls: only verified programs have constant-index
 	 * sites; the process must be able to patch them. */

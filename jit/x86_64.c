@@ -28,9 +28,7 @@
 
 #include "jit_int.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "array.h"
-#endif
 
 static const uint8_t reg_map[BPF_MAX_REG] = {
 	X86_RAX, X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8,
@@ -684,7 +682,6 @@ static void emit_stop_check(struct jit_pass *p)
 	bind8(e, j_go);
 }
 
-#ifdef BPFVM_HAVE_MAPS
 /*
  * The array map r1 holds at the call at idx, when that is known without
  * the verifier: r1 was last written by an lddw of the map in the same
@@ -749,7 +746,6 @@ static bool emit_array_lookup(struct jit_pass *p, const struct vm_helper *h, uin
 	bind8(e, j_done);
 	return true;
 }
-#endif
 
 /*
  * bpf_tail_call(r1 = ctx, r2 = prog array, r3 = index): a real tail call.
@@ -1017,10 +1013,8 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		emit_helper_checked(p, h, in, idx);
 		return 0;
 	}
-#ifdef BPFVM_HAVE_MAPS
 	if (emit_array_lookup(p, h, idx))
 		return 0;
-#endif
 	x86_movabs(e, AUX, (uint64_t)(uintptr_t)h->fn);
 	x86_call_reg(e, AUX); /* call helper: r1-r5 are already rdi, rsi, rdx, rcx, r8 */
 	emit_stop_check(p);

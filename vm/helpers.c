@@ -10,9 +10,7 @@
 
 #include "interp.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
-#endif
 
 VM_HIDDEN int vm_helper_add(bpfvm *vm, uint32_t id, uint32_t kind, bpfvm_helper_fn fn,
                             const struct bpfvm_helper_proto *proto, void *ffi);
@@ -320,7 +318,6 @@ static const struct builtin builtins[] = {
 	 * a value (the JIT's r0 at entry is whatever the host left there). */
 	{ BPFVM_FN_tail_call, VM_HELPER_TAIL_CALL, NULL, "bpf_tail_call", BPFVM_RET_VOID,
 	  P(BPFVM_ARG_PTR_TO_CTX, BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_SCALAR), 0 },
-#ifdef BPFVM_HAVE_MAPS
 	{ BPFVM_FN_map_lookup_elem, VM_HELPER_PLAIN, map_helper_lookup, "bpf_map_lookup_elem", BPFVM_RET_MAP_VALUE_OR_NULL,
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY), 0 },
 	{ BPFVM_FN_map_update_elem, VM_HELPER_PLAIN, map_helper_update, "bpf_map_update_elem", BPFVM_RET_INTEGER,
@@ -356,7 +353,6 @@ static const struct builtin builtins[] = {
 	  P(BPFVM_ARG_PTR_TO_SPIN_LOCK), 0 },
 	{ BPFVM_FN_spin_unlock, VM_HELPER_PLAIN, map_helper_spin_unlock, "bpf_spin_unlock", BPFVM_RET_VOID,
 	  P(BPFVM_ARG_PTR_TO_SPIN_LOCK), BPFVM_HELPER_LOCK_SAFE },
-#endif
 };
 
 VM_HIDDEN int vm_helpers_init(bpfvm *vm)

@@ -187,10 +187,6 @@ Test(cli, own_data_files)
 	const char *engines[] = { "interp", "jit" };
 	const char *modes[] = { "--unchecked", "--checked" };
 	for (size_t e = 0; e < 2; e++) {
-#ifndef BPFVM_HAVE_JIT
-		if (e == 1)
-			break;
-#endif
 		for (size_t m = 0; m < 2; m++) {
 			char *out;
 			int rc = bpfvm(&out, "conformance --engine %s %s %s/tests/data", engines[e], modes[m], SOURCE_ROOT);
