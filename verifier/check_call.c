@@ -13,6 +13,7 @@ struct call_meta {
 	struct bpfvm_map *map;
 	int mem_regno;         /* pending PTR_TO_MEM waiting for its size */
 	bool mem_write, mem_uninit, mem_or_null_zero;
+	bool key_zero;         /* the map key is stack bytes known to be zero */
 	int func;              /* callback subprogram, -1 none */
 	uint64_t alloc_size;
 	bool have_alloc;
@@ -146,7 +147,12 @@ static int check_arg(struct vfy_env *env, uint32_t idx, const struct vm_helper *
 		if (kind != BPFVM_ARG_PTR_TO_MAP_KEY && map_is_inner_holder(meta->map))
 			sz = 4;
 		bool w = kind == BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE;
-		return vfy_check_helper_mem(env, idx, regno, NULL, sz, w, w);
+		if ((err = vfy_check_helper_mem(env, idx, regno, NULL, sz, w, w)))
+			return err;
+		if (kind == BPFVM_ARG_PTR_TO_MAP_KEY && h->id == BPFVM_FN_map_lookup_elem &&
+		    (meta->map->type == BPFVM_MAP_ARRAY || meta->map->type == BPFVM_MAP_PERCPU_ARRAY))
+			meta->key_zero = vfy_stack_key_is_zero(env, idx, r, sz);
+		return 0;
 	}
 	case BPFVM_ARG_PTR_TO_CTX:
 		if (r->type == VT_CTX || (env->ctx_is_mem && r->type == VT_PKT)) {
@@ -335,7 +341,14 @@ int vfy_check_helper_call(struct vfy_env *env, uint32_t idx, uint32_t *next)
 			vfy_mark_ptr(env, &r0, VT_MAP_VALUE);
 			r0.map = meta.map;
 		}
-		r0.maybe_null = true;
+		/* As Linux: an array lookup with a constant key below
+		 * max_entries can't fail, so it needs no null check.  Only key
+		 * 0 is seen here (zeroed stack bytes), always below max_entries;
+		 * an inner array has the template's type.  The value still gets
+		 * an id: it names the value for spin locks, and two inner arrays
+		 * with one template are different values (id 0 would make them
+		 * the same lock). */
+		r0.maybe_null = !meta.key_zero;
 		r0.id = vfy_new_id(env);
 		break;
 	case BPFVM_RET_ALLOC_MEM_OR_NULL:

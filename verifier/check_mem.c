@@ -486,6 +486,28 @@ int vfy_check_ld_abs(struct vfy_env *env, uint32_t idx)
 	return 0;
 }
 
+/* A map key on the stack that is known to be zero (every byte SLOT_ZERO),
+ * as Linux's get_constant_map_key for zeroed stack.  The answer depends on
+ * those bytes, so they become precise for pruning, as a fill does. */
+bool vfy_stack_key_is_zero(struct vfy_env *env, uint32_t idx, const struct vfy_reg *reg, unsigned size)
+{
+	if (reg->type != VT_STACK || !tnum_is_const(reg->var_off) || !size)
+		return false;
+	struct vfy_frame *f = stack_frame(env, reg);
+	int64_t o = (int64_t)reg->off + (int64_t)reg->var_off.value;
+	if (!f || o < -BPF_STACK_SIZE || o + size > 0 || (uint32_t)-o > f->nslots * VFY_SLOT)
+		return false;
+	for (int64_t b = o; b < o + size; b++) {
+		struct vfy_slot *s;
+		if (*slot_byte(f, b, &s) != SLOT_ZERO)
+			return false;
+	}
+	struct vfy_state *st = env->cur;
+	uint32_t at = f == vfy_curframe(env) ? idx : (uint32_t)st->frame[f->frameno + 1]->callsite;
+	vfy_need_precise_stack(env, at, o, o + size);
+	return true;
+}
+
 /* Helper memory arguments. */
 int vfy_check_helper_mem(struct vfy_env *env, uint32_t idx, unsigned regno, const struct vfy_reg *sizereg,
                          uint64_t size, bool write, bool uninit_ok)

@@ -159,6 +159,8 @@ int vfy_check_ld_abs(struct vfy_env *env, uint32_t idx);
  * helper writes, marks it initialized. */
 int vfy_check_helper_mem(struct vfy_env *env, uint32_t idx, unsigned regno, const struct vfy_reg *sizereg,
                          uint64_t size, bool write, bool uninit_ok);
+/* The key [reg, + size) is stack bytes all known zero (marks them precise). */
+bool vfy_stack_key_is_zero(struct vfy_env *env, uint32_t idx, const struct vfy_reg *reg, unsigned size);
 /* Access of `size` bytes at fixed offset off from register regno (memory
  * op): val is what a store writes (NULL: unknown bytes), out gets what a
  * load reads (NULL: discard). */

@@ -52,6 +52,31 @@ static const struct vcase cases[] = {
 	{ "lookup and use without null check", HASH8, LOOKUP() "ldxdw %%r0, [%%r0+0]\nexit\n", false,
 	  "map_value_or_null", NULL },
 	{ "lookup with null check", HASH8, LOOKUP() "jeq %%r0, 0, +1\nldxdw %%r0, [%%r0+0]\nexit\n", true, NULL, NULL },
+	/* As Linux: an array lookup whose key is known zero can't fail.
+	 * Linux 6.18 sees the key as constant when a 4-byte store wrote it
+	 * (an 8-byte store of 0 is an 8-byte spill, not a 4-byte key). */
+#define KEYLOOKUP(store, off) store "mov %%r2, %%r10\nadd %%r2, " off "\nlddw %%r1, map_fd(%d)\ncall 1\n"
+	{ "array lookup with a 4-byte zero key needs no null check", ARRAY48,
+	  KEYLOOKUP("stw [%%r10-8], 0\n", "-8") "ldxdw %%r0, [%%r0+40]\nexit\n", true, NULL, NULL },
+	{ "array lookup with a zero key at fp-4 needs no null check", ARRAY48,
+	  KEYLOOKUP("mov %%r1, 0\nstxw [%%r10-4], %%r1\n", "-4") "ldxdw %%r0, [%%r0+0]\nexit\n", true, NULL, NULL },
+	{ "array lookup with an 8-byte zero store needs a null check", ARRAY48,
+	  KEYLOOKUP("stdw [%%r10-8], 0\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", false, "map_value_or_null", NULL },
+	{ "array lookup with key 1 needs a null check", ARRAY48,
+	  KEYLOOKUP("stdw [%%r10-8], 1\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", false, "map_value_or_null", NULL },
+	{ "array lookup with an unknown key needs a null check", ARRAY48,
+	  KEYLOOKUP("call 7\nstxw [%%r10-8], %%r0\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", false, "map_value_or_null",
+	  NULL },
+	{ "hash lookup with a zero key needs a null check", HASH8,
+	  KEYLOOKUP("stw [%%r10-8], 0\nstw [%%r10-4], 0\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", false,
+	  "map_value_or_null", NULL },
+	/* The zero key on one path must not let the other path be pruned at
+	 * insn 10 (a jump target both reach with r0 and r6 equal): the key's
+	 * bytes are precise there. */
+	{ "array key zero on the first path only", ARRAY48,
+	  KEYLOOKUP("call 7\nmov %%r6, %%r0\nstw [%%r10-8], 0\njne %%r6, 0, +3\nmov %%r6, 0\nmov %%r0, 0\n"
+	            "jeq %%r6, 0, +3\nstxw [%%r10-8], %%r6\nmov %%r6, 0\nmov %%r0, 0\n", "-8")
+	  "ldxdw %%r0, [%%r0+0]\nexit\n", false, "map_value_or_null", NULL },
 	{ "null check propagates to copies", HASH8,
 	  LOOKUP() "mov %%r6, %%r0\njeq %%r0, 0, +2\nldxdw %%r0, [%%r6+0]\nexit\nmov %%r0, 0\nexit\n", true, NULL, NULL },
 	{ "value out of bounds", HASH8, LOOKUP() "jeq %%r0, 0, +1\nldxdw %%r0, [%%r0+4]\nexit\n", false,

@@ -16,7 +16,7 @@ struct {
 SEC("mem/null_deref")
 int null_deref(void *ctx)
 {
-	__u32 k = 0;
+	__u32 k = bpf_get_prandom_u32(); /* a constant key in bounds would need no null check */
 	__u64 *v = bpf_map_lookup_elem(&vals, &k);
 	return *v + 1; /* BAD:null_deref */
 }
