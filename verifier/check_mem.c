@@ -475,9 +475,18 @@ int vfy_check_ld_abs(struct vfy_env *env, uint32_t idx)
 		return vfy_err(env, -EINVAL, idx, "BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region");
 	if ((err = vfy_check_reg_read(env, idx, 6)))
 		return err;
+	/* As Linux: an out-of-bounds LD_ABS ends the program at once, so
+	 * nothing acquired may be held (a ring buffer record would stay
+	 * reserved forever). */
+	if ((err = vfy_check_refs_at_exit(env, idx, "BPF_LD_[ABS|IND]")))
+		return err;
 	if (regs[6].type != VT_CTX && regs[6].type != VT_MEM)
 		return vfy_err(env, -EINVAL, idx, "at the time of BPF_LD_ABS|IND R6 != pointer to skb: keep the context "
 		               "in r6");
+	/* As Linux's check_ptr_off_reg: r6 is the context itself. */
+	if (regs[6].off || !tnum_equals_const(regs[6].var_off, 0))
+		return vfy_err(env, -EACCES, idx, "dereference of modified ctx ptr R6 off=%d disallowed: BPF_LD_ABS|IND "
+		               "needs the unmodified context in r6", regs[6].off);
 	if (vm_opinfo[env->ops[idx]].fmt == FMT_LDIND && (err = vfy_check_reg_read(env, idx, in->src_reg)))
 		return err;
 	for (unsigned r = 1; r <= 5; r++)

@@ -99,6 +99,20 @@ static const struct rcase cases[] = {
 	  false, "cannot pass map_type 22 into func bpf_ringbuf_output" },
 };
 
+/* The same in an xdp program (LD_ABS needs the context in r6). */
+static const struct rcase xdp_cases[] = {
+	/* As Linux: an LD_ABS out of the packet ends the program, so it may
+	 * not run while a record is held. */
+	{ "LD_ABS with a record held",
+	  RESERVE(16) "jeq %r0, 0, +6\nmov %r7, %r0\nmov %r6, %r9\nldabsb 0\nmov %r1, %r7\n" SUBMIT RET0, false,
+	  "BPF_LD_[ABS|IND] without releasing" },
+	{ "LD_IND with a record held",
+	  RESERVE(16) "jeq %r0, 0, +7\nmov %r7, %r0\nmov %r6, %r9\nmov %r8, 2\nldindb %r8, 0\nmov %r1, %r7\n" SUBMIT RET0,
+	  false, "BPF_LD_[ABS|IND] without releasing" },
+	{ "LD_ABS after the record is submitted",
+	  RESERVE(16) "jeq %r0, 0, +3\nmov %r1, %r0\n" SUBMIT "mov %r6, %r9\nldabsb 0\n" RET0, true, NULL },
+};
+
 static bpfvm_map *mk(bpfvm *vm, uint32_t type, uint32_t ks, uint32_t vs, uint32_t max)
 {
 	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = type, .key_size = ks, .value_size = vs,
@@ -129,9 +143,9 @@ static void subst(char *out, size_t size, const char *text, int rb, int hash, in
 	out[o] = '\0';
 }
 
-Test(verifier_refs, table)
+static void run_table(const struct rcase *cases, size_t ncases, const char *type)
 {
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ncases; i++) {
 		const struct rcase *c = &cases[i];
 		bpfvm *vm;
 		cr_assert_eq(bpfvm_create(NULL, &vm), 0);
@@ -144,7 +158,7 @@ Test(verifier_refs, table)
 		struct bpf_insn *insns;
 		size_t n;
 		cr_assert_eq(vm_asm(full, strlen(full), &insns, &n, err, sizeof(err)), 0, "%s: asm: %s", c->name, err);
-		struct bpfvm_prog_opts o = { .sz = sizeof(o), .log_buf = log, .log_size = sizeof(log),
+		struct bpfvm_prog_opts o = { .sz = sizeof(o), .type = type, .log_buf = log, .log_size = sizeof(log),
 		                             .log_level = BPFVM_LOG_ERRORS, .mem_size = 16 };
 		bpfvm_prog *prog = NULL;
 		log[0] = 0;
@@ -164,4 +178,14 @@ Test(verifier_refs, table)
 		bpfvm_map_put(rb);
 		bpfvm_destroy(vm);
 	}
+}
+
+Test(verifier_refs, table)
+{
+	run_table(cases, sizeof(cases) / sizeof(cases[0]), NULL);
+}
+
+Test(verifier_refs, xdp_table)
+{
+	run_table(xdp_cases, sizeof(xdp_cases) / sizeof(xdp_cases[0]), "xdp");
 }
