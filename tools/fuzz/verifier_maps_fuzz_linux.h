@@ -148,6 +148,60 @@ static void linux_setup(const struct bpfvm_map_attr *attrs, int n)
 	fflush(lx.log);
 }
 
+/* Linux's reason for a rejection: the last lines of its log before the
+ * statistics, as [*from, *from + return value). */
+static size_t lx_reason(char *log, size_t *from)
+{
+	size_t len = strlen(log);
+	while (len && log[len - 1] == '\n')
+		log[--len] = '\0';
+	const char *st = strstr(log, "\nprocessed ");
+	if (st)
+		len = (size_t)(st - log);
+	size_t f = len;
+	for (int lines = 0; f > 0 && lines < 3; f--)
+		if (log[f - 1] == '\n' && ++lines == 3)
+			break;
+	*from = f;
+	return len - f;
+}
+
+/* Linux refuses LD_ABS/IND in xdp before it looks further, which would
+ * hide any other rule the program breaks.  Ask again with each of them
+ * made "r0 = 0" (what an out-of-packet load gives, without the exit), and
+ * say what Linux thinks of the rest. */
+static void lx_unmask_ld_abs(const struct bpf_insn *p, uint32_t n, bool any_align)
+{
+	static struct bpf_insn q[2048];
+	static char log[1 << 16];
+	memcpy(q, p, n * sizeof(*q));
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t c = q[i].code;
+		if ((c & 0x07) == BPF_LD && ((c & 0xe0) == BPF_ABS || (c & 0xe0) == BPF_IND))
+			q[i] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0 };
+	}
+	log[0] = '\0';
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_XDP;
+	a.insns = (uintptr_t)q;
+	a.insn_cnt = n;
+	a.license = (uintptr_t)"GPL";
+	a.prog_flags = any_align ? BPF_F_ANY_ALIGNMENT : 0;
+	a.log_buf = (uintptr_t)log;
+	a.log_size = sizeof(log);
+	a.log_level = 1;
+	int fd = lx_bpf(BPF_PROG_LOAD, &a);
+	if (fd >= 0) {
+		close(fd);
+		fprintf(lx.log, "linux, LD_ABS/IND as r0 = 0: accepts\n");
+		return;
+	}
+	int e = errno;
+	size_t from, len = lx_reason(log, &from);
+	fprintf(lx.log, "linux, LD_ABS/IND as r0 = 0: rejects (%s)\n%.*s\n", strerror(e), (int)len, log + from);
+}
+
 static void linux_verdict(const struct bpf_insn *insns, uint32_t n, const int *fds, int nmaps, bool any_align,
                           bool vm_ok, const char *vm_log)
 {
@@ -216,19 +270,12 @@ static void linux_verdict(const struct bpf_insn *insns, uint32_t n, const int *f
 	if (lx.logged++ > 5000)
 		return;
 	/* The reason: the last lines of Linux's log, without its statistics. */
-	size_t len = strlen(log);
-	while (len && log[len - 1] == '\n')
-		log[--len] = '\0';
-	const char *st = strstr(log, "\nprocessed ");
-	if (st)
-		len = (size_t)(st - log);
-	size_t from = len;
-	for (int lines = 0; from > 0 && lines < 3; from--)
-		if (log[from - 1] == '\n' && ++lines == 3)
-			break;
+	size_t from, len = lx_reason(log, &from);
 	fprintf(lx.log, "== %s (linux errno %s)\nlinux: %.*s\nbpfvm: %s\n", vm_ok ? "bpfvm accepts, linux rejects"
-	        : "linux accepts, bpfvm rejects", lx_ok ? "-" : strerror(e), (int)(len - from), log + from,
+	        : "linux accepts, bpfvm rejects", lx_ok ? "-" : strerror(e), (int)len, log + from,
 	        vm_ok ? "ok" : vm_log);
+	if (vm_ok && strstr(log, "BPF_LD_[ABS|IND] instructions not allowed"))
+		lx_unmask_ld_abs(p, n, any_align);
 	for (uint32_t i = 0; i < n; i++)
 		fprintf(lx.log, "\t{ 0x%02x, %u, %u, %d, %d },\n", insns[i].code, insns[i].dst_reg, insns[i].src_reg,
 		        insns[i].off, insns[i].imm);
