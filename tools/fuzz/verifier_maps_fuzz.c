@@ -990,6 +990,12 @@ static bool nondeterministic(const struct bpf_insn *in, uint32_t n)
 	for (uint32_t i = 0; i < n; i++) {
 		if (in[i].code == 0x8d) /* callx */
 			return true;
+		/* A branch on the frame pointer's bits (jset r10, 114): the
+		 * moved-stack probe below may happen to take the same way. */
+		uint8_t cls = in[i].code & 7, op = in[i].code & 0xf0;
+		if ((cls == 0x05 || cls == 0x06) && op != 0x00 && op != 0x80 && op != 0x90 &&
+		    (in[i].dst_reg == 10 || ((in[i].code & 0x08) && in[i].src_reg == 10)))
+			return true;
 		if (in[i].code == 0x85 && in[i].src_reg == 0 &&
 		    (in[i].imm == BPFVM_FN_ktime_get_ns || in[i].imm == BPFVM_FN_get_prandom_u32 ||
 		     in[i].imm == BPFVM_FN_jiffies64 || in[i].imm == BPFVM_FN_ktime_get_boot_ns ||
