@@ -13,7 +13,8 @@ struct call_meta {
 	struct bpfvm_map *map;
 	int mem_regno;         /* pending PTR_TO_MEM waiting for its size */
 	bool mem_write, mem_uninit, mem_or_null_zero;
-	bool key_zero;         /* the map key is stack bytes known to be zero */
+	bool key_const;        /* the map key is a known constant on the stack */
+	uint64_t key;
 	int func;              /* callback subprogram, -1 none */
 	uint64_t alloc_size;
 	bool have_alloc;
@@ -151,7 +152,7 @@ static int check_arg(struct vfy_env *env, uint32_t idx, const struct vm_helper *
 			return err;
 		if (kind == BPFVM_ARG_PTR_TO_MAP_KEY && h->id == BPFVM_FN_map_lookup_elem &&
 		    (meta->map->type == BPFVM_MAP_ARRAY || meta->map->type == BPFVM_MAP_PERCPU_ARRAY))
-			meta->key_zero = vfy_stack_key_is_zero(env, idx, r, sz);
+			meta->key_const = vfy_stack_const_key(env, idx, r, sz, &meta->key);
 		return 0;
 	}
 	case BPFVM_ARG_PTR_TO_CTX:
@@ -342,13 +343,14 @@ int vfy_check_helper_call(struct vfy_env *env, uint32_t idx, uint32_t *next)
 			r0.map = meta.map;
 		}
 		/* As Linux: an array lookup with a constant key below
-		 * max_entries can't fail, so it needs no null check.  Only key
-		 * 0 is seen here (zeroed stack bytes), always below max_entries;
-		 * an inner array has the template's type.  The value still gets
-		 * an id: it names the value for spin locks, and two inner arrays
-		 * with one template are different values (id 0 would make them
-		 * the same lock). */
-		r0.maybe_null = !meta.key_zero;
+		 * max_entries can't fail, so it needs no null check.  An inner
+		 * array has the template's type and max_entries (unless
+		 * BPF_F_INNER_MAP, then only key 0 is sure).  The value still
+		 * gets an id: it names the value for spin locks, and two inner
+		 * arrays with one template are different values (id 0 would
+		 * make them the same lock). */
+		r0.maybe_null = !(meta.key_const && (meta.key == 0 || (meta.key < meta.map->max_entries &&
+		                                                        !(meta.map->map_flags & BPFVM_F_INNER_MAP))));
 		r0.id = vfy_new_id(env);
 		break;
 	case BPFVM_RET_ALLOC_MEM_OR_NULL:
@@ -423,6 +425,7 @@ static void widen_callers(struct vfy_state *st)
 			for (int i = 0; i < VFY_SLOT; i++)
 				if (sl->type[i] == SLOT_ZERO)
 					sl->type[i] = SLOT_MISC;
+			sl->key4_set = false;
 		}
 	}
 }

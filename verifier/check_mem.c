@@ -90,6 +90,7 @@ static inline uint8_t *slot_byte(struct vfy_frame *f, int64_t o, struct vfy_slot
 /* Turns a (partly overwritten) spill into plain initialized bytes. */
 static void scrub_spill(struct vfy_slot *s)
 {
+	s->key4_set = false;
 	if (s->type[0] != SLOT_SPILL && s->type[7] != SLOT_SPILL)
 		return;
 	for (int i = 0; i < VFY_SLOT; i++)
@@ -147,11 +148,18 @@ static int stack_access(struct vfy_env *env, uint32_t idx, unsigned regno, const
 	if (write) {
 		if (val && whole && val->type != VT_NOT_INIT) {
 			s->spilled = *val;
+			s->key4_set = false;
 			memset(s->type, SLOT_SPILL, VFY_SLOT);
 			return 0;
 		}
 		bool zero = val && val->type == VT_SCALAR && tnum_equals_const(val->var_off, 0);
 		stack_write_bytes(f, o, o + size, zero ? SLOT_ZERO : SLOT_MISC);
+		/* As Linux: a 4-byte store of a constant to an 8-aligned slot
+		 * is a spill it keeps the value of (a constant map key). */
+		if (env->store_const && size == 4 && !(o % VFY_SLOT)) {
+			s->key4_set = true;
+			s->key4 = env->store_const_val;
+		}
 		return 0;
 	}
 	/* read: a fill through a pointer other than r10 is a use of these
@@ -349,8 +357,12 @@ int vfy_check_load_store(struct vfy_env *env, uint32_t idx)
 			v.type = VT_NOT_INIT, v.var_off = tnum_const(in->imm & ((1ULL << (size * 8)) - 1));
 		if (size < 8 && !(in->imm & ((1LL << (size * 8)) - 1)))
 			vfy_mark_const(&v, 0), v.type = VT_SCALAR;
-		return vfy_check_mem_access(env, idx, in->dst_reg, in->off, size, true, size < 8 && v.type != VT_SCALAR ? NULL : &v,
-		                            NULL, false, false);
+		env->store_const = size == 4;
+		env->store_const_val = (uint64_t)(int64_t)in->imm;
+		err = vfy_check_mem_access(env, idx, in->dst_reg, in->off, size, true, size < 8 && v.type != VT_SCALAR ? NULL : &v,
+		                           NULL, false, false);
+		env->store_const = false;
+		return err;
 	}
 	case FMT_STX: {
 		if ((err = vfy_check_reg_read(env, idx, in->dst_reg)) || (err = vfy_check_reg_read(env, idx, in->src_reg)))
@@ -369,7 +381,12 @@ int vfy_check_load_store(struct vfy_env *env, uint32_t idx)
 			               "whole: 8 bytes to an 8-aligned slot", in->src_reg, vfy_type_name(&v));
 		if (size < 8 && !(v.type == VT_SCALAR && tnum_equals_const(tnum_cast(v.var_off, (uint8_t)size), 0)))
 			pv = NULL;
-		return vfy_check_mem_access(env, idx, in->dst_reg, in->off, size, true, pv, NULL, false, false);
+		/* the whole register's value, as Linux spills it */
+		env->store_const = size == 4 && v.type == VT_SCALAR && tnum_is_const(v.var_off);
+		env->store_const_val = v.var_off.value;
+		err = vfy_check_mem_access(env, idx, in->dst_reg, in->off, size, true, pv, NULL, false, false);
+		env->store_const = false;
+		return err;
 	}
 	case FMT_ATOMIC: {
 		if ((err = vfy_check_reg_read(env, idx, in->dst_reg)) || (err = vfy_check_reg_read(env, idx, in->src_reg)))
@@ -495,10 +512,11 @@ int vfy_check_ld_abs(struct vfy_env *env, uint32_t idx)
 	return 0;
 }
 
-/* A map key on the stack that is known to be zero (every byte SLOT_ZERO),
- * as Linux's get_constant_map_key for zeroed stack.  The answer depends on
- * those bytes, so they become precise for pruning, as a fill does. */
-bool vfy_stack_key_is_zero(struct vfy_env *env, uint32_t idx, const struct vfy_reg *reg, unsigned size)
+/* A constant map key on the stack, as Linux's get_constant_map_key: every
+ * byte known zero, or a 4-byte key written by one 4-byte store of a
+ * constant to an 8-aligned slot.  The answer depends on those bytes, so
+ * they become precise for pruning, as a fill does. */
+bool vfy_stack_const_key(struct vfy_env *env, uint32_t idx, const struct vfy_reg *reg, unsigned size, uint64_t *val)
 {
 	if (reg->type != VT_STACK || !tnum_is_const(reg->var_off) || !size)
 		return false;
@@ -506,10 +524,18 @@ bool vfy_stack_key_is_zero(struct vfy_env *env, uint32_t idx, const struct vfy_r
 	int64_t o = (int64_t)reg->off + (int64_t)reg->var_off.value;
 	if (!f || o < -BPF_STACK_SIZE || o + size > 0 || (uint32_t)-o > f->nslots * VFY_SLOT)
 		return false;
-	for (int64_t b = o; b < o + size; b++) {
-		struct vfy_slot *s;
+	bool zero = true;
+	struct vfy_slot *s = NULL;
+	for (int64_t b = o; b < o + size; b++)
 		if (*slot_byte(f, b, &s) != SLOT_ZERO)
+			zero = false;
+	if (zero) {
+		*val = 0;
+	} else {
+		slot_byte(f, o, &s);
+		if (size != 4 || o % VFY_SLOT || !s->key4_set)
 			return false;
+		*val = s->key4;
 	}
 	struct vfy_state *st = env->cur;
 	uint32_t at = f == vfy_curframe(env) ? idx : (uint32_t)st->frame[f->frameno + 1]->callsite;

@@ -72,6 +72,11 @@ enum vfy_slot_type {
 struct vfy_slot {
 	struct vfy_reg spilled; /* valid when every byte is SLOT_SPILL */
 	uint8_t type[VFY_SLOT]; /* per byte, enum vfy_slot_type; index 0 = lowest address */
+	/* The slot's low 4 bytes were written last by one 4-byte store of
+	 * the known value key4 (Linux: a 4-byte spill of a constant); any
+	 * other write to the slot clears it.  Used as a constant map key. */
+	bool key4_set;
+	uint64_t key4;
 };
 
 struct vfy_frame {

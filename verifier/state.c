@@ -258,6 +258,9 @@ static bool stacksafe(const struct vfy_frame *o, const struct vfy_frame *c, stru
 		}
 		if (old_spill && !regsafe(&os->spilled, &cs->spilled, m))
 			return false;
+		/* a constant key the old state relied on must be there */
+		if (relevant && os->key4_set && (!cs || !cs->key4_set || cs->key4 != os->key4))
+			return false;
 	}
 	return true;
 }

@@ -99,6 +99,11 @@ struct vfy_env {
 	bool relax;                  /* pruning may ignore scalars outside rel_in */
 	bool rel_dirty;              /* the walk found a value-dependent use rel_in lacked */
 
+	/* A 4-byte store of a known value (check_mem.c sets it around the
+	 * store): lets the stack slot remember it as a constant map key. */
+	bool store_const;
+	uint64_t store_const_val;
+
 	char msg[256];               /* scratch for messages */
 	const struct vm_line *last_line; /* the source line the state log printed last */
 };
@@ -159,8 +164,9 @@ int vfy_check_ld_abs(struct vfy_env *env, uint32_t idx);
  * helper writes, marks it initialized. */
 int vfy_check_helper_mem(struct vfy_env *env, uint32_t idx, unsigned regno, const struct vfy_reg *sizereg,
                          uint64_t size, bool write, bool uninit_ok);
-/* The key [reg, + size) is stack bytes all known zero (marks them precise). */
-bool vfy_stack_key_is_zero(struct vfy_env *env, uint32_t idx, const struct vfy_reg *reg, unsigned size);
+/* The key [reg, + size) on the stack is a known constant *val: bytes all
+ * known zero, or one 4-byte store of a constant (marks them precise). */
+bool vfy_stack_const_key(struct vfy_env *env, uint32_t idx, const struct vfy_reg *reg, unsigned size, uint64_t *val);
 /* Access of `size` bytes at fixed offset off from register regno (memory
  * op): val is what a store writes (NULL: unknown bytes), out gets what a
  * load reads (NULL: discard). */

@@ -73,6 +73,30 @@ static const struct vcase cases[] = {
 	{ "hash lookup with a zero key needs a null check", HASH8,
 	  KEYLOOKUP("stw [%%r10-8], 0\nstw [%%r10-4], 0\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", false,
 	  "map_value_or_null", NULL },
+	{ "array lookup with key 3 of 4 needs no null check", ARRAY48,
+	  KEYLOOKUP("stw [%%r10-8], 3\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", true, NULL, NULL },
+	{ "array lookup with a constant register key needs no null check", ARRAY48,
+	  KEYLOOKUP("mov %%r1, 2\nstxw [%%r10-8], %%r1\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", true, NULL, NULL },
+	{ "array lookup with key 4 of 4 needs a null check", ARRAY48,
+	  KEYLOOKUP("stw [%%r10-8], 4\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", false, "map_value_or_null", NULL },
+	{ "array lookup with key -1 needs a null check", ARRAY48,
+	  KEYLOOKUP("stw [%%r10-8], -1\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", false, "map_value_or_null", NULL },
+	{ "array lookup with a 64-bit register key needs a null check", ARRAY48,
+	  KEYLOOKUP("lddw %%r1, 0x100000001\nstxw [%%r10-8], %%r1\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", false,
+	  "map_value_or_null", NULL },
+	{ "constant key with a byte overwritten needs a null check", ARRAY48,
+	  KEYLOOKUP("stw [%%r10-8], 1\nstb [%%r10-7], 0\n", "-8") "ldxdw %%r0, [%%r0+0]\nexit\n", false,
+	  "map_value_or_null", NULL },
+	{ "constant key at fp-4 needs a null check (as Linux: not an aligned spill)", ARRAY48,
+	  KEYLOOKUP("stw [%%r10-4], 1\n", "-4") "ldxdw %%r0, [%%r0+0]\nexit\n", false, "map_value_or_null", NULL },
+	{ "array key 1 then 5 on two paths", ARRAY48,
+	  KEYLOOKUP("call 7\nmov %%r6, %%r0\nstw [%%r10-8], 1\njne %%r6, 0, +3\nmov %%r6, 0\nmov %%r0, 0\n"
+	            "jeq %%r6, 0, +3\nstw [%%r10-8], 5\nmov %%r6, 0\nmov %%r0, 0\n", "-8")
+	  "ldxdw %%r0, [%%r0+0]\nexit\n", false, "map_value_or_null", NULL },
+	{ "array key 1 then unknown on two paths", ARRAY48,
+	  KEYLOOKUP("call 7\nmov %%r6, %%r0\nstw [%%r10-8], 1\njne %%r6, 0, +3\nmov %%r6, 0\nmov %%r0, 0\n"
+	            "jeq %%r6, 0, +3\nstxw [%%r10-8], %%r6\nmov %%r6, 0\nmov %%r0, 0\n", "-8")
+	  "ldxdw %%r0, [%%r0+0]\nexit\n", false, "map_value_or_null", NULL },
 	/* The zero key on one path must not let the other path be pruned at
 	 * insn 10 (a jump target both reach with r0 and r6 equal): the key's
 	 * bytes are precise there. */
