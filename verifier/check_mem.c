@@ -209,6 +209,11 @@ static int ctx_access(struct vfy_env *env, uint32_t idx, unsigned regno, const s
 	if (!tnum_is_const(reg->var_off) || reg->var_off.value)
 		return vfy_err(env, -EACCES, idx, "variable ctx access var_off disallowed (R%u): use a constant offset",
 		               regno);
+	/* As Linux's check_ptr_off_reg: the field is named by the insn's
+	 * offset alone (that is what a ctx rewrite sees). */
+	if (reg->off)
+		return vfy_err(env, -EACCES, idx, "dereference of modified ctx ptr R%u off=%d disallowed: access the field "
+		               "through the context itself, with the offset in the instruction", regno, reg->off);
 	if (atomic)
 		return vfy_err(env, -EACCES, idx, "BPF_ATOMIC stores into R%u ctx is not allowed", regno);
 	int64_t o = (int64_t)reg->off + off;
