@@ -996,6 +996,11 @@ static bool nondeterministic(const struct bpf_insn *in, uint32_t n)
 		if ((cls == 0x05 || cls == 0x06) && op != 0x00 && op != 0x80 && op != 0x90 &&
 		    (in[i].dst_reg == 10 || ((in[i].code & 0x08) && in[i].src_reg == 10)))
 			return true;
+		/* Part of r10 stored (stxb [r7+8], r10 into a map value): the
+		 * low bytes of the stack's address may not move with the probe
+		 * (the frame is aligned), but differ on the checked engine. */
+		if (cls == 0x03 && (in[i].code & 0xe0) == 0x60 && (in[i].code & 0x18) != 0x18 && in[i].src_reg == 10)
+			return true;
 		if (in[i].code == 0x85 && in[i].src_reg == 0 &&
 		    (in[i].imm == BPFVM_FN_ktime_get_ns || in[i].imm == BPFVM_FN_get_prandom_u32 ||
 		     in[i].imm == BPFVM_FN_jiffies64 || in[i].imm == BPFVM_FN_ktime_get_boot_ns ||
