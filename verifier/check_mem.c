@@ -236,8 +236,16 @@ static int ctx_access(struct vfy_env *env, uint32_t idx, unsigned regno, const s
 			if (info->ctx_field >= 0 && info->ctx_field != (int32_t)i)
 				return vfy_err(env, -EACCES, idx, "same insn cannot be used with different ctx fields");
 			info->ctx_field = (int32_t)i;
-		} else if (out) {
-			loaded_scalar(out, size, false);
+		} else {
+			/* the run-time layout may differ (xdp: the fields after
+			 * three 8-byte pointers): convert_ctx_access moves it */
+			if (fd->real_off != fd->off) {
+				if (info->ctx_field >= 0 && info->ctx_field != (int32_t)i)
+					return vfy_err(env, -EACCES, idx, "same insn cannot be used with different ctx fields");
+				info->ctx_field = (int32_t)i;
+			}
+			if (out)
+				loaded_scalar(out, size, false);
 		}
 		return 0;
 	}

@@ -131,8 +131,11 @@ static int explore(struct vfy_env *env)
 	}
 }
 
-/* Rewrites context loads of packet pointer fields to the run-time layout:
- * programs see a 4-byte field, the context holds an 8-byte pointer. */
+/* Rewrites context accesses to the run-time layout: a packet pointer
+ * field is a 4-byte field to programs and an 8-byte pointer in the
+ * context; other fields may sit elsewhere (the access keeps its size and
+ * its place inside the field).  The verifier made sure the insn's offset
+ * alone names the field (the base register is the unmodified context). */
 static void convert_ctx_access(struct vfy_env *env)
 {
 	const struct bpfvm_prog_type *t = env->ptype;
@@ -142,6 +145,10 @@ static void convert_ctx_access(struct vfy_env *env)
 			continue;
 		const struct bpfvm_ctx_field *f = &t->fields[fi];
 		struct bpf_insn *in = &env->prog->insns[i];
+		if (!(f->access & (BPFVM_CTX_PKT_DATA | BPFVM_CTX_PKT_END | BPFVM_CTX_PKT_META))) {
+			in->off = (int16_t)(f->real_off + (in->off - (int32_t)f->off));
+			continue;
+		}
 		in->code = vm_opinfo[VM_OP_LDXDW].code;
 		in->off = (int16_t)f->real_off;
 		if (env->prog->ops)
