@@ -508,8 +508,10 @@ static __attribute__((noinline)) void *htab_lookup_other(struct map_htab *h, con
 
 /* Programs and host, lock-free under the read side.  8-byte keys take a
  * leaf path with no call and no saved registers: 3x faster than the
- * general one when the table is in cache (docs/maps.md). */
-static inline void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
+ * general one when the table is in cache (docs/maps.md).  always_inline:
+ * GCC otherwise keeps one out-of-line copy that htab_lookup jumps to, one
+ * more taken branch per helper call. */
+static inline __attribute__((always_inline)) void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
 {
 	struct map_htab *h = (struct map_htab *)map;
 	if (__builtin_expect(h->kind != HTAB_K8, 0))
@@ -527,7 +529,7 @@ static inline void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
 	return NULL;
 }
 
-static void *htab_lookup(struct bpfvm_map *map, const void *key)
+void *map_htab_lookup(struct bpfvm_map *map, const void *key)
 {
 	return htab_lookup_inline(map, key);
 }
@@ -725,7 +727,7 @@ long map_htab_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void
 
 void *map_htab_lookup_raw(struct bpfvm_map *map, const void *key)
 {
-	return htab_lookup(map, key);
+	return map_htab_lookup(map, key);
 }
 
 void map_htab_free(struct bpfvm_map *map)
@@ -756,7 +758,7 @@ const struct map_ops map_hash_ops = {
 	.check_attr = htab_check_attr,
 	.alloc = htab_alloc,
 	.free = htab_free,
-	.lookup = htab_lookup,
+	.lookup = map_htab_lookup,
 	.update = htab_update,
 	.delete = map_htab_delete,
 	.get_next_key = map_htab_get_next_key,

@@ -76,6 +76,9 @@ bool map_tryget(struct bpfvm_map *map);
 struct map_htab;
 struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t stored_value_size,
                                  void (*release)(void *value));
+/* BPF_MAP_TYPE_HASH's lookup (map_hash_ops.lookup), called directly by
+ * map_helper_lookup: a direct call instead of a load and an indirect one. */
+void *map_htab_lookup(struct bpfvm_map *map, const void *key);
 /* Test hook: every key of this (empty, BPFVM_MAP_HASH) map collides in one
  * bucket, to reach overflow chains with few keys.  -EINVAL otherwise. */
 int map_htab_test_collide(struct bpfvm_map *map);
