@@ -408,7 +408,7 @@ static uint64_t htab_nbuckets(uint32_t max_entries)
 	return n;
 }
 
-static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
+int map_htab_check_attr(const struct bpfvm_map_attr *attr, uint64_t vsize, const char **why)
 {
 	if (attr->map_flags & ~(BPFVM_F_NO_PREALLOC | BPFVM_F_RDONLY_PROG)) {
 		*why = "hash map_flags may only hold BPF_F_NO_PREALLOC and BPF_F_RDONLY_PROG";
@@ -420,12 +420,17 @@ static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 	}
 	/* check_common() bounds elements at 32 bytes of overhead each; here
 	 * the real element header and the bucket array count too. */
-	uint64_t elem = sizeof(struct htab_elem) + ((attr->key_size + 7ull) & ~7ull) + ((attr->value_size + 7ull) & ~7ull);
+	uint64_t elem = sizeof(struct htab_elem) + ((attr->key_size + 7ull) & ~7ull) + ((vsize + 7ull) & ~7ull);
 	if (elem * attr->max_entries + htab_nbuckets(attr->max_entries) * sizeof(struct htab_bucket) > MAP_MAX_BYTES) {
 		*why = "the hash map would take more than bpfvm's 1 GiB per-map limit (elements and buckets)";
 		return -E2BIG;
 	}
 	return 0;
+}
+
+static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
+{
+	return map_htab_check_attr(attr, attr->value_size, why);
 }
 
 struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsize, void (*release)(void *value))
@@ -554,9 +559,15 @@ static int htab_lookup_copy(struct bpfvm_map *map, const void *key, void *value,
 	return 0;
 }
 
-/* Inserts or replaces key with a value of h->vsize bytes (already in the
- * stored form).  Programs and host; writers serialize per home bucket. */
-int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
+/* Inserts or replaces key.  fill NULL: value is h->vsize bytes in the
+ * stored form, and a replace publishes a new element.  fill set (per-CPU
+ * maps): fill(map, dst, value, fresh) writes the stored value, into a new
+ * element (fresh) or into the existing one in place, as Linux updates
+ * per-CPU values in place: a new element would lose the other CPUs'
+ * concurrent atomic adds.  Programs and host; writers serialize per home
+ * bucket, so in-place fills of one key never interleave. */
+static int htab_update(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags,
+                       map_htab_fill_fn *fill)
 {
 	struct map_htab *h = (struct map_htab *)map;
 	struct htab_pos p = htab_pos(h, key);
@@ -576,6 +587,10 @@ int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *valu
 	if (old && (flags & BPFVM_F_LOCK)) {
 		/* In place, under the value's own lock (as Linux). */
 		map_value_copy_in(map, elem_value(h, old), value, BPFVM_F_LOCK);
+		goto out;
+	}
+	if (old && fill) {
+		fill(map, elem_value(h, old), value, false);
 		goto out;
 	}
 	if (!old) {
@@ -618,7 +633,10 @@ int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *valu
 		goto out;
 	}
 	memcpy(e->data, key, map->key_size);
-	memcpy(elem_value(h, e), value, h->vsize);
+	if (fill)
+		fill(map, elem_value(h, e), value, true);
+	else
+		memcpy(elem_value(h, e), value, h->vsize);
 	if (map->spin_lock_off >= 0)
 		memset(elem_value(h, e) + map->spin_lock_off, 0, 4); /* a fresh, unlocked lock */
 	if (old) {
@@ -639,9 +657,15 @@ out:
 	return err;
 }
 
-static int htab_update(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
+int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
 {
-	return map_htab_update_raw(map, key, value, flags);
+	return htab_update(map, key, value, flags, NULL);
+}
+
+int map_htab_update_fill(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags,
+                         map_htab_fill_fn *fill)
+{
+	return htab_update(map, key, value, flags, fill);
 }
 
 int map_htab_delete(struct bpfvm_map *map, const void *key)
@@ -740,7 +764,7 @@ void map_htab_free(struct bpfvm_map *map)
 int map_htab_test_collide(struct bpfvm_map *map)
 {
 	struct map_htab *h = (struct map_htab *)map;
-	if (map->type != BPFVM_MAP_HASH || atomic_load(&h->count))
+	if ((map->type != BPFVM_MAP_HASH && map->type != BPFVM_MAP_PERCPU_HASH) || atomic_load(&h->count))
 		return -EINVAL;
 	h->mask = 0; /* the other buckets stay unused until the map is freed */
 	return 0;
@@ -759,7 +783,7 @@ const struct map_ops map_hash_ops = {
 	.alloc = htab_alloc,
 	.free = htab_free,
 	.lookup = map_htab_lookup,
-	.update = htab_update,
+	.update = map_htab_update_raw,
 	.delete = map_htab_delete,
 	.get_next_key = map_htab_get_next_key,
 	.lookup_copy = htab_lookup_copy,
