@@ -187,10 +187,6 @@ Test(cli, own_data_files)
 	const char *engines[] = { "interp", "jit" };
 	const char *modes[] = { "--unchecked", "--checked" };
 	for (size_t e = 0; e < 2; e++) {
-#ifndef BPFVM_HAVE_JIT
-		if (e == 1)
-			break;
-#endif
 		for (size_t m = 0; m < 2; m++) {
 			char *out;
 			int rc = bpfvm(&out, "conformance --engine %s %s %s/tests/data", engines[e], modes[m], SOURCE_ROOT);
@@ -239,3 +235,30 @@ Test(cli, conformance_negative_rejected)
 	closedir(d);
 	cr_assert_gt(files, 50);
 }
+
+#ifdef ELF_TEST_DIR
+/* --dump-maps prints a ring buffer's committed records (consuming them). */
+Test(cli, dump_maps_ringbuf_records)
+{
+	char *out;
+	cr_assert_eq(bpfvm(&out, "run --dump-maps %s/ringbuf.o", ELF_TEST_DIR), 0);
+	cr_expect(strstr(out, "map events (type 27, key 0, value 0):\n"
+	                      "  record 24 bytes  010000000000000020000000000000007265736572766500\n"), "%s", out);
+	free(out);
+	cr_assert_eq(bpfvm(&out, "run --dump-maps --json %s/ringbuf.o", ELF_TEST_DIR), 0);
+	cr_expect(strstr(out, "\"entries\": [], \"records\": [\"0100000000000000200000000000000072657365727665"
+	                      "00\", \"020000000000000000100000000000006f75747075740000\"]}"), "%s", out);
+	free(out);
+}
+
+/* --dump-maps pops queues and stacks empty, in pop order. */
+Test(cli, dump_maps_queue_stack_values)
+{
+	char *out;
+	cr_assert_eq(bpfvm(&out, "run --dump-maps --json %s/queue_stack.o", ELF_TEST_DIR), 0);
+	cr_expect(strstr(out, "{\"name\": \"fifo\", \"type\": 22, \"key_size\": 0, \"value_size\": 8, \"entries\": [], "
+	                      "\"values\": [\"0300000000000000\", \"0400000000000000\", \"0500000000000000\"]}"), "%s", out);
+	cr_expect(strstr(out, "\"values\": [\"0400000000000000\", \"0300000000000000\", \"0200000000000000\"]}"), "%s", out);
+	free(out);
+}
+#endif
