@@ -93,6 +93,9 @@ Test(cli, errors_exit_1)
 	cr_assert_eq(bpfvm(NULL, "run %s/tests/cli/bad.s --no-verify", SOURCE_ROOT), 1);
 	cr_assert_eq(bpfvm(NULL, "disasm %s/examples/hello.s", SOURCE_ROOT), 1); /* text: size not 8k */
 	cr_assert_eq(bpfvm(NULL, "conformance /nonexistent"), 1);
+	cr_assert_eq(bpfvm(NULL, "verify /nonexistent/prog.s"), 1);
+	cr_assert_eq(bpfvm(NULL, "show /nonexistent/prog.o"), 1);
+	cr_assert_eq(bpfvm(NULL, "jit-dump /nonexistent/prog.s"), 1);
 }
 
 Test(cli, run_prints_r0)
@@ -260,5 +263,40 @@ Test(cli, dump_maps_queue_stack_values)
 	                      "\"values\": [\"0300000000000000\", \"0400000000000000\", \"0500000000000000\"]}"), "%s", out);
 	cr_expect(strstr(out, "\"values\": [\"0400000000000000\", \"0300000000000000\", \"0200000000000000\"]}"), "%s", out);
 	free(out);
+}
+#endif
+
+/* jit-dump on assembly: every BPF instruction heads its x86-64 block. */
+Test(cli, jit_dump_assembly)
+{
+	char *out;
+	cr_assert_eq(bpfvm(&out, "jit-dump %s/examples/hello.s", SOURCE_ROOT), 0);
+	cr_expect(strstr(out, "; entry trampoline and abort stub\n") != NULL, "%s", out);
+	cr_expect(strstr(out, "    0: mov %r0, 42\n") != NULL, "%s", out);
+	cr_expect(strstr(out, " ret") != NULL, "%s", out);
+	free(out);
+	cr_assert_eq(bpfvm(NULL, "jit-dump --prog x %s/examples/hello.s", SOURCE_ROOT), 2);
+}
+
+#ifdef ELF_TEST_DIR
+/* jit-dump on an ELF object: each program verified and printed under its
+ * name; --prog prints that one only. */
+Test(cli, jit_dump_elf)
+{
+	char *out;
+	static const char *names[] = { "stage1", "stage2", "ping", "pong", "again", "entry" };
+	cr_assert_eq(bpfvm(&out, "jit-dump %s/tailcalls.o", ELF_TEST_DIR), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char want[64];
+		snprintf(want, sizeof(want), "; program %s\n", names[i]);
+		cr_expect(strstr(out, want) != NULL, "no %s in:\n%s", want, out);
+	}
+	free(out);
+	cr_assert_eq(bpfvm(&out, "jit-dump --prog stage2 %s/tailcalls.o", ELF_TEST_DIR), 0);
+	cr_expect(strstr(out, "; program stage2\n") != NULL, "%s", out);
+	cr_expect(strstr(out, "; program stage1\n") == NULL, "%s", out);
+	free(out);
+	cr_assert_eq(bpfvm(NULL, "jit-dump --prog nope %s/tailcalls.o", ELF_TEST_DIR), 1);
+	cr_assert_eq(bpfvm(NULL, "jit-dump %s/tailcalls_bad.o", ELF_TEST_DIR), 1);
 }
 #endif

@@ -58,8 +58,6 @@ static int report_error(const struct run_args *a, const char *what, int err, con
 	while (dl && detail[dl - 1] == '\n')
 		dl--;
 	cli_err("run", "%s: %s: %s%s%.*s", a->file, what, bpfvm_strerror(err), dl ? "\n" : "", (int)dl, detail);
-	if (err == -EOPNOTSUPP && !a->flags && !strstr(detail, "--no-verify"))
-		fprintf(stderr, "bpfvm run: this build cannot verify the program; use --no-verify (checked mode)\n");
 	return CLI_FAIL;
 }
 

@@ -23,7 +23,10 @@ static void usage(FILE *f)
 	           "  --prog: ELF: only that program (and those in its prog arrays' initial slots).\n"
 	           "  --tail-calls (ELF objects): print the tail-call graph: programs, prog arrays,\n"
 	           "  edges, cycles, and the deepest stack along any chain of tail calls.\n"
-	           "  --log-level: 1 errors (default), 2 adds per-insn states, 4 adds statistics (bits, e.g. 7).\n"
+	           "  --type, --mem-size, --any-alignment: for raw or assembly input, the program type\n"
+	           "  (default mem), its input size if fixed, and BPFVM_PROG_ANY_ALIGNMENT; an ELF\n"
+	           "  object's programs take their types from their section names.\n"
+	           "  --log-level: bits: 1 errors, 2 per-insn states, 4 statistics (default 5).\n"
 	           "  Exit status: 0 accepted, 1 rejected, 2 usage error.\n");
 }
 
@@ -147,7 +150,7 @@ int cli_cmd_verify(int argc, char **argv)
 	int err = cli_read_file(path, &buf, &len);
 	if (err) {
 		cli_err("verify", "%s: %s", path, strerror(-err));
-		return CLI_USAGE;
+		return CLI_FAIL;
 	}
 	enum cli_prog_kind kind = cli_prog_kind(buf, len);
 	if (kind == CLI_PROG_ELF) {
