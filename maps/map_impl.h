@@ -81,6 +81,9 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t sto
  * (map_in_map.c) and the per-CPU hash (percpu_hash.c).  Lookups return
  * the stored value, under the read side. */
 int map_htab_check_attr(const struct bpfvm_map_attr *attr, uint64_t stored_value_size, const char **why);
+/* map_htab_update_fill: fill(map, dst, src, fresh) writes the stored value
+ * under the bucket lock, into a new element (fresh) or in place into the
+ * key's existing one (per-CPU maps: see hash.c's htab_update). */
 typedef void map_htab_fill_fn(struct bpfvm_map *map, void *dst, const void *src, bool fresh);
 int map_htab_update_fill(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags,
                          map_htab_fill_fn *fill);

@@ -44,7 +44,7 @@ static struct bpfvm_map *pcpu_alloc(const struct bpfvm_map_attr *attr)
 	return map_htab_alloc(attr, ((attr->value_size + 7) & ~7u) * vm_nr_cpus(), NULL);
 }
 
-/* Programs: this run's CPU's value. */
+/* Programs, under the run's read side: this run's CPU's value. */
 static void *pcpu_lookup(struct bpfvm_map *map, const void *key)
 {
 	uint8_t *v = map_htab_lookup(map, key);
@@ -108,6 +108,8 @@ static void fill_this_cpu(struct bpfvm_map *map, void *dst, const void *src, boo
 	}
 }
 
+/* Host update (value: every CPU's) and program update (value: this CPU's);
+ * either may run concurrently with readers and other writers. */
 static int pcpu_update(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
 {
 	return map_htab_update_fill(map, key, value, flags, fill_all);
