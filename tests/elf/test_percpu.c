@@ -107,3 +107,30 @@ Test(elf_percpu, hash_seeded)
 	bpfvm_obj_close(obj);
 	bpfvm_destroy(vm);
 }
+
+static unsigned count(const char *hay, const char *needle)
+{
+	unsigned n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* bpfvm run --dump-maps --json lists each CPU's value of a per-CPU hash:
+ * one run counted 1 on its CPU, 0 on the others, in both maps. */
+Test(elf_percpu, hash_dump_maps)
+{
+	static char out[1 << 16];
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s run %s/percpu_hash.o --dump-maps --json 2>&1", BPFVM_EXE, ELF_TEST_DIR);
+	FILE *p = popen(cmd, "r");
+	cr_assert(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	cr_assert_eq(pclose(p), 0, "%s", out);
+	unsigned ncpu = bpfvm_num_possible_cpus();
+	cr_expect_eq(count(out, "\"type\": 5"), 2, "%s", out);
+	cr_expect_eq(count(out, "\"key\": \"07000000\", \"values\": ["), 2, "%s", out);
+	cr_expect_eq(count(out, "\"0100000000000000\""), 2, "%s", out);
+	cr_expect_eq(count(out, "\"0000000000000000\""), 2 * (ncpu - 1), "%s", out);
+}
