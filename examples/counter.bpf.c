@@ -6,7 +6,7 @@
  * .bss map).  `bpfvm show build/examples/counter.o` lists both; run it with
  *   build/tools/cli/bpfvm run build/examples/counter.o --mem /tmp/in.bin
  * r0 is the number of times this first byte has been seen in this run's
- * maps (1 on a fresh run).  Needs a bpfvm built with maps.  The input is
+ * maps (1 on a fresh run).   The input is
  * read only after the bounds check against `end = data + len`, which is
  * what lets the verifier accept it (see docs/verifier.md, "mem").
  */

@@ -15,9 +15,7 @@
 
 #include "jit_int.h"
 #include "log.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
-#endif
 
 /* As Linux: a program that has not converged after this many passes is
  * left to the interpreter rather than looping forever. */
@@ -104,7 +102,6 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		err = 0;
 		p.plan = plan;
 	}
-#ifdef BPFVM_HAVE_MAPS
 	/* Checked mode: the map values the program addresses directly (lddw
 	 * src=2/6), as the interpreter's checked mode allows them. */
 	for (uint32_t i = 0; p.checked && i + 1 < prog->len; i++) {
@@ -112,6 +109,16 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		if (in->code != 0x18)
 			continue;
 		struct bpfvm_map *m = prog->aux ? prog->aux[i].map : NULL;
+		if (m) {
+			/* helper and tail-call map arguments are checked against these */
+			struct bpfvm_map **ms = realloc(img->maps, (img->nmaps + 1) * sizeof(*ms));
+			if (!ms) {
+				err = fail(log, -ENOMEM, -1, "out of memory");
+				goto out;
+			}
+			img->maps = ms;
+			ms[img->nmaps++] = m;
+		}
 		if (m && (in->src_reg == BPF_PSEUDO_MAP_VALUE || in->src_reg == BPF_PSEUDO_MAP_IDX_VALUE)) {
 			/* The resolver only allows one-element arrays here; the
 			 * region is that element (insns[i+1].imm now holds the
@@ -133,7 +140,12 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		}
 		i++;
 	}
-#endif
+
+	/* Direct tail calls: only verified programs have constant-index
+	 * sites; the process must be able to patch them. */
+	for (uint32_t i = 0; !p.checked && prog->aux && i < prog->len && !p.can_poke; i++)
+		if (prog->aux[i].const_tail_index)
+			p.can_poke = jit_poke_supported();
 
 	p.prog = prog;
 	uint32_t pass;
@@ -147,6 +159,7 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		p.nsubs = sb;
 		p.e.len = 0;
 		p.e.err = 0;
+		p.npokes = 0;
 		err = jit_x86_translate(&p);
 		if (err) {
 			if (p.why)
@@ -171,6 +184,19 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t size = (JIT_ENTRY_GUARD + p.e.len + page - 1) & ~(page - 1);
+	if (p.npokes) {
+		/* sites to patch later: a read+execute view and a writable
+		 * alias of one memfd (jit_poke.c) */
+		int perr = jit_poke_map_image(img, p.e.buf, p.e.len, size);
+		if (perr) {
+			err = fail(log, perr, -1, "cannot map memory for the image (memfd)");
+			goto out;
+		}
+		img->pokes = p.pokes;
+		img->npokes = p.npokes;
+		p.pokes = NULL;
+		goto mapped;
+	}
 	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (map == MAP_FAILED) {
 		err = fail(log, -ENOMEM, -1, "cannot map memory for the image");
@@ -189,7 +215,9 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	img->map = map;
 	img->map_size = size;
 	img->mem = mem;
+mapped:
 	img->code_size = p.e.len;
+	img->tail_stub = p.checked ? 0 : p.ntail_stub;
 	img->addrs = a; /* the converged layout: for jit-dump */
 	a = NULL;
 	img->len = prog->len;
@@ -198,9 +226,12 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	img->nsubs = nsubs;
 	img->passes = pass;
 	prog->jit = img;
+	if (img->npokes)
+		jit_poke_register(img);
+	prog->jit_entry = (uint64_t (*)(void *, uint64_t, struct bpfvm_prog *))img->mem;
+	vm_log(log, BPFVM_LOG_STATS, "jit: %zu bytes of x86-64 in %u passes, %u direct tail call%s\n", p.e.len, pass,
+	       img->npokes, img->npokes == 1 ? "" : "s");
 	img = NULL;
-	prog->jit_entry = (uint64_t (*)(void *, uint64_t, struct bpfvm_prog *))mem;
-	vm_log(log, BPFVM_LOG_STATS, "jit: %zu bytes of x86-64 in %u passes\n", p.e.len, pass);
 out:
 	x86_fini(&p.e);
 	free(a);
@@ -208,10 +239,13 @@ out:
 	free(sa);
 	free(sb);
 	free(tgt);
+	free(p.pokes);
 	free(plan);
 	free(p.pads);
-	if (img)
+	if (img) {
 		free(img->regions);
+		free(img->maps);
+	}
 	free(img);
 	return err;
 }
@@ -221,10 +255,20 @@ void jit_free(struct bpfvm_prog *prog)
 	struct jit_image *img = prog->jit;
 	if (!img)
 		return;
+	/* Out of the registry first: no slot change may patch it now.  No
+	 * site of another image points here: this program is in no slot
+	 * (a slot holds a reference), and removing it from one retargeted
+	 * those sites before the release that led here. */
+	if (img->npokes)
+		jit_poke_unregister(img);
+	if (img->alias)
+		munmap(img->alias, img->map_size);
+	free(img->pokes);
 	munmap(img->map, img->map_size);
 	free(img->addrs);
 	free(img->subs);
 	free(img->regions);
+	free(img->maps);
 	free(img);
 	prog->jit = NULL;
 	prog->jit_entry = NULL;

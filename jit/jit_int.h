@@ -25,6 +25,16 @@
  */
 #define JIT_ENTRY_GUARD 16
 
+/* A constant-index tail-call site: the `jmp rel32` at `rel` (4-aligned)
+ * goes to `out` (slot empty), `slow` (the indirect path) or the slot
+ * program's tail stub, patched as the slot changes (jit_poke.c). */
+struct jit_poke_site {
+	struct bpfvm_map *map; /* the prog array (the program holds a reference) */
+	uint32_t index;
+	uint32_t rel;          /* offset of the jmp's rel32 */
+	uint32_t slow, out;    /* offsets of the indirect path and the fall-through */
+};
+
 struct jit_image {
 	void *map;         /* the mmap'd region (read+execute): JIT_ENTRY_GUARD bytes of int3, then the code */
 	size_t map_size;   /* mapping size */
@@ -35,9 +45,22 @@ struct jit_image {
 	uint32_t *subs;    /* subs[k]: offset of subprogram k's prologue */
 	uint32_t nsubs;
 	uint32_t passes;
-	/* Checked mode: map values the program addresses through lddw. */
+	/* Checked mode: map values the program addresses through lddw, and
+	 * the maps it names (helper and tail-call arguments are checked
+	 * against them). */
 	struct vm_region *regions;
 	uint32_t nregions;
+	struct bpfvm_map **maps;
+	uint32_t nmaps;
+	/* Direct tail calls.  tail_stub: offset of the entry a direct site of
+	 * another image jumps to (unchecked images; 0: none).  pokes: this
+	 * image's constant-index sites; alias: the writable view of the image
+	 * they are patched through (NULL without sites). */
+	uint32_t tail_stub;
+	struct jit_poke_site *pokes;
+	uint32_t npokes;
+	void *alias;
+	struct jit_image *poke_prev, *poke_next; /* registry, under jit_poke_lock() */
 };
 
 /* The peephole plan (x86_64_opt.c): what each instruction becomes when
@@ -97,6 +120,12 @@ struct jit_pass {
 	bool blind;             /* constant blinding */
 	bool checked;           /* checked mode: inline bounds, depth and budget checks */
 	uint32_t blind_key;
+	/* Direct tail calls: may this pass emit poke sites, the sites it
+	 * emitted, and where it put the tail stub. */
+	bool can_poke;
+	struct jit_poke_site *pokes;
+	uint32_t npokes, pokes_cap;
+	uint32_t ntail_stub;
 	/* Why the program cannot be JIT'd (set with err_insn on failure). */
 	const char *why;
 	long err_insn;
@@ -105,6 +134,19 @@ struct jit_pass {
 /* Emits the whole image for one pass.  Returns 0, or -EOPNOTSUPP with
  * p->why / p->err_insn set when a construct is not supported. */
 int jit_x86_translate(struct jit_pass *p);
+
+/* ---- direct tail calls (jit_poke.c) ---- */
+
+/* Can this process patch sites (memfd, core-serializing membarrier)? */
+bool jit_poke_supported(void);
+/* Maps an image with sites: a read+execute view and a read+write alias of
+ * one memfd.  Fills img->map, map_size, mem, alias. */
+int jit_poke_map_image(struct jit_image *img, const uint8_t *code, size_t len, size_t size);
+/* Points every site at what its slot holds and adds img to the registry
+ * (before any thread can run it); removes it (before it is unmapped). */
+void jit_poke_register(struct jit_image *img);
+void jit_poke_unregister(struct jit_image *img);
+extern _Atomic unsigned long jit_poke_patches, jit_poke_syncs;
 
 /* ---- run-time support called from JIT'd code (jit_rt.c) ---- */
 
@@ -134,6 +176,16 @@ void jit_rt_checked_enter(struct jit_checked_ctx *ck);
  * region (writes: a writable one), else records -EFAULT and returns 0.
  * szwr = size | write << 8. */
 uint64_t jit_rt_check_mem(struct jit_checked_ctx *ck, uint64_t addr, uint64_t szwr, uint64_t insn, uint64_t rbp);
+/* Checked mode: a helper call (callx: h NULL, the helper id in `id`).
+ * Checks args[0..4] (r1..r5) as the checked interpreter does, exposes the
+ * JIT'd frames to callbacks, calls the helper and registers what it
+ * returned.  insn_dst = insn | dst_reg << 32.  ok = 0: the run failed. */
+struct jit_call_ret {
+	uint64_t r0;
+	uint64_t ok;
+};
+struct jit_call_ret jit_rt_helper_checked(struct jit_checked_ctx *ck, const struct vm_helper *h, const uint64_t *args,
+                                          uint64_t insn_dst, uint64_t rbp, uint64_t id);
 enum jit_fail_kind { JIT_FAIL_ALIGN = 1, JIT_FAIL_DEPTH, JIT_FAIL_BUDGET };
 void jit_rt_fail(struct jit_checked_ctx *ck, uint64_t kind, uint64_t insn, uint64_t addr);
 
@@ -149,5 +201,9 @@ struct jit_tail_ret {
 	uint64_t r0;
 };
 struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx);
+/* The same from a checked image: r2 must be a prog array the program
+ * loaded and the target a checked program, as in the checked interpreter. */
+struct jit_tail_ret jit_rt_tail_call_checked(struct jit_checked_ctx *ck, uint64_t map, uint64_t index, uint64_t ctx,
+                                             uint64_t insn);
 
 #endif

@@ -23,13 +23,12 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jit_int.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "array.h"
-#endif
 
 static const uint8_t reg_map[BPF_MAX_REG] = {
 	X86_RAX, X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8,
@@ -683,7 +682,6 @@ static void emit_stop_check(struct jit_pass *p)
 	bind8(e, j_go);
 }
 
-#ifdef BPFVM_HAVE_MAPS
 /*
  * The array map r1 holds at the call at idx, when that is known without
  * the verifier: r1 was last written by an lddw of the map in the same
@@ -748,7 +746,6 @@ static bool emit_array_lookup(struct jit_pass *p, const struct vm_helper *h, uin
 	bind8(e, j_done);
 	return true;
 }
-#endif
 
 /*
  * bpf_tail_call(r1 = ctx, r2 = prog array, r3 = index): a real tail call.
@@ -760,30 +757,52 @@ static bool emit_array_lookup(struct jit_pass *p, const struct vm_helper *h, uin
  *         the target's body just past its push rbp; mov rbp, rsp, so it
  *         runs in this frame and returns to this frame's caller.
  */
-static void emit_tail_call(struct jit_pass *p)
+static const uint8_t arg_regs[5] = { X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8 };
+
+static void emit_tail_call(struct jit_pass *p, uint32_t idx)
 {
 	struct x86_emit *e = &p->e;
-	/* r0 survives a tail call that falls through, as in the interpreter */
-	x86_push(e, X86_RDI);
-	x86_push(e, X86_RAX);
-	x86_mov_rr(e, true, AUX, X86_RDI);
-	x86_mov_rr(e, true, X86_RDI, X86_RSI);
-	x86_mov_rr(e, true, X86_RSI, X86_RDX);
-	x86_mov_rr(e, true, X86_RDX, AUX);
-	x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_tail_call);
-	x86_call_reg(e, AUX);
-	x86_mov_rr(e, true, AUX, X86_RAX);
-	x86_pop(e, X86_RAX);
-	x86_pop(e, X86_RDI);
+	if (p->checked) {
+		/* (addr, r0) = jit_rt_tail_call_checked(r12, r2, r3, r1, idx),
+		 * r0-r5 kept: an unverified program may read them after a
+		 * tail call that falls through, and the interpreter keeps them */
+		x86_push(e, X86_RAX);
+		for (int i = 4; i >= 0; i--)
+			x86_push(e, arg_regs[i]);
+		x86_mov_rr(e, true, X86_RCX, X86_RDI);
+		x86_mov_rr(e, true, X86_RDI, X86_R12);
+		x86_mov_imm(e, X86_R8, idx);
+		x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_tail_call_checked);
+		x86_call_reg(e, AUX);
+		x86_mov_rr(e, true, AUX, X86_RAX);
+		x86_mov_rr(e, true, AUX3, X86_RDX);
+		for (int i = 0; i < 5; i++)
+			x86_pop(e, arg_regs[i]);
+		x86_pop(e, X86_RAX);
+	} else {
+		/* r0 survives a tail call that falls through, as in the interpreter */
+		x86_push(e, X86_RDI);
+		x86_push(e, X86_RAX);
+		x86_mov_rr(e, true, AUX, X86_RDI);
+		x86_mov_rr(e, true, X86_RDI, X86_RSI);
+		x86_mov_rr(e, true, X86_RSI, X86_RDX);
+		x86_mov_rr(e, true, X86_RDX, AUX);
+		x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_tail_call);
+		x86_call_reg(e, AUX);
+		x86_mov_rr(e, true, AUX, X86_RAX);
+		x86_pop(e, X86_RAX);
+		x86_pop(e, X86_RDI);
+	}
 	x86_test_rr(e, true, AUX, AUX);
 	size_t j_none = jcc8_fwd(e, X86_CC_E);
 	x86_alu_ri(e, X86_CMP, true, AUX, JIT_TAIL_ABORT);
 	size_t j_jump = jcc8_fwd(e, X86_CC_A);
 	size_t j_done = jcc8_fwd(e, X86_CC_B);
-	x86_mov_rr(e, true, X86_RAX, X86_RDX);
+	int r0 = p->checked ? AUX3 : X86_RDX; /* the target's r0 when it ran elsewhere */
+	x86_mov_rr(e, true, X86_RAX, r0);
 	x86_jcc_to(e, X86_CC_E, p->abort_off, false); /* flags still say "== 2" */
 	bind8(e, j_done);
-	x86_mov_rr(e, true, X86_RAX, X86_RDX);
+	x86_mov_rr(e, true, X86_RAX, r0);
 	emit_epilogue(p);
 	bind8(e, j_jump);
 	for (int i = 3; i >= 0; i--)
@@ -791,6 +810,145 @@ static void emit_tail_call(struct jit_pass *p)
 	x86_mov_rr(e, true, X86_RSP, X86_RBP);
 	x86_jmp_reg(e, AUX); /* jmp target body */
 	bind8(e, j_none);
+}
+
+/*
+ * Checked mode: every helper call goes through jit_rt_helper_checked(),
+ * which checks the arguments as the checked interpreter does; r1-r5 are
+ * kept, as the interpreter leaves them.
+ *   push r5..r1 (args[0..4] at rsp)
+ *   (r0, ok) = jit_rt_helper_checked(r12, h, rsp, idx | dst << 32, r10, callx ? dst : 0)
+ *   pop r1..r5; if (!ok) unwind; stop check
+ */
+static void emit_helper_checked(struct jit_pass *p, const struct vm_helper *h, const struct bpf_insn *in,
+                                uint32_t idx)
+{
+	struct x86_emit *e = &p->e;
+	if (h)
+		x86_alu_rr(e, X86_XOR, false, X86_R9, X86_R9);
+	else
+		x86_mov_rr(e, true, X86_R9, reg_map[in->dst_reg]); /* the helper id */
+	x86_alu_ri(e, X86_SUB, true, X86_RSP, 8);                  /* 5 pushes + 8: rsp stays 16-aligned */
+	for (int i = 4; i >= 0; i--)
+		x86_push(e, arg_regs[i]);
+	x86_mov_rr(e, true, X86_RDI, X86_R12);
+	x86_movabs(e, X86_RSI, (uint64_t)(uintptr_t)h);
+	x86_mov_rr(e, true, X86_RDX, X86_RSP);
+	x86_mov_imm(e, X86_RCX, (uint64_t)idx | (h ? 0 : (uint64_t)in->dst_reg << 32));
+	x86_mov_rr(e, true, X86_R8, X86_RBP);
+	x86_movabs(e, AUX, (uint64_t)(uintptr_t)jit_rt_helper_checked);
+	x86_call_reg(e, AUX);
+	x86_mov_rr(e, true, AUX, X86_RDX); /* ok */
+	for (int i = 0; i < 5; i++)
+		x86_pop(e, arg_regs[i]);
+	x86_alu_ri(e, X86_ADD, true, X86_RSP, 8);
+	x86_test_rr(e, true, AUX, AUX);
+	x86_jcc_to(e, X86_CC_E, p->abort_off, false); /* the run failed; rax = 0 */
+	emit_stop_check(p);
+}
+
+/*
+ * The prog array a tail call at idx goes through, when known at JIT time:
+ * the program's only one, or the one an lddw put in r2 in the same
+ * straight-line run of instructions.
+ */
+static struct bpfvm_map *tail_map_at(const struct jit_pass *p, uint32_t idx)
+{
+	const struct bpfvm_prog *prog = p->prog;
+	if (prog->ntail_maps == 1)
+		return prog->tail_maps[0];
+	if (!prog->aux || !prog->ops || !p->is_target)
+		return NULL;
+	for (uint32_t k = idx; k-- > 0;) {
+		if (p->is_target[k + 1])
+			return NULL;
+		enum vm_op op = (enum vm_op)prog->ops[k];
+		const struct bpf_insn *in = &prog->insns[k];
+		if (op == VM_OP_INVALID)
+			continue;
+		uint8_t fmt = vm_opinfo[op].fmt;
+		if (op == VM_OP_LDDW && in->dst_reg == 2)
+			return in->src_reg == BPF_PSEUDO_MAP_FD || in->src_reg == BPF_PSEUDO_MAP_IDX ? prog->aux[k].map : NULL;
+		if (fmt == FMT_JA || fmt == FMT_JA32 || fmt == FMT_JCOND_K || fmt == FMT_JCOND_X || fmt == FMT_CALL ||
+		    fmt == FMT_CALL_LOCAL || fmt == FMT_CALLX || fmt == FMT_EXIT)
+			return NULL;
+		if (in->dst_reg == 2 && fmt != FMT_ST && fmt != FMT_STX && fmt != FMT_ATOMIC)
+			return NULL;
+		if (fmt == FMT_ATOMIC && in->src_reg == 2)
+			return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * A tail call whose index the verifier proved constant (Linux's poke
+ * descriptors; jit_poke.c keeps the jmp's target equal to the slot):
+ *   r11 = ck->run; if (!r11 || r11->tail_calls >= 33) goto out
+ *   jmp rel32 (4-aligned rel32)  -> out | slow | slot program's tail stub
+ * slow:
+ *   the indirect sequence (emit_tail_call)
+ * out:
+ * The tail stub counts the call, so an empty slot counts nothing, as in
+ * the interpreter.
+ */
+static bool emit_tail_call_direct(struct jit_pass *p, uint32_t idx)
+{
+	struct x86_emit *e = &p->e;
+	const struct bpfvm_prog *prog = p->prog;
+	if (!p->can_poke || p->checked || !prog->aux || !prog->aux[idx].const_tail_index)
+		return false;
+	struct bpfvm_map *m = tail_map_at(p, idx);
+	uint32_t index = prog->aux[idx].tail_index;
+	if (!m || m->type != BPFVM_MAP_PROG_ARRAY || index >= m->max_entries)
+		return false;
+	x86_load(e, 8, AUX, X86_R12, (int32_t)offsetof(struct jit_checked_ctx, run));
+	x86_test_rr(e, true, AUX, AUX);
+	size_t j_norun = jcc8_fwd(e, X86_CC_E);
+	x86_alu_mi(e, X86_CMP, false, AUX, (int32_t)offsetof(struct vm_run, tail_calls), BPF_MAX_TAIL_CALLS);
+	size_t j_limit = jcc8_fwd(e, X86_CC_AE);
+	/* the rel32 on a 4-byte boundary: patched with one aligned store */
+	x86_nops(e, (unsigned)((4 - (e->len + 1) % 4) % 4));
+	uint32_t rel = (uint32_t)e->len + 1;
+	x86_jmp_rel32(e, 0); /* jmp slow until jit_poke_register() sets it */
+	uint32_t slow = (uint32_t)e->len;
+	emit_tail_call(p, idx);
+	bind8(e, j_norun);
+	bind8(e, j_limit);
+	if (p->npokes == p->pokes_cap) {
+		uint32_t cap = p->pokes_cap ? p->pokes_cap * 2 : 4;
+		struct jit_poke_site *n = realloc(p->pokes, cap * sizeof(*n));
+		if (!n) {
+			x86_fail(e, -ENOMEM);
+			return true;
+		}
+		p->pokes = n;
+		p->pokes_cap = cap;
+	}
+	p->pokes[p->npokes++] = (struct jit_poke_site){ m, index, rel, slow, (uint32_t)e->len };
+	return true;
+}
+
+/*
+ * Where a direct site of another image lands (jit_poke.c), in place of
+ * the indirect path's `jmp r11`: drops the caller's frame as that path
+ * does (its layout is the same in every image), counts the tail call,
+ * makes this program the run's, and enters the body past push rbp; mov
+ * rbp, rsp.  A "mem" program starts with r2 = the input length.
+ */
+static void emit_tail_stub(struct jit_pass *p)
+{
+	struct x86_emit *e = &p->e;
+	p->ntail_stub = (uint32_t)e->len;
+	for (int i = 3; i >= 0; i--)
+		x86_pop(e, saved_regs[i]);
+	x86_mov_rr(e, true, X86_RSP, X86_RBP);
+	x86_load(e, 8, AUX, X86_R12, (int32_t)offsetof(struct jit_checked_ctx, run));
+	x86_alu_mi(e, X86_ADD, false, AUX, (int32_t)offsetof(struct vm_run, tail_calls), 1);
+	x86_movabs(e, AUX2, (uint64_t)(uintptr_t)p->prog);
+	x86_store(e, 8, AUX, (int32_t)offsetof(struct vm_run, prog), AUX2);
+	if (p->prog->type && p->prog->type->is_mem)
+		x86_load(e, 8, X86_RSI, AUX, (int32_t)offsetof(struct vm_run, len));
+	x86_jmp_to(e, (int64_t)p->subs[0] + JIT_TAIL_ENTRY_SKIP, !p->first);
 }
 
 static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op op, uint32_t idx)
@@ -816,8 +974,10 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 			x86_alu_mi(e, X86_SUB, true, X86_R12, JIT_CK_DEPTH, 1);
 		return 0;
 	}
-	if (p->checked)
-		return unsupported(p, idx, "checked mode: helper calls (and callx, tail calls) are not JIT'd yet");
+	if (p->checked && op == VM_OP_CALLX) {
+		emit_helper_checked(p, NULL, in, idx);
+		return 0;
+	}
 	if (op == VM_OP_CALLX) {
 		/* r11 = jit_rt_callx(vm, dst, idx), keeping r1-r5; unknown id:
 		 * the run already failed, unwind. */
@@ -845,13 +1005,16 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 	if (!h)
 		return unsupported(p, idx, "helper call was not resolved at load");
 	if (h->kind == VM_HELPER_TAIL_CALL) {
-		emit_tail_call(p);
+		if (!emit_tail_call_direct(p, idx))
+			emit_tail_call(p, idx);
 		return 0;
 	}
-#ifdef BPFVM_HAVE_MAPS
+	if (p->checked) {
+		emit_helper_checked(p, h, in, idx);
+		return 0;
+	}
 	if (emit_array_lookup(p, h, idx))
 		return 0;
-#endif
 	x86_movabs(e, AUX, (uint64_t)(uintptr_t)h->fn);
 	x86_call_reg(e, AUX); /* call helper: r1-r5 are already rdi, rsi, rdx, rcx, r8 */
 	emit_stop_check(p);
@@ -1130,5 +1293,7 @@ int jit_x86_translate(struct jit_pass *p)
 			return unsupported(p, i, "the encoder could not express an operand");
 	}
 	p->naddrs[prog->len] = (uint32_t)e->len;
+	if (!p->checked)
+		emit_tail_stub(p);
 	return e->err;
 }

@@ -1,45 +1,126 @@
 /*
- * BPF_MAP_TYPE_HASH: power-of-two buckets of singly-linked lists.
+ * BPF_MAP_TYPE_HASH: a bucketised table of cache-line buckets, each holding
+ * three {tag, element} slots, an overflow link and the bucket's writer lock.
  *
- * Readers (programs and host lookups, under the RCU read side) walk a chain
- * with acquire loads and take no lock.  Writers take a striped bucket lock,
- * publish a fully built element with a release store, and unlink elements
- * with a release store; unlinked elements are freed (or returned to the
- * preallocated pool) only after a grace period, so a reader standing on one
- * can still follow its `next`.  Replacing a key publishes a new element in
- * the old one's place: a reader sees the old value or the new one, whole.
- * With BPF_F_LOCK the value is rewritten in place under its spin lock.
+ * Layout.  A bucket is one 64-byte line.  For keys of up to 8 bytes the
+ * slot's tag *is* the key (zero-extended), so a lookup hit reads one line
+ * and never touches the element: the value pointer is computed from the
+ * element pointer.  For longer keys the tag is the 64-bit hash and a tag
+ * match is confirmed against the key stored in the element.  A bucket that
+ * fills links a heap overflow bucket; overflow buckets stay linked until
+ * the map is freed (never unlinked, so readers may always follow `next`).
+ * Elements never move between slots: a delete empties a slot, an insert
+ * fills the first empty slot of its chain, a replace swaps the element
+ * pointer of the key's slot.  No rehashing: the bucket count is fixed from
+ * max_entries at creation.
+ *
+ * Concurrency.  Readers (programs and host calls, under the RCU read side)
+ * take no lock and do no atomic read-modify-write.  Writers take the home
+ * bucket's lock, which guards its whole overflow chain.  An element leaves
+ * the table only through the retire batch (hash_retire below) and is
+ * freed, or returned to the preallocated pool, only after a grace period,
+ * so an element pointer a reader loaded stays valid until its read section
+ * ends.  docs/maps.md has the memory-ordering argument for the tag check.
  */
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include "map_impl.h"
 
+#define HTAB_SLOTS 3
+#define HTAB_RETIRE_BATCH 64 /* elements per rcu_call */
+
 struct htab_elem {
-	struct htab_elem *_Atomic next;
-	uint32_t hash;
-	uint32_t pooled;            /* from the preallocated block: back to the free list */
+	struct htab_elem *link;     /* free list / retire batch, never seen by readers */
 	struct map_htab *owner;
-	struct rcu_head rcu;
+	struct rcu_head rcu;        /* used by the first element of a retire batch */
+	uint32_t pooled;            /* from the preallocated block: back to the free list */
+	uint32_t unused;
 	uint8_t data[] __attribute__((aligned(8))); /* key, then the value at key_round */
 };
 
+struct htab_slot {
+	/* keys <= 8 bytes: the key, zero-extended; longer keys: the hash.
+	 * Written only while `elem` is NULL (slot free), under the lock. */
+	_Atomic uint64_t tag;
+	struct htab_elem *_Atomic elem; /* NULL: free */
+};
+
+struct htab_bucket {
+	struct htab_slot slot[HTAB_SLOTS];
+	struct htab_bucket *_Atomic next; /* overflow bucket, same home lock */
+	_Atomic uint32_t lock;            /* home buckets: guards the chain */
+	uint32_t unused;
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct htab_bucket) == 64, "a bucket is one cache line");
+
+enum htab_kind { HTAB_K8, HTAB_KSMALL, HTAB_KLONG };
+
+/* A zeroed block: calloc, or for 2 MiB and more an mmap aligned to 2 MiB
+ * with transparent huge pages asked for (the machine's THP mode is often
+ * "madvise").  Random lookups in a 32 MiB bucket array miss the TLB on
+ * almost every access with 4 KiB pages. */
+struct htab_mem {
+	void *raw;
+	size_t len;                 /* 0: calloc'd */
+};
+
+#define HTAB_HUGE (2u << 20)
+
+static void *htab_zalloc(struct htab_mem *m, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	size_t bytes = n * size;
+	if (bytes < HTAB_HUGE) {
+		m->len = 0;
+		m->raw = calloc(1, bytes + 64);
+		return m->raw ? (void *)(((uintptr_t)m->raw + 63) & ~(uintptr_t)63) : NULL;
+	}
+	size_t len = bytes + HTAB_HUGE;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	m->raw = p;
+	m->len = len;
+	void *a = (void *)(((uintptr_t)p + HTAB_HUGE - 1) & ~(uintptr_t)(HTAB_HUGE - 1));
+	madvise(a, bytes, MADV_HUGEPAGE); /* a hint: failure only costs speed */
+	return a;
+}
+
+static void htab_zfree(struct htab_mem *m)
+{
+	if (m->len)
+		munmap(m->raw, m->len);
+	else
+		free(m->raw);
+}
+
 struct map_htab {
 	struct bpfvm_map map;
-	struct htab_elem *_Atomic *buckets;
-	uint32_t mask;              /* nbuckets - 1 */
-	uint32_t lock_mask;         /* nlocks - 1 */
-	_Atomic uint32_t *locks;    /* bucket b is guarded by locks[b & lock_mask] */
+	struct htab_bucket *buckets;
+	struct htab_mem buckets_mem;
+	uint64_t mask;              /* nbuckets - 1 */
+	uint64_t seed;
+	enum htab_kind kind;
 	uint32_t key_round;         /* key_size rounded up to 8 */
 	uint32_t vsize;             /* bytes stored per value (8 for hash-of-maps) */
 	size_t elem_size;
-	uint64_t seed;
 	_Atomic long count;         /* elements linked (max_entries enforced on it) */
 	void (*release)(void *value); /* an element's value leaves the map (hash-of-maps) */
 	/* Preallocated mode: one block and a free list under pool_lock. */
 	uint8_t *pool;
+	struct htab_mem pool_mem;
 	uint32_t pool_used;         /* elements of the block handed out so far */
 	struct htab_elem *freelist;
 	_Atomic uint32_t pool_lock;
+	/* Unlinked elements waiting to be handed to rcu_call as one batch,
+	 * under retire_lock: one rcu_call (a mutex and a wake-up, ~1 us) per
+	 * HTAB_RETIRE_BATCH deletes instead of one per delete. */
+	_Atomic uint32_t retire_lock;
+	uint32_t nretired;
+	struct htab_elem *retired;
 };
 
 /* ---- hashing ---- */
@@ -56,22 +137,25 @@ static inline uint64_t mix64(uint64_t x)
 	return x;
 }
 
-static inline uint32_t htab_hash(const struct map_htab *h, const void *key)
+/* Keys of up to 8 bytes as one zero-extended word. */
+static inline uint64_t key_word(const void *key, uint32_t ks)
 {
-	uint32_t ks = h->map.key_size;
-	uint64_t w;
-	if (ks == 8) {
+	uint64_t w = 0;
+	if (ks == 8)
 		memcpy(&w, key, 8);
-		return (uint32_t)mix64(w ^ h->seed);
-	}
-	if (ks == 4) {
-		uint32_t v;
-		memcpy(&v, key, 4);
-		return (uint32_t)mix64(v ^ h->seed);
-	}
-	/* General keys: fold 8-byte words with a multiply-rotate, then mix. */
+	else if (ks == 4)
+		memcpy(&w, key, 4);
+	else
+		memcpy(&w, key, ks);
+	return w;
+}
+
+static uint64_t hash_long(const struct map_htab *h, const void *key)
+{
+	/* Fold 8-byte words with a multiply-rotate, then mix. */
+	uint32_t ks = h->map.key_size;
 	const uint8_t *p = key;
-	uint64_t acc = h->seed ^ ks;
+	uint64_t acc = h->seed ^ ks, w;
 	for (; ks >= 8; ks -= 8, p += 8) {
 		memcpy(&w, p, 8);
 		acc = (acc ^ w) * 0x9e3779b97f4a7c15ull;
@@ -82,24 +166,39 @@ static inline uint32_t htab_hash(const struct map_htab *h, const void *key)
 		memcpy(&w, p, ks);
 		acc = (acc ^ w) * 0x9e3779b97f4a7c15ull;
 	}
-	return (uint32_t)mix64(acc);
+	return mix64(acc);
 }
 
-static inline bool key_eq(const void *a, const void *b, uint32_t ks)
+static inline bool key_eq_long(const void *a, const void *b, uint32_t ks)
 {
-	if (ks == 8) {
-		uint64_t x, y;
-		memcpy(&x, a, 8);
-		memcpy(&y, b, 8);
-		return x == y;
-	}
-	if (ks == 4) {
-		uint32_t x, y;
-		memcpy(&x, a, 4);
-		memcpy(&y, b, 4);
-		return x == y;
+	if (ks == 16) {
+		uint64_t x[2], y[2];
+		memcpy(x, a, 16);
+		memcpy(y, b, 16);
+		return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
 	}
 	return memcmp(a, b, ks) == 0;
+}
+
+/* A key's tag and home bucket. */
+struct htab_pos {
+	uint64_t tag;
+	struct htab_bucket *home;
+};
+
+static inline struct htab_pos htab_pos(const struct map_htab *h, const void *key)
+{
+	uint64_t tag, hash;
+	if (h->kind == HTAB_K8) {
+		memcpy(&tag, key, 8);
+		hash = mix64(tag ^ h->seed);
+	} else if (h->kind == HTAB_KSMALL) {
+		tag = key_word(key, h->map.key_size);
+		hash = mix64(tag ^ h->seed);
+	} else {
+		tag = hash = hash_long(h, key);
+	}
+	return (struct htab_pos){ tag, &h->buckets[hash & h->mask] };
 }
 
 static inline void *elem_value(const struct map_htab *h, struct htab_elem *e)
@@ -107,19 +206,104 @@ static inline void *elem_value(const struct map_htab *h, struct htab_elem *e)
 	return e->data + h->key_round;
 }
 
-/* Under the read side: the element holding key, or NULL. */
-static inline struct htab_elem *htab_find(struct map_htab *h, const void *key, uint32_t hash)
+/*
+ * Under the read side: the element in slot s if it holds the key whose
+ * tag is `tag` (keys <= 8 bytes), else NULL.
+ *
+ * The tag and the element pointer are two words, so they are read as
+ * e1 = elem, t = tag, e2 = elem (each an acquire load: plain moves on
+ * x86-64).  A writer stores a tag only into a free slot (elem NULL) and
+ * publishes the element after it with a release store.  If e1 == e2 != NULL
+ * the slot held e1 at both loads, and since e1 can't be freed and reused
+ * while we are in a read section it held e1 throughout, so no tag store
+ * happened in between: t is e1's key.  (A newer tag read by the acquire
+ * load of t would carry the writer's earlier "elem = NULL" store with it,
+ * and e2 could then not read e1.)  A first relaxed tag load filters out
+ * the slots of other keys with one load each.
+ */
+static inline struct htab_elem *slot_confirm(struct htab_slot *s, uint64_t tag)
 {
-	/* Acquire pairs with the writer's release publish: the element's
-	 * fields are visible once its pointer is (free on x86). */
-	struct htab_elem *e = atomic_load_explicit(&h->buckets[hash & h->mask], memory_order_acquire);
-	for (; e; e = atomic_load_explicit(&e->next, memory_order_acquire))
-		if (e->hash == hash && key_eq(e->data, key, h->map.key_size))
+	struct htab_elem *e = atomic_load_explicit(&s->elem, memory_order_acquire);
+	while (e) {
+		if (atomic_load_explicit(&s->tag, memory_order_acquire) != tag)
+			return NULL;
+		struct htab_elem *e2 = atomic_load_explicit(&s->elem, memory_order_acquire);
+		if (e2 == e)
 			return e;
+		e = e2; /* replaced or deleted meanwhile: look again */
+	}
+	return NULL;
+}
+
+/* The element of bucket b holding the key whose tag is `tag` (keys <= 8
+ * bytes), or NULL.  The three tags are compared without a branch: a
+ * mispredicted "which slot" branch that waits on a cache miss throws away
+ * the next lookups' misses the CPU had started, and serialised misses
+ * cost ~2x at 65,536 keys (docs/maps.md).  Several matches can only be
+ * stale tags of free slots. */
+static inline struct htab_elem *bucket_match(struct htab_bucket *b, uint64_t tag, int *slot)
+{
+	unsigned m = (unsigned)(atomic_load_explicit(&b->slot[0].tag, memory_order_relaxed) == tag) |
+	             (unsigned)(atomic_load_explicit(&b->slot[1].tag, memory_order_relaxed) == tag) << 1 |
+	             (unsigned)(atomic_load_explicit(&b->slot[2].tag, memory_order_relaxed) == tag) << 2;
+	_Static_assert(HTAB_SLOTS == 3, "bucket_match compares three tags");
+	for (; m; m &= m - 1) {
+		int i = __builtin_ctz(m);
+		struct htab_elem *e = slot_confirm(&b->slot[i], tag);
+		if (e) {
+			*slot = i;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* Under the read side: the element holding key, or NULL; with `where`
+ * non-NULL, also its bucket and slot index. */
+static inline struct htab_elem *htab_find(struct map_htab *h, const void *key, struct htab_pos p,
+                                          struct htab_bucket **where, int *slot)
+{
+	struct htab_bucket *b = p.home;
+	if (h->kind != HTAB_KLONG) {
+		do {
+			int i;
+			struct htab_elem *e = bucket_match(b, p.tag, &i);
+			if (e) {
+				if (where) {
+					*where = b;
+					*slot = i;
+				}
+				return e;
+			}
+			/* Acquire pairs with the release that linked the overflow
+			 * bucket: its zeroed slots are visible. */
+			b = atomic_load_explicit(&b->next, memory_order_acquire);
+		} while (b);
+		return NULL;
+	}
+	do {
+		for (int i = 0; i < HTAB_SLOTS; i++) {
+			if (atomic_load_explicit(&b->slot[i].tag, memory_order_relaxed) != p.tag)
+				continue;
+			/* The element's key never changes while it is reachable:
+			 * a tag that is stale only costs a key compare. */
+			struct htab_elem *e = atomic_load_explicit(&b->slot[i].elem, memory_order_acquire);
+			if (e && key_eq_long(e->data, key, h->map.key_size)) {
+				if (where) {
+					*where = b;
+					*slot = i;
+				}
+				return e;
+			}
+		}
+		b = atomic_load_explicit(&b->next, memory_order_acquire);
+	} while (b);
 	return NULL;
 }
 
 /* ---- elements ---- */
+
+static void retire_flush_locked(struct map_htab *h);
 
 static struct htab_elem *elem_alloc(struct map_htab *h)
 {
@@ -128,7 +312,7 @@ static struct htab_elem *elem_alloc(struct map_htab *h)
 		map_spin_lock(&h->pool_lock);
 		e = h->freelist;
 		if (e) {
-			h->freelist = atomic_load_explicit(&e->next, memory_order_relaxed);
+			h->freelist = e->link;
 		} else if (h->pool_used < h->map.max_entries) {
 			/* Carve the block lazily: creating a map with a huge
 			 * max_entries must not touch every element up front. */
@@ -140,7 +324,11 @@ static struct htab_elem *elem_alloc(struct map_htab *h)
 		if (e)
 			return e;
 		/* Pool empty while deleted elements wait for their grace
-		 * period: take one from the heap rather than fail or block. */
+		 * period: start their grace period now, and take this one
+		 * from the heap rather than fail or block. */
+		map_spin_lock(&h->retire_lock);
+		retire_flush_locked(h);
+		map_spin_unlock(&h->retire_lock);
 	}
 	e = malloc(h->elem_size);
 	if (e) {
@@ -150,31 +338,75 @@ static struct htab_elem *elem_alloc(struct map_htab *h)
 	return e;
 }
 
-static void elem_free_rcu(struct rcu_head *head)
+static void elem_free_now(struct htab_elem *e)
 {
-	struct htab_elem *e = (struct htab_elem *)((char *)head - offsetof(struct htab_elem, rcu));
-	struct map_htab *h = e->owner;
-	if (e->pooled) {
-		map_spin_lock(&h->pool_lock);
-		atomic_store_explicit(&e->next, h->freelist, memory_order_relaxed);
-		h->freelist = e;
-		map_spin_unlock(&h->pool_lock);
-	} else {
+	if (!e->pooled)
 		free(e);
-	}
-	map_put(&h->map); /* the pending free held the map */
 }
 
-/* e was unlinked (under its bucket lock): free it after a grace period. */
+/* After a grace period: a batch of unlinked elements goes back to the pool
+ * or the heap. */
+static void retire_batch_rcu(struct rcu_head *head)
+{
+	struct htab_elem *e = (struct htab_elem *)((char *)head - offsetof(struct htab_elem, rcu)), *next;
+	struct map_htab *h = e->owner;
+	struct htab_elem *pooled = NULL, **tail = &pooled;
+	for (; e; e = next) {
+		next = e->link;
+		if (e->pooled) {
+			*tail = e;
+			tail = &e->link;
+		} else {
+			free(e);
+		}
+	}
+	if (pooled) {
+		map_spin_lock(&h->pool_lock);
+		*tail = h->freelist;
+		h->freelist = pooled;
+		map_spin_unlock(&h->pool_lock);
+	}
+	map_put(&h->map); /* the pending batch held the map */
+}
+
+/* Hands the pending retired elements to rcu_call.  retire_lock held. */
+static void retire_flush_locked(struct map_htab *h)
+{
+	struct htab_elem *first = h->retired;
+	if (!first)
+		return;
+	h->retired = NULL;
+	h->nretired = 0;
+	map_get(&h->map);
+	map_defer(&first->rcu, retire_batch_rcu);
+}
+
+/* e was unlinked (under its bucket lock): free it after a grace period.
+ * Elements are batched; until its batch is handed over an element is
+ * merely not reused yet, which only delays reuse. */
 static void elem_retire(struct map_htab *h, struct htab_elem *e)
 {
 	if (h->release)
 		h->release(elem_value(h, e));
-	map_get(&h->map);
-	map_defer(&e->rcu, elem_free_rcu);
+	map_spin_lock(&h->retire_lock);
+	e->link = h->retired;
+	h->retired = e;
+	if (++h->nretired >= HTAB_RETIRE_BATCH)
+		retire_flush_locked(h);
+	map_spin_unlock(&h->retire_lock);
 }
 
 /* ---- creation ---- */
+
+/* Buckets: a power of two >= max_entries / 2, so a full map averages 1 to 2
+ * elements per 3-slot bucket (few overflow buckets; see docs/maps.md). */
+static uint64_t htab_nbuckets(uint32_t max_entries)
+{
+	uint64_t n = 1;
+	while (n * 2 < max_entries)
+		n <<= 1;
+	return n;
+}
 
 static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 {
@@ -186,6 +418,13 @@ static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 		*why = "max_entries is over 2^31";
 		return -E2BIG;
 	}
+	/* check_common() bounds elements at 32 bytes of overhead each; here
+	 * the real element header and the bucket array count too. */
+	uint64_t elem = sizeof(struct htab_elem) + ((attr->key_size + 7ull) & ~7ull) + ((attr->value_size + 7ull) & ~7ull);
+	if (elem * attr->max_entries + htab_nbuckets(attr->max_entries) * sizeof(struct htab_bucket) > MAP_MAX_BYTES) {
+		*why = "the hash map would take more than bpfvm's 1 GiB per-map limit (elements and buckets)";
+		return -E2BIG;
+	}
 	return 0;
 }
 
@@ -194,32 +433,30 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	struct map_htab *h = map_alloc_base(attr, sizeof(*h));
 	if (!h)
 		return NULL;
-	uint32_t n = 1;
-	while (n < attr->max_entries)
-		n <<= 1;
+	uint64_t n = htab_nbuckets(attr->max_entries);
 	h->mask = n - 1;
-	h->lock_mask = (n < 4096 ? n : 4096) - 1;
+	h->kind = attr->key_size == 8 ? HTAB_K8 : attr->key_size < 8 ? HTAB_KSMALL : HTAB_KLONG;
 	h->key_round = (attr->key_size + 7) & ~7u;
 	h->vsize = vsize;
 	h->elem_size = sizeof(struct htab_elem) + h->key_round + ((vsize + 7) & ~7u);
 	h->release = release;
 	if (getrandom(&h->seed, sizeof(h->seed), 0) != sizeof(h->seed))
 		h->seed = (uintptr_t)h * 0x9e3779b97f4a7c15ull;
-	h->buckets = calloc(n, sizeof(*h->buckets));
-	h->locks = calloc(h->lock_mask + 1, sizeof(*h->locks));
-	if (!h->buckets || !h->locks)
+	/* Untouched zero pages for big tables, cache-line aligned. */
+	h->buckets = htab_zalloc(&h->buckets_mem, n, sizeof(struct htab_bucket));
+	if (!h->buckets)
 		goto fail;
 	if (!(attr->map_flags & BPFVM_F_NO_PREALLOC)) {
-		/* calloc checks the size product and hands out untouched
-		 * zero pages; elements are carved from it on first use. */
-		h->pool = calloc(attr->max_entries, h->elem_size);
+		/* Elements are carved from the block on first use: creating a
+		 * map with a huge max_entries touches no element up front. */
+		h->pool = htab_zalloc(&h->pool_mem, attr->max_entries, h->elem_size);
 		if (!h->pool)
 			goto fail;
 	}
 	return &h->map;
 fail:
-	free(h->buckets);
-	free(h->locks);
+	if (h->buckets)
+		htab_zfree(&h->buckets_mem);
 	free(h);
 	return NULL;
 }
@@ -229,61 +466,103 @@ static struct bpfvm_map *htab_alloc(const struct bpfvm_map_attr *attr)
 	return map_htab_alloc(attr, attr->value_size, NULL);
 }
 
-/* No reader or writer is left: free every element directly. */
+/* No reader or writer is left: free every element and overflow bucket
+ * directly (batches already handed to rcu_call held the map, so they
+ * have run). */
 static void htab_free(struct bpfvm_map *map)
 {
 	struct map_htab *h = (struct map_htab *)map;
-	for (uint32_t b = 0; b <= h->mask; b++) {
-		struct htab_elem *e = atomic_load_explicit(&h->buckets[b], memory_order_relaxed), *next;
-		for (; e; e = next) {
-			next = atomic_load_explicit(&e->next, memory_order_relaxed);
-			if (h->release)
-				h->release(elem_value(h, e));
-			if (!e->pooled)
-				free(e);
+	for (uint64_t b = 0; b <= h->mask; b++) {
+		struct htab_bucket *k = &h->buckets[b], *next;
+		for (bool home = true; k; k = next, home = false) {
+			for (int i = 0; i < HTAB_SLOTS; i++) {
+				struct htab_elem *e = atomic_load_explicit(&k->slot[i].elem, memory_order_relaxed);
+				if (!e)
+					continue;
+				if (h->release)
+					h->release(elem_value(h, e));
+				elem_free_now(e);
+			}
+			next = atomic_load_explicit(&k->next, memory_order_relaxed);
+			if (!home)
+				free(k);
 		}
 	}
-	free(h->pool);
-	free(h->buckets);
-	free((void *)h->locks);
+	for (struct htab_elem *e = h->retired, *next; e; e = next) {
+		next = e->link;
+		elem_free_now(e);
+	}
+	if (h->pool)
+		htab_zfree(&h->pool_mem);
+	htab_zfree(&h->buckets_mem);
 	free(h);
 }
 
 /* ---- operations ---- */
 
-/* Programs and host, lock-free under the read side. */
-static void *htab_lookup(struct bpfvm_map *map, const void *key)
+static __attribute__((noinline)) void *htab_lookup_other(struct map_htab *h, const void *key)
 {
-	struct map_htab *h = (struct map_htab *)map;
-	struct htab_elem *e = htab_find(h, key, htab_hash(h, key));
+	struct htab_elem *e = htab_find(h, key, htab_pos(h, key), NULL, NULL);
 	return e ? elem_value(h, e) : NULL;
 }
 
+/* Programs and host, lock-free under the read side.  8-byte keys take a
+ * leaf path with no call and no saved registers: 3x faster than the
+ * general one when the table is in cache (docs/maps.md). */
+static inline void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
+{
+	struct map_htab *h = (struct map_htab *)map;
+	if (__builtin_expect(h->kind != HTAB_K8, 0))
+		return htab_lookup_other(h, key);
+	uint64_t k;
+	memcpy(&k, key, 8);
+	struct htab_bucket *b = &h->buckets[mix64(k ^ h->seed) & h->mask];
+	do {
+		int i;
+		struct htab_elem *e = bucket_match(b, k, &i);
+		if (e)
+			return e->data + 8;
+		b = atomic_load_explicit(&b->next, memory_order_acquire);
+	} while (b);
+	return NULL;
+}
+
+static void *htab_lookup(struct bpfvm_map *map, const void *key)
+{
+	return htab_lookup_inline(map, key);
+}
+
+/* Host lookups copy the value out.  Without a spin lock the copy is
+ * inlined here: the generic one (map_value_copy_out) costs a few calls. */
 static int htab_lookup_copy(struct bpfvm_map *map, const void *key, void *value, uint64_t flags)
 {
-	void *v = htab_lookup(map, key);
+	void *v = htab_lookup_inline(map, key);
 	if (!v)
 		return -ENOENT;
+	if (map->spin_lock_off < 0 && map->value_size % 8 == 0) {
+		const _Atomic uint64_t *s = v;
+		uint8_t *d = value;
+		for (uint32_t i = 0; i < map->value_size; i += 8) {
+			uint64_t w = atomic_load_explicit(s++, memory_order_relaxed);
+			memcpy(d + i, &w, 8);
+		}
+		return 0;
+	}
 	map_value_copy_out(map, value, v, flags);
 	return 0;
 }
 
 /* Inserts or replaces key with a value of h->vsize bytes (already in the
- * stored form).  Programs and host; writers serialize per bucket stripe. */
+ * stored form).  Programs and host; writers serialize per home bucket. */
 int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
 {
 	struct map_htab *h = (struct map_htab *)map;
-	uint32_t hash = htab_hash(h, key);
-	struct htab_elem *_Atomic *slot = &h->buckets[hash & h->mask];
-	_Atomic uint32_t *lock = &h->locks[hash & h->mask & h->lock_mask];
-	int err = 0;
+	struct htab_pos p = htab_pos(h, key);
+	struct htab_bucket *b = NULL, *free_b = NULL, *last = NULL, *fresh = NULL;
+	int i = 0, free_i = -1, err = 0;
 
-	map_spin_lock(lock);
-	struct htab_elem *_Atomic *prev = slot, *old;
-	for (old = atomic_load_explicit(slot, memory_order_relaxed); old;
-	     prev = &old->next, old = atomic_load_explicit(&old->next, memory_order_relaxed))
-		if (old->hash == hash && key_eq(old->data, key, map->key_size))
-			break;
+	map_spin_lock(&p.home->lock);
+	struct htab_elem *old = htab_find(h, key, p, &b, &i);
 	if (old && (flags & 3) == BPFVM_NOEXIST) {
 		err = -EEXIST;
 		goto out;
@@ -304,31 +583,57 @@ int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *valu
 			err = -E2BIG;
 			goto out;
 		}
+		/* The first free slot of the chain (we hold its lock). */
+		for (struct htab_bucket *k = p.home; k && free_i < 0;
+		     k = atomic_load_explicit(&k->next, memory_order_relaxed)) {
+			last = k;
+			for (int j = 0; j < HTAB_SLOTS; j++)
+				if (!atomic_load_explicit(&k->slot[j].elem, memory_order_relaxed)) {
+					free_b = k;
+					free_i = j;
+					break;
+				}
+		}
+		if (free_i < 0) {
+			/* Chain full: a new overflow bucket, linked once filled. */
+			fresh = aligned_alloc(64, sizeof(*fresh));
+			if (!fresh) {
+				atomic_fetch_sub(&h->count, 1);
+				err = -ENOMEM;
+				goto out;
+			}
+			memset(fresh, 0, sizeof(*fresh));
+			free_b = fresh;
+			free_i = 0;
+		}
 	}
 	struct htab_elem *e = elem_alloc(h);
 	if (!e) {
 		if (!old)
 			atomic_fetch_sub(&h->count, 1);
+		free(fresh);
 		err = -ENOMEM;
 		goto out;
 	}
-	e->hash = hash;
 	memcpy(e->data, key, map->key_size);
 	memcpy(elem_value(h, e), value, h->vsize);
 	if (map->spin_lock_off >= 0)
 		memset(elem_value(h, e) + map->spin_lock_off, 0, 4); /* a fresh, unlocked lock */
 	if (old) {
-		atomic_store_explicit(&e->next, atomic_load_explicit(&old->next, memory_order_relaxed),
-		                      memory_order_relaxed);
-		/* Release: a reader that sees e sees its key and value. */
-		atomic_store_explicit(prev, e, memory_order_release);
+		/* Same key, same slot, same tag: release publishes e's key and
+		 * value to a reader that loads the new pointer. */
+		atomic_store_explicit(&b->slot[i].elem, e, memory_order_release);
 		elem_retire(h, old);
-	} else {
-		atomic_store_explicit(&e->next, atomic_load_explicit(slot, memory_order_relaxed), memory_order_relaxed);
-		atomic_store_explicit(slot, e, memory_order_release);
+		goto out;
 	}
+	struct htab_slot *s = &free_b->slot[free_i];
+	/* Tag, then element, both release (see slot_confirm). */
+	atomic_store_explicit(&s->tag, p.tag, memory_order_release);
+	atomic_store_explicit(&s->elem, e, memory_order_release);
+	if (fresh) /* release: a reader that follows the link sees the slot */
+		atomic_store_explicit(&last->next, fresh, memory_order_release);
 out:
-	map_spin_unlock(lock);
+	map_spin_unlock(&p.home->lock);
 	return err;
 }
 
@@ -340,58 +645,60 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 int map_htab_delete(struct bpfvm_map *map, const void *key)
 {
 	struct map_htab *h = (struct map_htab *)map;
-	uint32_t hash = htab_hash(h, key);
-	struct htab_elem *_Atomic *prev = &h->buckets[hash & h->mask], *e;
-	_Atomic uint32_t *lock = &h->locks[hash & h->mask & h->lock_mask];
-	int err = -ENOENT;
+	struct htab_pos p = htab_pos(h, key);
+	struct htab_bucket *b;
+	int i, err = -ENOENT;
 
-	map_spin_lock(lock);
-	for (e = atomic_load_explicit(prev, memory_order_relaxed); e;
-	     prev = &e->next, e = atomic_load_explicit(&e->next, memory_order_relaxed)) {
-		if (e->hash == hash && key_eq(e->data, key, map->key_size)) {
-			/* Readers on e still follow e->next: it stays valid until e is freed. */
-			atomic_store_explicit(prev, atomic_load_explicit(&e->next, memory_order_relaxed),
-			                      memory_order_release);
-			atomic_fetch_sub(&h->count, 1);
-			elem_retire(h, e);
-			err = 0;
-			break;
-		}
+	map_spin_lock(&p.home->lock);
+	struct htab_elem *e = htab_find(h, key, p, &b, &i);
+	if (e) {
+		/* Readers standing on e keep using it until their section
+		 * ends; the slot's tag stays until the slot is reused. */
+		atomic_store_explicit(&b->slot[i].elem, NULL, memory_order_release);
+		atomic_fetch_sub(&h->count, 1);
+		elem_retire(h, e);
+		err = 0;
 	}
-	map_spin_unlock(lock);
+	map_spin_unlock(&p.home->lock);
 	return err;
 }
 
-/* First element of the first non-empty bucket from b on. */
-static struct htab_elem *first_from(struct map_htab *h, uint64_t b)
+/* The first element at or after slot i of bucket b (a bucket of the chain
+ * of home bucket `home`), continuing through the following chains. */
+static struct htab_elem *first_from(struct map_htab *h, uint64_t home, struct htab_bucket *b, int i)
 {
-	for (; b <= h->mask; b++) {
-		struct htab_elem *e = atomic_load_explicit(&h->buckets[b], memory_order_acquire);
-		if (e)
-			return e;
+	for (;;) {
+		for (; b; b = atomic_load_explicit(&b->next, memory_order_acquire), i = 0)
+			for (; i < HTAB_SLOTS; i++) {
+				struct htab_elem *e = atomic_load_explicit(&b->slot[i].elem, memory_order_acquire);
+				if (e)
+					return e;
+			}
+		if (++home > h->mask)
+			return NULL;
+		b = &h->buckets[home];
 	}
-	return NULL;
 }
 
-/* Under the read side.  A key that is gone (deleted concurrently) restarts
- * from the first key, as Linux's htab_map_get_next_key. */
+/* Under the read side.  Order: home bucket, then chain, then slot.  A key
+ * that is gone (deleted concurrently) restarts from the first key, as
+ * Linux's htab_map_get_next_key. */
 int map_htab_get_next_key(struct bpfvm_map *map, const void *key, void *next_key)
 {
 	struct map_htab *h = (struct map_htab *)map;
 	struct htab_elem *n = NULL;
 	if (key) {
-		uint32_t hash = htab_hash(h, key);
-		struct htab_elem *e = htab_find(h, key, hash);
-		if (e) {
-			n = atomic_load_explicit(&e->next, memory_order_acquire);
-			if (!n)
-				n = first_from(h, (uint64_t)(hash & h->mask) + 1);
+		struct htab_pos p = htab_pos(h, key);
+		struct htab_bucket *b;
+		int i;
+		if (htab_find(h, key, p, &b, &i)) {
+			n = first_from(h, (uint64_t)(p.home - h->buckets), b, i + 1);
 			if (!n)
 				return -ENOENT;
 		}
 	}
 	if (!n)
-		n = first_from(h, 0);
+		n = first_from(h, 0, &h->buckets[0], 0);
 	if (!n)
 		return -ENOENT;
 	memcpy(next_key, n->data, map->key_size);
@@ -402,14 +709,17 @@ long map_htab_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void
 {
 	struct map_htab *h = (struct map_htab *)map;
 	long n = 0;
-	for (uint32_t b = 0; b <= h->mask; b++) {
-		struct htab_elem *e = atomic_load_explicit(&h->buckets[b], memory_order_acquire);
-		for (; e; e = atomic_load_explicit(&e->next, memory_order_acquire)) {
-			n++;
-			if (cb(map, e->data, elem_value(h, e), ctx))
-				return n;
-		}
-	}
+	for (uint64_t home = 0; home <= h->mask; home++)
+		for (struct htab_bucket *b = &h->buckets[home]; b;
+		     b = atomic_load_explicit(&b->next, memory_order_acquire))
+			for (int i = 0; i < HTAB_SLOTS; i++) {
+				struct htab_elem *e = atomic_load_explicit(&b->slot[i].elem, memory_order_acquire);
+				if (!e)
+					continue;
+				n++;
+				if (cb(map, e->data, elem_value(h, e), ctx))
+					return n;
+			}
 	return n;
 }
 
@@ -421,6 +731,17 @@ void *map_htab_lookup_raw(struct bpfvm_map *map, const void *key)
 void map_htab_free(struct bpfvm_map *map)
 {
 	htab_free(map);
+}
+
+/* Test hook: make every key of an empty map collide in bucket 0, so the
+ * tests reach overflow chains with a handful of keys. */
+int map_htab_test_collide(struct bpfvm_map *map)
+{
+	struct map_htab *h = (struct map_htab *)map;
+	if (map->type != BPFVM_MAP_HASH || atomic_load(&h->count))
+		return -EINVAL;
+	h->mask = 0; /* the other buckets stay unused until the map is freed */
+	return 0;
 }
 
 /* As Linux's bpf_map_meta_equal: a hash lookup doesn't depend on

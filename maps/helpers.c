@@ -29,8 +29,20 @@ uint64_t map_helper_update(uint64_t map, uint64_t key, uint64_t value, uint64_t 
 		return (uint64_t)-EPERM;
 	int err = map_check_update_flags(m, flags);
 	if (!err)
-		err = m->ops->update(m, (const void *)(uintptr_t)key, (const void *)(uintptr_t)value, flags);
+		err = (m->ops->update_prog ? m->ops->update_prog : m->ops->update)(m, (const void *)(uintptr_t)key,
+		                                                                   (const void *)(uintptr_t)value, flags);
 	return (uint64_t)(int64_t)err;
+}
+
+/* bpf_map_lookup_percpu_elem(map, key, cpu): the verifier allows only
+ * per-CPU maps; NULL for a CPU bpfvm doesn't have. */
+uint64_t map_helper_lookup_percpu(uint64_t map, uint64_t key, uint64_t cpu, uint64_t r4, uint64_t r5)
+{
+	(void)r4; (void)r5;
+	struct bpfvm_map *m = (struct bpfvm_map *)(uintptr_t)map;
+	if (!m->ops->lookup_cpu || cpu > UINT32_MAX)
+		return 0;
+	return (uintptr_t)m->ops->lookup_cpu(m, (const void *)(uintptr_t)key, (uint32_t)cpu);
 }
 
 uint64_t map_helper_delete(uint64_t map, uint64_t key, uint64_t r3, uint64_t r4, uint64_t r5)

@@ -19,7 +19,7 @@
 #define MAP_MAX_BYTES (1ull << 30)     /* per map, see check_common() */
 
 extern const struct map_ops map_array_ops, map_hash_ops, map_array_of_maps_ops, map_hash_of_maps_ops,
-	map_prog_array_ops;
+	map_prog_array_ops, map_percpu_array_ops, map_ringbuf_ops, map_queue_ops, map_stack_ops;
 
 /* Per-VM state of maps/, hung off vm->pins (created with the first map or
  * pin, under vm->lock). */
@@ -76,5 +76,8 @@ bool map_tryget(struct bpfvm_map *map);
 struct map_htab;
 struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t stored_value_size,
                                  void (*release)(void *value));
+/* Test hook: every key of this (empty, BPFVM_MAP_HASH) map collides in one
+ * bucket, to reach overflow chains with few keys.  -EINVAL otherwise. */
+int map_htab_test_collide(struct bpfvm_map *map);
 
 #endif

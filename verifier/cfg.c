@@ -319,6 +319,180 @@ static int compute_liveness(struct vfy_env *env)
 	return 0;
 }
 
+/*
+ * Precision, statically.  Linux marks a scalar precise when the walk finds
+ * a use that depends on its value and propagates the mark backwards
+ * through the path's history; pruning then ignores the values of
+ * imprecise scalars.  bpfvm computes an over-approximation before the
+ * walk, as a backward dataflow like liveness: a register is relevant at an
+ * insn if, along some path from it, its value flows (through ALU ops,
+ * copies and loads it feeds) into a use that depends on the value:
+ *
+ *  - a conditional jump's operands (the verifier may decide the branch
+ *    from them, and refines them);
+ *  - helper and subprogram arguments r1-r5 (sizes, constants, keys), the
+ *    callx target, r0 at a callback's exit (checked to be 0 or 1), and r0
+ *    at a subprogram's exit when r0 is relevant after one of its calls;
+ *  - the register operand of 64-bit add/sub (pointer arithmetic; a scalar
+ *    added to a pointer becomes its offset);
+ *  - and, found during the walk (vfy_need_precise), a scalar destination
+ *    of `scalar += pointer` or a register stored into the stack through
+ *    another pointer.  A walk that finds a new one of these is repeated
+ *    with it (verifier.c), so no pruning relies on a missing seed.
+ *
+ * Stack slots of the frame get the same treatment (srel_in, one bit per
+ * 8-byte slot): a slot is relevant where a later fill through r10 loads it
+ * into a relevant register, and a store through r10 into a relevant slot
+ * makes the stored register relevant.  Fills through other pointers are
+ * seeds the walk records, at the fill, or, when the slot belongs to a
+ * caller's frame (a subprogram or callback reading its caller's stack
+ * through a pointer), at the call running in that frame.  Helpers reading
+ * the stack (keys, values, buffers) don't depend on the bytes' values for
+ * safety.  Caller frames are still compared exactly.
+ */
+static uint16_t static_seed(const struct vfy_env *env, uint32_t j)
+{
+	const struct bpf_insn *in = &env->insns[j];
+	enum vm_op op = env->ops[j];
+	uint16_t d = (uint16_t)(1u << in->dst_reg), s = (uint16_t)(1u << in->src_reg);
+	switch (vm_opinfo[op].fmt) {
+	case FMT_JCOND_K: return d;
+	case FMT_JCOND_X: return d | s;
+	case FMT_CALL: case FMT_CALL_LOCAL: return 0x3e;
+	case FMT_CALLX: return 0x3e | d;
+	case FMT_EXIT:
+		/* A callback's r0 must be 0 or 1 (callbacks found below); another
+		 * subprogram's r0 matters where a caller's does after the call. */
+		return 0;
+	case FMT_ALU_X:
+		if (!vm_op_is_alu32(op) && ((vm_opinfo[op].code & 0xf0) == 0x00 || (vm_opinfo[op].code & 0xf0) == 0x10))
+			return s;
+		return 0;
+	case FMT_ATOMIC: return in->dst_reg == 10 ? s : 0;
+	default: return 0;
+	}
+}
+
+/* Stack slots (bit = spi) covering [fp+off, fp+off+size). */
+static uint64_t slots_of(int64_t off, unsigned size)
+{
+	uint64_t m = 0;
+	for (int64_t o = off; o < off + (int64_t)size; o++)
+		if (o < 0 && o >= -BPF_STACK_SIZE)
+			m |= 1ull << ((-o - 1) / VFY_SLOT);
+	return m;
+}
+
+/* Stack-slot transfer of insn j: what it reads (*use, given the registers
+ * relevant after it), what it overwrites whole (*kill), and whether the
+ * register it stores is relevant (a store into a relevant slot). */
+static void slot_uses(const struct vfy_env *env, uint32_t j, uint16_t rel_out, uint64_t srel_out, uint64_t *use,
+                      uint64_t *kill, uint16_t *reg_use)
+{
+	const struct bpf_insn *in = &env->insns[j];
+	enum vm_op op = env->ops[j];
+	unsigned size = vm_op_access_size(op);
+	*use = *kill = 0;
+	*reg_use = 0;
+	switch (vm_opinfo[op].fmt) {
+	case FMT_LDX:
+		if (in->src_reg == 10 && (rel_out & (1u << in->dst_reg)))
+			*use = slots_of(in->off, size);
+		break;
+	case FMT_ST: case FMT_STX:
+		if (in->dst_reg != 10)
+			break;
+		if (size == 8 && !(in->off % 8))
+			*kill = slots_of(in->off, 8);
+		if (vm_opinfo[op].fmt == FMT_STX && (slots_of(in->off, size) & srel_out))
+			*reg_use = (uint16_t)(1u << in->src_reg);
+		break;
+	case FMT_ATOMIC:
+		if (in->dst_reg == 10)
+			*use = slots_of(in->off, size);
+		break;
+	default:
+		break;
+	}
+}
+
+void vfy_compute_relevance(struct vfy_env *env, const uint16_t *extra, const uint64_t *sextra)
+{
+	for (uint32_t j = 0; j < env->len; j++) {
+		if (env->ops[j] == VM_OP_INVALID)
+			continue;
+		env->info[j].seed = static_seed(env, j) | (extra ? extra[j] : 0);
+		env->info[j].sseed = sextra ? sextra[j] : 0;
+	}
+	/* r0_rel: a caller needs this subprogram's r0; every function whose
+	 * address is taken (lddw src=4, check_cfg marks its entry) may be a
+	 * callback, whose r0 is checked. */
+	bool r0_rel[VFY_MAX_SUBPROGS] = { false };
+	for (uint32_t k = 1; k < env->nsubprogs; k++)
+		r0_rel[k] = env->info[env->subprogs[k].start].callback_entry;
+	bool changed = true;
+	while (changed) {
+		changed = false;
+		for (uint32_t j = env->len; j-- > 0;) {
+			enum vm_op op = env->ops[j];
+			if (op == VM_OP_INVALID)
+				continue;
+			if (op == VM_OP_CALL_LOCAL && j + 1 < env->len && (env->info[j + 1].rel_in & 1)) {
+				int t = vfy_find_subprog(env, (uint32_t)((int64_t)j + 1 + env->insns[j].imm));
+				if (t > 0 && !r0_rel[t])
+					r0_rel[t] = changed = true;
+			}
+			if (op == VM_OP_EXIT && r0_rel[vfy_subprog_of(env, j)])
+				env->info[j].seed |= 1;
+			uint16_t out = 0, use, def, reg_use;
+			uint64_t sout = 0, suse, skill;
+			uint8_t fmt = vm_opinfo[op].fmt;
+			if (op != VM_OP_EXIT) {
+				if (fmt == FMT_JA || fmt == FMT_JA32) {
+					out = env->info[jmp_target(env, j)].rel_in;
+					sout = env->info[jmp_target(env, j)].srel_in;
+				} else {
+					uint32_t nx = j + (op == VM_OP_LDDW ? 2 : 1);
+					if (nx < env->len)
+						out = env->info[nx].rel_in, sout = env->info[nx].srel_in;
+					if (is_cond_jmp(op)) {
+						out |= env->info[jmp_target(env, j)].rel_in;
+						sout |= env->info[jmp_target(env, j)].srel_in;
+					}
+				}
+			}
+			insn_uses(env, j, &use, &def);
+			slot_uses(env, j, out, sout, &suse, &skill, &reg_use);
+			uint16_t in = (uint16_t)(env->info[j].seed | reg_use | (out & ~def) | ((out & def) ? use : 0));
+			uint64_t sin = env->info[j].sseed | suse | (sout & ~skill);
+			if (in != env->info[j].rel_in || sin != env->info[j].srel_in) {
+				env->info[j].rel_in = in;
+				env->info[j].srel_in = sin;
+				changed = true;
+			}
+		}
+	}
+	env->relax = true;
+}
+
+void vfy_need_precise_stack(struct vfy_env *env, uint32_t idx, int64_t lo, int64_t hi)
+{
+	uint64_t m = slots_of(lo, (unsigned)(hi - lo));
+	if ((env->info[idx].sseed & m) == m)
+		return;
+	env->info[idx].sseed |= m;
+	env->rel_dirty = true;
+}
+
+void vfy_need_precise(struct vfy_env *env, uint32_t idx, unsigned regno)
+{
+	uint16_t bit = (uint16_t)(1u << regno);
+	if (regno >= BPF_MAX_REG || (env->info[idx].seed & bit))
+		return;
+	env->info[idx].seed |= bit;
+	env->rel_dirty = true;
+}
+
 int vfy_cfg(struct vfy_env *env)
 {
 	int err;
@@ -345,11 +519,17 @@ static int depth_walk(struct vfy_env *env, uint32_t k, uint32_t depth, uint32_t 
 	if (depth > BPF_STACK_SIZE)
 		return vfy_err(env, -EACCES, sp->start, "combined stack size of %u calls is %u. Too large (at most %d "
 		               "bytes): use less stack in the subprograms on this call chain", frames, depth, BPF_STACK_SIZE);
-	if (sp->has_tail_call && frames > 1 && depth - d > VFY_TAIL_CALL_STACK)
-		return vfy_err(env, -EACCES, sp->start, "tail call from a subprogram with %u bytes of caller stack: "
-		               "at most %d (as Linux)", depth - d, VFY_TAIL_CALL_STACK);
+	/* As Linux's check_max_stack_depth: a tail call unwinds only the
+	 * subprogram's own frame, so its callers' frames (rounded as above)
+	 * must stay below 256 bytes: 33 tail calls then stay near 8 KiB. */
+	if (sp->has_tail_call && frames > 1 && depth - d >= VFY_TAIL_CALL_STACK)
+		return vfy_err(env, -EACCES, sp->start, "tail_calls are not allowed when call stack of previous frames is "
+		               "%u bytes. Too large: the callers of this subprogram must use less than %d bytes of stack "
+		               "(as Linux)", depth - d, VFY_TAIL_CALL_STACK);
 	if (depth > *max)
 		*max = depth;
+	if (sp->has_tail_call && depth - d > env->max_tail_stack)
+		env->max_tail_stack = depth - d;
 	for (uint32_t i = sp->start; i < sp->end; i++) {
 		if (env->ops[i] != VM_OP_CALL_LOCAL)
 			continue;

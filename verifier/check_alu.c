@@ -61,6 +61,11 @@ static bool sane_offset(struct vfy_env *env, uint32_t idx, const struct vfy_reg 
 }
 
 /* dst = ptr op off (op is add or sub); ptr and dst may alias. */
+static bool is_pkt_family(const struct vfy_reg *r)
+{
+	return r->type == VT_PKT || r->type == VT_PKT_META || r->type == VT_PKT_END;
+}
+
 static int ptr_arith(struct vfy_env *env, uint32_t idx, unsigned dregno, struct vfy_reg *dst,
                      const struct vfy_reg *ptr, const struct vfy_reg *off, uint8_t op)
 {
@@ -187,6 +192,15 @@ static int check_alu(struct vfy_env *env, uint32_t idx)
 			vfy_bounds_sync(dst);
 			return 0;
 		}
+		if (src->type == VT_SCALAR && src->umax <= UINT32_MAX) {
+			/* As Linux: the zero-extended copy of a value that fits in 32
+			 * bits is the same value, so the copies refine together
+			 * (w7 = w8; if w8 == 1 ... tells w7 too). */
+			if (!src->id && !tnum_is_const(src->var_off))
+				src->id = vfy_new_id(env);
+			*dst = *src;
+			return 0;
+		}
 		struct vfy_reg s = *src;
 		vfy_scalar_alu(dst, &s, 0xb0, true);
 		return 0;
@@ -217,14 +231,19 @@ static int check_alu(struct vfy_env *env, uint32_t idx)
 		return vfy_err(env, -EACCES, idx, "R%u 32-bit pointer arithmetic prohibited: use 64-bit add/sub",
 		               dptr ? in->dst_reg : in->src_reg);
 	if (dptr && sptr) {
-		if (op == 0x10 && dst->type == srcv.type && dst->type != VT_MAP_PTR) {
-			/* ptr - ptr: a distance, as Linux allows the privileged */
+		if (op == 0x10 && (dst->type == srcv.type || (is_pkt_family(dst) && is_pkt_family(&srcv))) &&
+		    dst->type != VT_MAP_PTR) {
+			/* ptr - ptr: a distance, as Linux allows the privileged, here
+			 * only inside one object (data_end - data is the packet's
+			 * length); across objects it would leak the address layout. */
 			vfy_mark_unknown(dst);
 			return 0;
 		}
 		return vfy_err(env, -EACCES, idx, "R%u pointer %s pointer prohibited", in->dst_reg, alu_name(op));
 	}
 	/* "mem" programs: input start + input length is the input's end. */
+	/* The scalar operand becomes (part of) a pointer: its value matters. */
+	vfy_need_precise(env, idx, dptr ? (is_x ? in->src_reg : BPF_MAX_REG) : in->dst_reg);
 	if (op == 0x00 && ((dptr && is_mem_start(dst) && srcv.type == VT_SCALAR && srcv.mem_len) ||
 	                   (sptr && is_mem_start(&srcv) && dst->type == VT_SCALAR && dst->mem_len))) {
 		vfy_mark_ptr(env, dst, VT_PKT_END);

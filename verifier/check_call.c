@@ -47,7 +47,9 @@ static int map_func_compat(struct vfy_env *env, uint32_t idx, const struct vm_he
 		break;
 	}
 	if (ok) {
-		if (h->kind == VM_HELPER_TAIL_CALL)
+		if (id == BPFVM_FN_map_lookup_percpu_elem)
+			ok = t == BPFVM_MAP_PERCPU_ARRAY || t == BPFVM_MAP_PERCPU_HASH;
+		else if (h->kind == VM_HELPER_TAIL_CALL)
 			ok = t == BPFVM_MAP_PROG_ARRAY;
 		else if (id == BPFVM_FN_ringbuf_output || id == BPFVM_FN_ringbuf_reserve || id == BPFVM_FN_ringbuf_query)
 			ok = t == BPFVM_MAP_RINGBUF;
@@ -56,6 +58,13 @@ static int map_func_compat(struct vfy_env *env, uint32_t idx, const struct vm_he
 	}
 	if (!ok)
 		return vfy_err(env, -EINVAL, idx, "cannot pass map_type %u into func %s#%u", t, h->name, id);
+	/* As Linux: a map programs may only read (.rodata) takes no helper
+	 * that changes it. */
+	if ((m->map_flags & BPFVM_F_RDONLY_PROG) &&
+	    (id == BPFVM_FN_map_update_elem || id == BPFVM_FN_map_delete_elem || id == BPFVM_FN_map_push_elem ||
+	     id == BPFVM_FN_map_pop_elem))
+		return vfy_err(env, -EACCES, idx, "write into map forbidden: map '%s' is read-only to programs "
+		               "(BPF_F_RDONLY_PROG), %s would change it", m->name, h->name);
 	return 0;
 }
 
@@ -183,6 +192,23 @@ static int check_arg(struct vfy_env *env, uint32_t idx, const struct vm_helper *
 		return 0;
 	case BPFVM_ARG_PTR_TO_CONST_STR:
 		return vfy_check_helper_mem(env, idx, regno, NULL, 1, false, false);
+	case BPFVM_ARG_PTR_TO_LONG: {
+		/* As Linux's ARG_PTR_TO_LONG: the helper stores a result there, so
+		 * the bytes may be uninitialized before and are written after;
+		 * the store is a plain 8-byte one, hence always 8-aligned. */
+		if (r->type != VT_STACK && r->type != VT_MAP_VALUE && r->type != VT_PKT && r->type != VT_MEM)
+			return vfy_err(env, -EACCES, idx, "R%u type=%s expected=fp, pkt, map_value, mem (where the helper "
+			               "stores a long)", regno, vfy_type_name(r));
+		if ((err = vfy_check_helper_mem(env, idx, regno, NULL, 8, true, true)))
+			return err;
+		int64_t o = (int64_t)r->off + (int64_t)r->var_off.value;
+		if (o % 8 || !tnum_is_aligned(r->var_off, 8))
+			return vfy_err(env, -EACCES, idx, "misaligned %s access off (0x%llx; 0x%llx)+%d size 8: R%u must "
+			               "be 8-byte aligned for %s's result", r->type == VT_STACK ? "stack" : vfy_type_name(r),
+			               (unsigned long long)r->var_off.value, (unsigned long long)r->var_off.mask, r->off,
+			               regno, h->name);
+		return 0;
+	}
 	default:
 		return vfy_err(env, -EINVAL, idx, "helper %s: unknown argument kind %u in its prototype", h->name, kind);
 	}
@@ -412,6 +438,7 @@ int vfy_check_subprog_exit(struct vfy_env *env, uint32_t idx, uint32_t *next)
 		if (!again)
 			return -ENOMEM;
 		widen_callers(again);
+		again->cb_iter++;
 		struct vfy_frame *af = again->frame[again->curframe];
 		struct vfy_reg fp = af->regs[10];
 		memset(af->regs, 0, sizeof(af->regs));

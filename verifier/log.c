@@ -7,9 +7,24 @@
 
 #include <stdarg.h>
 
+/* "; <source text> @ <file>:<line>", as Linux's verbose_linfo, when the
+ * program came with line info (ELF objects built with -g). */
+static void log_line(struct vfy_env *env, uint32_t level, const struct vm_line *l)
+{
+	vm_log(env->log, level, "; %s @ %s:%u\n", l->src, l->file, l->line);
+}
+
 int vfy_err(struct vfy_env *env, int err, uint32_t insn, const char *fmt, ...)
 {
 	va_list ap;
+	const struct vm_line *l = vm_line_of(env->prog, insn);
+	const struct vm_func_name *fn = vm_func_of(env->prog, insn);
+	/* Name the subprogram: its instructions were appended after the
+	 * caller's, so the index alone doesn't say which function failed. */
+	if (fn && fn->insn)
+		vm_log(env->log, BPFVM_LOG_ERRORS, "; in subprogram %s() (insn %u)\n", fn->name, fn->insn);
+	if (l)
+		log_line(env, BPFVM_LOG_ERRORS, l);
 	vm_log(env->log, BPFVM_LOG_ERRORS, "insn %u: ", insn);
 	va_start(ap, fmt);
 	vm_vlog(env->log, BPFVM_LOG_ERRORS, fmt, ap);
@@ -77,6 +92,10 @@ void vfy_log_state(struct vfy_env *env, const struct vfy_state *st, uint32_t ins
 	if (!env->log || !(env->log->level & BPFVM_LOG_STATES))
 		return;
 	const struct vfy_frame *f = st->frame[st->curframe];
+	const struct vm_line *l = vm_line_of(env->prog, insn);
+	if (l && l != env->last_line)
+		log_line(env, BPFVM_LOG_STATES, l);
+	env->last_line = l;
 	vm_log(env->log, BPFVM_LOG_STATES, "%u: frame%u:", insn, st->curframe);
 	for (unsigned i = 0; i < BPF_MAX_REG; i++)
 		log_reg(env, i, &f->regs[i]);

@@ -110,6 +110,10 @@ struct vfy_state {
 	struct vfy_state *parent;
 	uint32_t branches;
 	uint32_t loop_entry_insns; /* insns processed when stored (loop heuristics) */
+	/* Repeated callback runs explored on this path (as Linux's
+	 * callback_unroll_depth): a state repeating in the next run of a
+	 * callback is the helper calling it again, not an infinite loop. */
+	uint32_t cb_iter;
 };
 
 #endif

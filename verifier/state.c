@@ -7,8 +7,8 @@
  * one, the current path is safe and is dropped.  "At least as general" is
  * states_equal below: registers that are live (static liveness, cfg.c) and
  * stack bytes the old path initialised must each describe a superset of the
- * current values.  bpfvm treats every scalar as precise (Linux's precision
- * tracking refines this): sound, at some cost in pruning.
+ * current values, except that scalars of the current frame whose values
+ * nothing later depends on match any scalar (precision, cfg.c).
  *
  * A stored state still being explored (branches > 0) lies on the current
  * path: meeting an identical state there again means the loop makes no
@@ -224,15 +224,25 @@ static bool is_scalar_spill(const struct vfy_slot *s)
 	return s->type[0] == SLOT_SPILL && s->spilled.type == VT_SCALAR;
 }
 
-static bool stacksafe(const struct vfy_frame *o, const struct vfy_frame *c, struct idmap *m)
+/* A stack byte holding a number: misc, zero, or part of a spilled scalar. */
+static bool scalar_byte(const struct vfy_slot *s, uint8_t t)
+{
+	return t == SLOT_MISC || t == SLOT_ZERO || (t == SLOT_SPILL && is_scalar_spill(s));
+}
+
+/* srel: slots whose values matter from here (precision); elsewhere any
+ * number matches any number. */
+static bool stacksafe(const struct vfy_frame *o, const struct vfy_frame *c, struct idmap *m, uint64_t srel)
 {
 	for (uint32_t spi = 0; spi < o->nslots; spi++) {
 		const struct vfy_slot *os = &o->stack[spi];
 		const struct vfy_slot *cs = spi < c->nslots ? &c->stack[spi] : NULL;
-		bool old_spill = false;
+		bool old_spill = false, relevant = spi >= 64 || (srel >> spi & 1);
 		for (int i = 0; i < VFY_SLOT; i++) {
 			uint8_t ot = os->type[i], ct = cs ? cs->type[i] : SLOT_INVALID;
 			if (ot == SLOT_INVALID)
+				continue;
+			if (!relevant && scalar_byte(os, ot) && cs && scalar_byte(cs, ct))
 				continue;
 			if (ot == SLOT_SPILL) {
 				old_spill = true;
@@ -263,8 +273,10 @@ static uint16_t frame_live(const struct vfy_env *env, const struct vfy_state *st
 	return env->info[cs + 1].live_in & ~0x3fu;
 }
 
+/* exact: compare every scalar, whatever precision says (the loop check:
+ * a state repeating only in values that don't matter is still progress). */
 static bool states_equal(const struct vfy_env *env, const struct vfy_state *o, const struct vfy_state *c,
-                         uint32_t insn)
+                         uint32_t insn, bool exact)
 {
 	static __thread struct idmap m;
 
@@ -286,13 +298,36 @@ static bool states_equal(const struct vfy_env *env, const struct vfy_state *o, c
 		if (of->callsite != cf->callsite)
 			return false;
 		uint16_t live = frame_live(env, o, fr, insn);
+		/* Imprecise scalars (cfg.c, "Precision") of the current frame:
+		 * the old path never depended on their values. */
+		uint16_t rel = 0xffff;
+		uint64_t srel = ~0ull;
+		if (exact) {
+			/* every value counts */
+		} else if (env->relax && fr == o->curframe) {
+			rel = env->info[insn].rel_in;
+			srel = env->info[insn].srel_in;
+		} else if (env->relax) {
+			/* A caller frame: its registers matter as after its call
+			 * returns, its stack as at the call (which includes what the
+			 * callee reads through pointers). */
+			int32_t cs = o->frame[fr + 1]->callsite;
+			if (cs >= 0 && (uint32_t)cs + 1 < env->len) {
+				rel = env->info[cs + 1].rel_in;
+				srel = env->info[cs].srel_in;
+			}
+		}
 		for (unsigned r = 0; r < BPF_MAX_REG; r++) {
 			if (r != BPF_MAX_REG - 1 && !(live & (1u << r)))
+				continue;
+			const struct vfy_reg *orr = &of->regs[r], *crr = &cf->regs[r];
+			if (!(rel & (1u << r)) && orr->type == VT_SCALAR && crr->type == VT_SCALAR &&
+			    (!orr->mem_len || crr->mem_len))
 				continue;
 			if (!regsafe(&of->regs[r], &cf->regs[r], &m))
 				return false;
 		}
-		if (!stacksafe(of, cf, &m))
+		if (!stacksafe(of, cf, &m, srel))
 			return false;
 	}
 	return true;
@@ -301,7 +336,7 @@ static bool states_equal(const struct vfy_env *env, const struct vfy_state *o, c
 /* The loop check: registers of the current frame bit-for-bit the same. */
 static bool states_maybe_looping(const struct vfy_state *o, const struct vfy_state *c)
 {
-	if (o->curframe != c->curframe)
+	if (o->curframe != c->curframe || o->cb_iter != c->cb_iter)
 		return false;
 	const struct vfy_frame *of = o->frame[o->curframe], *cf = c->frame[c->curframe];
 	for (unsigned r = 0; r < BPF_MAX_REG; r++) {
@@ -331,19 +366,22 @@ int vfy_is_state_visited(struct vfy_env *env, uint32_t insn)
 			if (info->callback_entry && cur->frame[cur->curframe]->in_callback) {
 				/* A helper calls its callback a bounded number of
 				 * times; a covered state adds nothing (fixpoint). */
-				if (states_equal(env, sl->st, cur, insn))
+				if (states_equal(env, sl->st, cur, insn, false))
 					return 1;
-			} else if (states_maybe_looping(sl->st, cur) && states_equal(env, sl->st, cur, insn)) {
+			} else if (states_maybe_looping(sl->st, cur) && states_equal(env, sl->st, cur, insn, true)) {
 				return vfy_err(env, -EACCES, insn,
 				               "infinite loop detected: the state repeats unchanged; make the loop "
 				               "condition depend on a value that changes every iteration");
 			}
-			/* As Linux: inside a loop, don't store a state at every pass. */
-			if (env->jmps - env->prev_jmps < 20 && env->insns_processed - env->prev_insns < 100)
+			/* As Linux: inside a loop, don't store a state at every pass;
+			 * but a callback's entry keeps every run's state, or the runs
+			 * after the first could never be found covered. */
+			if (env->jmps - env->prev_jmps < 20 && env->insns_processed - env->prev_insns < 100 &&
+			    !(info->callback_entry && cur->frame[cur->curframe]->in_callback))
 				add = false;
 			continue;
 		}
-		if (states_equal(env, sl->st, cur, insn)) {
+		if (states_equal(env, sl->st, cur, insn, false)) {
 			sl->hit++;
 			return 1;
 		}

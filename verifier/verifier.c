@@ -6,6 +6,7 @@
  * 1,000,000 processed insns bounds it, as Linux.
  */
 #include "vfy.h"
+#include "tailgraph.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -160,17 +161,13 @@ static void publish(struct vfy_env *env, uint64_t t0)
 		struct vfy_insn_info *info = &env->info[i];
 		prog->aux[i].const_tail_index = info->tail_seen && info->tail_const && !info->tail_map_multi;
 		prog->aux[i].tail_index = info->tail_index;
+		prog->aux[i].tail_map = info->tail_seen && !info->tail_map_multi ? info->tail_map : NULL;
 	}
 	free(prog->tail_maps);
 	prog->tail_maps = env->tail_maps;
 	prog->ntail_maps = env->ntail_maps;
 	env->tail_maps = NULL;
-	uint32_t tail_stack = 0;
-	for (uint32_t k = 0; k < env->nsubprogs; k++)
-		if (env->subprogs[k].has_tail_call && env->subprogs[k].stack_depth > tail_stack)
-			tail_stack = env->subprogs[k].stack_depth;
-	prog->max_tail_stack = env->max_stack;
-	(void)tail_stack;
+	prog->max_tail_stack = env->max_tail_stack;
 	prog->vstats.sz = sizeof(prog->vstats);
 	prog->vstats.insns_processed = env->insns_processed;
 	prog->vstats.states_total = env->states_total;
@@ -179,14 +176,25 @@ static void publish(struct vfy_env *env, uint64_t t0)
 	prog->vstats.stack_depth = env->max_stack;
 }
 
-int vfy_verify(struct bpfvm_prog *prog, struct vm_log *log)
+/*
+ * One walk.  `extra` (or NULL) holds precision seeds earlier walks found;
+ * relax=false compares every scalar exactly.  On success with new seeds,
+ * *seeds_out gets every seed (one per insn, malloc'd) and the
+ * result is -EAGAIN: the walk may have pruned on a seed it lacked, so its
+ * verdict is not used.  Rejections stand whatever the seeds: an error is
+ * found on a path that exists.
+ */
+struct vfy_seeds {
+	uint16_t *regs;  /* per insn */
+	uint64_t *slots; /* per insn */
+};
+
+static int verify_walk(struct bpfvm_prog *prog, struct vm_log *log, const struct vfy_seeds *extra, bool relax,
+                       uint64_t t0, struct vfy_seeds *seeds_out)
 {
 	struct vfy_env *env;
-	uint64_t t0 = now_ns();
 	int err;
 
-	if (!prog || (!prog->insns && prog->len))
-		return -EINVAL;
 	env = calloc(1, sizeof(*env));
 	if (!env)
 		return -ENOMEM;
@@ -206,18 +214,36 @@ int vfy_verify(struct bpfvm_prog *prog, struct vm_log *log)
 	for (uint32_t i = 0; i < env->len; i++)
 		env->info[i].ctx_field = -1;
 
-	if ((err = vfy_cfg(env)) || (err = init_state(env)) || (err = explore(env)) ||
-	    (err = vfy_check_stack_depth(env)))
+	if ((err = vfy_cfg(env)))
 		goto out;
+	if (relax)
+		vfy_compute_relevance(env, extra->regs, extra->slots);
+	if ((err = init_state(env)) || (err = explore(env)) || (err = vfy_check_stack_depth(env)))
+		goto out;
+	if (relax && env->rel_dirty) {
+		seeds_out->regs = malloc((env->len ? env->len : 1) * sizeof(*seeds_out->regs));
+		seeds_out->slots = malloc((env->len ? env->len : 1) * sizeof(*seeds_out->slots));
+		err = -ENOMEM;
+		if (!seeds_out->regs || !seeds_out->slots)
+			goto out;
+		for (uint32_t i = 0; i < env->len; i++) {
+			seeds_out->regs[i] = env->info[i].seed;
+			seeds_out->slots[i] = env->info[i].sseed;
+		}
+		err = -EAGAIN;
+		goto out;
+	}
 	convert_ctx_access(env);
 	publish(env, t0);
+	if ((err = vfy_tail_check_load(prog, log)))
+		goto out;
 	vm_log(log, BPFVM_LOG_STATS, "verification time %llu usec\nstack depth %u\nprocessed %llu insns "
 	       "(limit %u) total_states %llu peak_states %llu\n",
 	       (unsigned long long)(prog->vstats.time_ns / 1000), env->max_stack,
 	       (unsigned long long)env->insns_processed, VFY_COMPLEXITY_LIMIT,
 	       (unsigned long long)env->states_total, (unsigned long long)env->states_peak);
 out:
-	if (err) {
+	if (err && err != -EAGAIN) {
 		prog->vstats.insns_processed = env->insns_processed;
 		prog->vstats.states_total = env->states_total;
 		prog->vstats.states_peak = env->states_peak;
@@ -236,5 +262,41 @@ out:
 	free(env->info);
 	free(env->ops);
 	free(env);
+	return err;
+}
+
+/* Walks repeated because of new precision seeds, at most; then one walk
+ * that compares every scalar exactly settles it. */
+#define VFY_MAX_WALKS 4
+
+int vfy_verify(struct bpfvm_prog *prog, struct vm_log *log)
+{
+	uint64_t t0 = now_ns();
+	if (!prog || (!prog->insns && prog->len))
+		return -EINVAL;
+	/* A repeated walk rewrites the log from where this one began. */
+	size_t log_len = log ? log->len : 0, log_dropped = log ? log->dropped : 0;
+	struct vfy_seeds seeds = { NULL, NULL };
+	int err = -EAGAIN;
+	for (int walk = 0; err == -EAGAIN; walk++) {
+		if (walk && log) {
+			log->len = log_len;
+			log->dropped = log_dropped;
+			if (log->buf && log->size)
+				log->buf[log_len < log->size ? log_len : log->size - 1] = '\0';
+		}
+		struct vfy_seeds found = { NULL, NULL };
+		err = verify_walk(prog, log, &seeds, walk < VFY_MAX_WALKS, t0, &found);
+		if (err == -EAGAIN) {
+			free(seeds.regs);
+			free(seeds.slots);
+			seeds = found;
+		} else {
+			free(found.regs);
+			free(found.slots);
+		}
+	}
+	free(seeds.regs);
+	free(seeds.slots);
 	return err;
 }

@@ -36,6 +36,15 @@ struct vfy_insn_info {
 	struct vfy_stored *states;   /* explored states at this prune point */
 	uint32_t nstates;
 	uint16_t live_in;            /* registers possibly read before written from here */
+	/* Precision (cfg.c): registers whose exact value may matter from here
+	 * on (rel_in), from the uses that depend on a value (seed: static ones
+	 * found before the walk, dynamic ones found by it).  Pruning compares
+	 * other scalars of the current frame by type only, as Linux's
+	 * imprecise scalars. */
+	uint16_t rel_in;
+	uint16_t seed;
+	uint64_t srel_in;            /* the same for the frame's 64 stack slots (bit = spi) */
+	uint64_t sseed;
 	bool prune_point;
 	bool seen;                   /* reached by exploration */
 	bool ctx_access;             /* a load from ctx: packet field rewrite candidate */
@@ -77,6 +86,7 @@ struct vfy_env {
 	uint64_t prev_insns, jmps, prev_jmps;
 	uint32_t id_gen;
 	uint32_t max_stack;          /* deepest combined stack */
+	uint32_t max_tail_stack;     /* most caller-frame stack below a tail call */
 
 	bool any_alignment;
 	bool ctx_is_mem;             /* "mem" program type: r1 = PTR_TO_MEM */
@@ -86,7 +96,11 @@ struct vfy_env {
 	struct bpfvm_map **tail_maps;
 	uint32_t ntail_maps;
 
+	bool relax;                  /* pruning may ignore scalars outside rel_in */
+	bool rel_dirty;              /* the walk found a value-dependent use rel_in lacked */
+
 	char msg[256];               /* scratch for messages */
+	const struct vm_line *last_line; /* the source line the state log printed last */
 };
 
 /* ---- log.c ---- */
@@ -104,6 +118,14 @@ uint32_t vfy_subprog_of(const struct vfy_env *env, uint32_t insn);
 int vfy_find_subprog(const struct vfy_env *env, uint32_t start);
 /* Combined stack along every call chain (recursion rejected in vfy_cfg). */
 int vfy_check_stack_depth(struct vfy_env *env);
+/* Seeds and solves rel_in/srel_in (precision); `extra`/`sextra` (may be
+ * NULL) hold seeds a previous walk found, one per insn. */
+void vfy_compute_relevance(struct vfy_env *env, const uint16_t *extra, const uint64_t *sextra);
+/* The walk found that insn idx depends on the exact value of regno (a
+ * scalar in pointer arithmetic, a value spilled to the stack). */
+void vfy_need_precise(struct vfy_env *env, uint32_t idx, unsigned regno);
+/* ... or on the bytes [lo, hi) below fp (a fill through a pointer other than r10). */
+void vfy_need_precise_stack(struct vfy_env *env, uint32_t idx, int64_t lo, int64_t hi);
 
 /* ---- state.c ---- */
 struct vfy_state *vfy_state_new(struct vfy_env *env);

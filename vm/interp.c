@@ -6,11 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helper_check.h"
 #include "interp.h"
 #include "interp_ops.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
-#endif
 
 /* ---- checked mode: what memory a run may touch ---- */
 
@@ -52,123 +51,36 @@ static bool chk_mem(struct vm_run *run, const struct vm_interp *ip, uint64_t r10
 	return false;
 }
 
-#ifdef BPFVM_HAVE_MAPS
+static bool interp_mem_ok(const struct vm_chk_env *env, uintptr_t a, uint64_t sz, bool wr)
+{
+	return mem_ok(env->run, env->engine, env->r10, a, sz, wr);
+}
+
+static struct vm_chk_env chk_env(struct vm_run *run, const struct vm_interp *ip, uint64_t r10)
+{
+	return (struct vm_chk_env){ .run = run, .mem_ok = interp_mem_ok, .engine = (void *)(uintptr_t)ip,
+	                            .r10 = r10, .maps = ip->maps, .nmaps = ip->nmaps };
+}
+
 static struct bpfvm_map *chk_is_map(const struct vm_interp *ip, uint64_t v, uint32_t type)
 {
-	for (uint32_t i = 0; i < ip->nmaps; i++)
-		if ((uintptr_t)ip->maps[i] == v && (!type || ip->maps[i]->type == type))
-			return ip->maps[i];
-	return NULL;
+	struct vm_chk_env env = chk_env(NULL, ip, 0);
+	return vm_chk_is_map(&env, v, type);
 }
-#endif
 
 /* Checks helper arguments against the proto before a call from an
- * unverified program, so a helper never sees a pointer outside the
- * program's regions. */
+ * unverified program (helper_check.c, shared with the checked JIT). */
 static bool chk_helper_args(struct vm_run *run, const struct vm_interp *ip, const struct vm_helper *h,
                             const uint64_t *R, uint32_t idx)
 {
-	uint64_t msz = 0;
-	struct bpfvm_map *map = NULL;
-	(void)map;
-	for (int i = 0; i < 5; i++) {
-		uint32_t k = h->proto.args[i];
-		uint64_t v = R[i + 1];
-		uint64_t size = i < 4 ? R[i + 2] : 0;
-		bool ok = true, wr = false;
-		const char *what = "memory";
-		switch (k) {
-		case BPFVM_ARG_NONE: case BPFVM_ARG_ANYTHING: case BPFVM_ARG_SCALAR:
-		case BPFVM_ARG_CONST_SIZE: case BPFVM_ARG_CONST_SIZE_OR_ZERO:
-		case BPFVM_ARG_CONST_ALLOC_SIZE_OR_ZERO:
-			continue;
-		case BPFVM_ARG_PTR_TO_MEM_OR_NULL:
-		case BPFVM_ARG_PTR_TO_STACK_OR_NULL:
-			if (v == 0)
-				continue;
-			/* fallthrough */
-		case BPFVM_ARG_PTR_TO_MEM:
-		case BPFVM_ARG_PTR_TO_UNINIT_MEM:
-		case BPFVM_ARG_PTR_TO_ALLOC_MEM:
-		case BPFVM_ARG_PTR_TO_STACK:
-			wr = k == BPFVM_ARG_PTR_TO_UNINIT_MEM;
-			msz = (i < 4 && (h->proto.args[i + 1] == BPFVM_ARG_CONST_SIZE ||
-			                 h->proto.args[i + 1] == BPFVM_ARG_CONST_SIZE_OR_ZERO)) ? size : 1;
-			if (msz == 0)
-				continue;
-			ok = mem_ok(run, ip, R[10], (uintptr_t)v, msz, wr);
-			break;
-		case BPFVM_ARG_PTR_TO_CTX:
-			ok = v == (uintptr_t)run->ctx;
-			what = "the context";
-			break;
-		case BPFVM_ARG_PTR_TO_CONST_STR: {
-			/* Some NUL must lie inside an accessible region. */
-			ok = false;
-			for (uint64_t n = 0; n < 4096 && mem_ok(run, ip, R[10], (uintptr_t)v + n, 1, false); n++)
-				if (((const char *)(uintptr_t)v)[n] == '\0') {
-					ok = true;
-					break;
-				}
-			what = "a NUL-terminated string";
-			break;
-		}
-		case BPFVM_ARG_PTR_TO_FUNC: {
-			const struct bpfvm_prog *p = run->prog;
-			ok = p->nsubprogs && v >= (uintptr_t)&p->subprogs[0] && v < (uintptr_t)&p->subprogs[p->nsubprogs] &&
-			     (v - (uintptr_t)&p->subprogs[0]) % sizeof(p->subprogs[0]) == 0;
-			what = "a callback (lddw src=4)";
-			break;
-		}
-#ifdef BPFVM_HAVE_MAPS
-		case BPFVM_ARG_CONST_MAP_PTR:
-			map = chk_is_map(ip, v, 0);
-			ok = map != NULL;
-			what = "a map this program loaded";
-			break;
-		case BPFVM_ARG_PTR_TO_MAP_KEY:
-			ok = map && mem_ok(run, ip, R[10], (uintptr_t)v, map->key_size, false);
-			break;
-		case BPFVM_ARG_PTR_TO_MAP_VALUE:
-		case BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE:
-			ok = map && mem_ok(run, ip, R[10], (uintptr_t)v, map->value_size,
-			                   k == BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE);
-			break;
-		case BPFVM_ARG_PTR_TO_SPIN_LOCK:
-			ok = (v & 3) == 0 && mem_ok(run, ip, R[10], (uintptr_t)v, 4, true);
-			what = "a bpf_spin_lock in a map value";
-			break;
-#endif
-		default:
-			ok = false;
-			what = "an argument kind checked mode cannot check";
-			break;
-		}
-		if (!ok) {
-			vm_run_fail(run, -EFAULT, idx, v, "helper %s: argument r%d = 0x%llx is not %s the program may access",
-			            h->name, i + 1, (unsigned long long)v, what);
-			return false;
-		}
-	}
-	return true;
+	struct vm_chk_env env = chk_env(run, ip, R[10]);
+	return vm_chk_helper_args(&env, h, &R[1], idx);
 }
 
 /* Memory a helper returned becomes accessible for the rest of the run. */
 static void chk_helper_ret(struct vm_run *run, const struct vm_helper *h, const uint64_t *R)
 {
-#ifdef BPFVM_HAVE_MAPS
-	if (h->proto.ret == BPFVM_RET_MAP_VALUE_OR_NULL && R[0]) {
-		for (int i = 0; i < 5; i++)
-			if (h->proto.args[i] == BPFVM_ARG_CONST_MAP_PTR) {
-				struct bpfvm_map *m = (struct bpfvm_map *)(uintptr_t)R[i + 1];
-				vm_run_add_region(run, (void *)(uintptr_t)R[0], m->value_size,
-				                  !(m->map_flags & BPFVM_F_RDONLY_PROG));
-				break;
-			}
-	}
-#else
-	(void)run; (void)h; (void)R;
-#endif
+	vm_chk_helper_ret(run, h, R[0], &R[1]);
 }
 
 /* ---- the two loops ---- */
@@ -279,7 +191,6 @@ int vm_interp_prepare(struct bpfvm_prog *prog)
 		default:
 			break;
 		}
-#ifdef BPFVM_HAVE_MAPS
 		struct bpfvm_map *m = op == VM_OP_LDDW ? prog->aux[i].map : NULL;
 		if (m) {
 			void *p = realloc(ip->maps, (ip->nmaps + 1) * sizeof(*ip->maps));
@@ -298,7 +209,6 @@ int vm_interp_prepare(struct bpfvm_prog *prog)
 					goto nomem;
 			}
 		}
-#endif
 	}
 	prog->interp = ip;
 	return 0;

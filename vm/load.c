@@ -9,12 +9,8 @@
 #include "interp.h"
 #include "log.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_VERIFIER
 #include "verifier.h"
-#endif
-#ifdef BPFVM_HAVE_JIT
 #include "jit.h"
-#endif
 
 VM_HIDDEN bool vm_prog_type_rewrites(const struct vm_prog_type *t);
 VM_HIDDEN int vm_prog_fd_alloc(struct bpfvm_prog *prog);
@@ -24,6 +20,14 @@ VM_HIDDEN void vm_prog_free_now(struct bpfvm_prog *prog);
 
 int bpfvm_prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, const struct bpfvm_prog_opts *opts,
                     bpfvm_prog **out)
+{
+	return vm_prog_load_debug(vm, insns, ninsns, opts, NULL, out);
+}
+
+/* Checks the arguments and creates the program; the caller frees debug
+ * when this fails before the program exists. */
+static int prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, const struct bpfvm_prog_opts *opts,
+                     struct vm_prog_debug **debug, bpfvm_prog **out)
 {
 	struct bpfvm_prog_opts o = { .sz = sizeof(o) };
 	struct vm_log log;
@@ -69,6 +73,8 @@ int bpfvm_prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, cons
 	prog->refcnt = 1;
 	prog->len = (uint32_t)ninsns;
 	snprintf(prog->name, sizeof(prog->name), "%s", o.name ? o.name : "prog");
+	prog->debug = *debug; /* freed with the program from here on */
+	*debug = NULL;
 	prog->insns = malloc((ninsns ? ninsns : 1) * sizeof(*insns));
 	prog->ops = malloc((ninsns ? ninsns : 1) * sizeof(*prog->ops));
 	prog->aux = calloc(ninsns ? ninsns : 1, sizeof(*prog->aux));
@@ -82,29 +88,19 @@ int bpfvm_prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, cons
 		goto fail;
 
 	if (verify) {
-#ifdef BPFVM_HAVE_VERIFIER
 		if ((err = vfy_verify(prog, &log)))
 			goto fail;
-#else
-		err = vm_log_err(&log, -EOPNOTSUPP, -1,
-		                 "this build of bpfvm has no verifier: load with BPFVM_PROG_NO_VERIFY to run in checked mode");
-		goto fail;
-#endif
 	}
 	/* The interpreter is always prepared: it runs callbacks and is the
 	 * fallback of the JIT. */
 	if ((err = vm_interp_prepare(prog)))
 		goto fail;
 	if (o.engine == BPFVM_ENGINE_JIT) {
-#ifdef BPFVM_HAVE_JIT
 		int jerr = jit_compile(prog, &log);
 		if (jerr)
 			vm_log(&log, BPFVM_LOG_ERRORS, "jit: %s; running on the interpreter\n", bpfvm_strerror(jerr));
 		else
 			prog->engine = BPFVM_ENGINE_JIT;
-#else
-		vm_log(&log, BPFVM_LOG_ERRORS, "jit: this build of bpfvm has no JIT; running on the interpreter\n");
-#endif
 	}
 	if ((err = vm_prog_fd_alloc(prog)))
 		goto fail;
@@ -112,5 +108,13 @@ int bpfvm_prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, cons
 	return 0;
 fail:
 	vm_prog_free_now(prog);
+	return err;
+}
+
+int vm_prog_load_debug(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, const struct bpfvm_prog_opts *opts,
+                       struct vm_prog_debug *debug, bpfvm_prog **out)
+{
+	int err = prog_load(vm, insns, ninsns, opts, &debug, out);
+	free(debug);
 	return err;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "interp.h"
+#include "map.h"
 #include "rcu.h"
 #include "vm.h"
 
@@ -34,6 +35,12 @@ int vm_run_fail(struct vm_run *run, int err, uint32_t insn, uint64_t addr, const
 				vsnprintf(o->err_buf + n, o->err_size - (size_t)n, fmt, ap);
 				va_end(ap);
 			}
+			/* Programs from ELF objects built with -g: the source line,
+			 * as the verifier prints it. */
+			const struct vm_line *l = vm_line_of(run->prog, insn);
+			size_t len = strnlen(o->err_buf, o->err_size);
+			if (l && len + 1 < o->err_size)
+				snprintf(o->err_buf + len, o->err_size - len, "\n; %s @ %s:%u", l->src, l->file, l->line);
 		}
 	}
 	return err;
@@ -67,7 +74,7 @@ void vm_run_add_region(struct vm_run *run, void *start, size_t len, bool writabl
 	run->regions[run->nregions++] = (struct vm_region){ s, e, writable };
 }
 
-static void run_remove_region(struct vm_run *run, uintptr_t start)
+void vm_run_remove_region(struct vm_run *run, uintptr_t start)
 {
 	for (uint32_t i = run->nregions; i-- > 0;)
 		if (run->regions[i].start == start) {
@@ -93,12 +100,16 @@ uint64_t vm_call_callback(struct vm_run *run, uint64_t cb, uint64_t r1, uint64_t
 	uint64_t r0;
 	if (ip->checked) {
 		/* The caller's stack stays reachable (callbacks get pointers
-		 * into it), for the duration of the callback only. */
+		 * into it), for the duration of the callback only.  A JIT'd
+		 * caller has no interpreter stack (stack_top NULL): its call
+		 * shim registers its frames itself (jit/jit_rt.c). */
 		uintptr_t top = (uintptr_t)run->stack_top;
 		uintptr_t base = top - BPF_STACK_SIZE * BPF_MAX_CALL_FRAMES;
-		vm_run_add_region(run, (void *)base, BPF_STACK_SIZE * BPF_MAX_CALL_FRAMES, true);
+		if (top)
+			vm_run_add_region(run, (void *)base, BPF_STACK_SIZE * BPF_MAX_CALL_FRAMES, true);
 		r0 = vm_interp_loop_checked(ip, run, &ip->code[sp->start], args);
-		run_remove_region(run, base);
+		if (top)
+			vm_run_remove_region(run, base);
 	} else {
 		r0 = vm_interp_loop_fast(ip, run, &ip->code[sp->start], args);
 	}
@@ -113,7 +124,7 @@ int bpfvm_prog_run_opts(bpfvm_prog *prog, struct bpfvm_run_opts *opts)
 	const struct vm_prog_type *type = prog->type;
 	const struct vm_interp *ip = prog->interp;
 	struct vm_run run = {
-		.prog = prog, .data = opts->data, .len = opts->len, .out = opts, .budget = prog->insn_budget,
+		.prog = prog, .data = opts->data, .len = opts->len, .out = opts, .budget = prog->insn_budget, .cpu = -1,
 	};
 	uint64_t ctxbuf[4096 / 8];
 	uint64_t r1, r2 = 0;
@@ -169,6 +180,11 @@ int bpfvm_prog_run_opts(bpfvm_prog *prog, struct bpfvm_run_opts *opts)
 		r0 = vm_interp_run_checked(prog, &run, r1, r2);
 	else
 		r0 = vm_interp_run(prog, &run, r1, r2);
+	/* Ring buffer records an unverified run reserved and never submitted
+	 * are discarded, so they can't stall the consumer (verified programs
+	 * release every reservation: the verifier proves it). */
+	if (ip->checked)
+		map_ringbuf_run_end(&run);
 	if (tt)
 		rcu_tt_read_unlock();
 	else

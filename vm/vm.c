@@ -8,14 +8,10 @@
 
 #include "interp.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
 /* maps/: frees every map, pin and deferred free left in the VM. */
 void map_vm_cleanup(bpfvm *vm);
-#endif
-#ifdef BPFVM_HAVE_JIT
 #include "jit.h"
-#endif
 
 VM_HIDDEN int vm_prog_types_init(bpfvm *vm);
 VM_HIDDEN void vm_prog_types_free(bpfvm *vm);
@@ -64,26 +60,23 @@ void bpfvm_destroy(bpfvm *vm)
 	for (size_t i = 0; i < vm->progs_cap; i++) {
 		struct bpfvm_prog *p = vm->progs[i];
 		for (uint32_t k = 0; p && k < p->len; k++) {
-#ifdef BPFVM_HAVE_MAPS
 			if (p->aux[k].map)
 				map_put(p->aux[k].map);
-#endif
 			p->aux[k].map = NULL;
 		}
 	}
-#ifdef BPFVM_HAVE_MAPS
 	map_vm_cleanup(vm);
-#endif
 	for (size_t i = 0; i < vm->progs_cap; i++)
 		if (vm->progs[i])
 			prog_free(vm->progs[i]);
 	free(vm->progs);
 	free(vm->maps);
-	for (size_t i = 0; i < vm->nhelpers; i++) {
-		vm_ffi_free(vm->helpers[i]);
-		free(vm->helpers[i]);
+	struct vm_helper_tab *t = atomic_load_explicit(&vm->htab, memory_order_relaxed);
+	for (size_t i = 0; t && i < t->n; i++) {
+		vm_ffi_free(t->h[i]);
+		free(t->h[i]);
 	}
-	free(vm->helpers);
+	free(t); /* replaced tables went through rcu_call, done by the rcu_barrier above */
 	vm_prog_types_free(vm);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
@@ -91,12 +84,12 @@ void bpfvm_destroy(bpfvm *vm)
 
 /* ---- helpers ---- */
 
-static size_t helper_pos(const bpfvm *vm, uint32_t id)
+static size_t helper_pos(const struct vm_helper_tab *t, uint32_t id)
 {
-	size_t lo = 0, hi = vm->nhelpers;
+	size_t lo = 0, hi = t ? t->n : 0;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (vm->helpers[mid]->id < id)
+		if (t->h[mid]->id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -104,30 +97,39 @@ static size_t helper_pos(const bpfvm *vm, uint32_t id)
 	return lo;
 }
 
-/* Entries are never removed or moved in memory before vm_destroy, so the
- * pointer stays valid after the lock is dropped. */
+/* Lock-free: any thread, any time before bpfvm_destroy (callx at run time).
+ * The acquire load pairs with the release store in vm_helper_add, so the
+ * table and the helpers it points to are seen fully written; the read
+ * section keeps the table alive while it is searched.  The helper found
+ * outlives it. */
 const struct vm_helper *vm_helper_find(const bpfvm *vm, uint32_t id)
 {
-	bpfvm *v = (bpfvm *)vm;
-	const struct vm_helper *h = NULL;
-	pthread_mutex_lock(&v->lock);
-	size_t i = helper_pos(vm, id);
-	if (i < vm->nhelpers && vm->helpers[i]->id == id)
-		h = vm->helpers[i];
-	pthread_mutex_unlock(&v->lock);
+	rcu_read_lock();
+	const struct vm_helper_tab *t = atomic_load_explicit(&((bpfvm *)vm)->htab, memory_order_acquire);
+	size_t i = helper_pos(t, id);
+	const struct vm_helper *h = t && i < t->n && t->h[i]->id == id ? t->h[i] : NULL;
+	rcu_read_unlock();
 	return h;
 }
 
+/* Load time only (extern resolution): under the registration lock, so the
+ * table can't be replaced, let alone freed, while it is searched. */
 const struct vm_helper *vm_helper_find_name(const bpfvm *vm, const char *name)
 {
 	bpfvm *v = (bpfvm *)vm;
 	const struct vm_helper *h = NULL;
 	pthread_mutex_lock(&v->lock);
-	for (size_t i = 0; i < vm->nhelpers && !h; i++)
-		if (!strcmp(vm->helpers[i]->name, name))
-			h = vm->helpers[i];
+	const struct vm_helper_tab *t = atomic_load_explicit(&v->htab, memory_order_relaxed);
+	for (size_t i = 0; t && i < t->n && !h; i++)
+		if (!strcmp(t->h[i]->name, name))
+			h = t->h[i];
 	pthread_mutex_unlock(&v->lock);
 	return h;
+}
+
+static void helper_tab_free(struct rcu_head *head)
+{
+	free((char *)head - offsetof(struct vm_helper_tab, rcu));
 }
 
 static bool is_mem_arg(uint32_t k)
@@ -147,7 +149,7 @@ VM_HIDDEN int vm_helper_add(bpfvm *vm, uint32_t id, uint32_t kind, bpfvm_helper_
 		return -EINVAL;
 	for (int i = 0; i < 5; i++) {
 		uint32_t k = proto->args[i];
-		if (k > BPFVM_ARG_PTR_TO_CONST_STR)
+		if (k > BPFVM_ARG_PTR_TO_LONG)
 			return -EINVAL;
 		/* A size must follow the memory it describes. */
 		if ((k == BPFVM_ARG_CONST_SIZE || k == BPFVM_ARG_CONST_SIZE_OR_ZERO) && (i == 0 || !is_mem_arg(proto->args[i - 1])))
@@ -172,18 +174,24 @@ VM_HIDDEN int vm_helper_add(bpfvm *vm, uint32_t id, uint32_t kind, bpfvm_helper_
 	h->ffi = ffi;
 	int err = 0;
 	pthread_mutex_lock(&vm->lock);
-	size_t i = helper_pos(vm, id);
-	if (i < vm->nhelpers && vm->helpers[i]->id == id) {
+	struct vm_helper_tab *old = atomic_load_explicit(&vm->htab, memory_order_relaxed);
+	size_t n = old ? old->n : 0, i = helper_pos(old, id);
+	if (i < n && old->h[i]->id == id) {
 		err = -EEXIST;
 	} else {
-		void *p = realloc(vm->helpers, (vm->nhelpers + 1) * sizeof(*vm->helpers));
-		if (!p) {
+		struct vm_helper_tab *t = malloc(sizeof(*t) + (n + 1) * sizeof(t->h[0]));
+		if (!t) {
 			err = -ENOMEM;
 		} else {
-			vm->helpers = p;
-			memmove(&vm->helpers[i + 1], &vm->helpers[i], (vm->nhelpers - i) * sizeof(*vm->helpers));
-			vm->helpers[i] = h;
-			vm->nhelpers++;
+			t->n = n + 1;
+			if (n) {
+				memcpy(t->h, old->h, i * sizeof(t->h[0]));
+				memcpy(&t->h[i + 1], &old->h[i], (n - i) * sizeof(t->h[0]));
+			}
+			t->h[i] = h;
+			atomic_store_explicit(&vm->htab, t, memory_order_release);
+			if (old)
+				rcu_call(&old->rcu, helper_tab_free);
 		}
 	}
 	pthread_mutex_unlock(&vm->lock);
@@ -270,18 +278,15 @@ static void prog_free(struct bpfvm_prog *prog)
 			vm->progs[prog->fd] = NULL;
 		pthread_mutex_unlock(&vm->lock);
 	}
-#ifdef BPFVM_HAVE_JIT
 	if (prog->jit)
 		jit_free(prog);
-#endif
 	vm_interp_free(prog);
 	for (uint32_t i = 0; prog->aux && i < prog->len; i++) {
-#ifdef BPFVM_HAVE_MAPS
 		if (prog->aux[i].map)
 			map_put(prog->aux[i].map);
-#endif
 	}
 	free(prog->tail_maps);
+	free(prog->debug);
 	free(prog->subprogs);
 	free(prog->aux);
 	free(prog->ops);

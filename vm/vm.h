@@ -48,12 +48,22 @@ struct vm_prog_type {
 
 /* ---- the VM ---- */
 
+struct vm_helper_tab {
+	struct rcu_head rcu;
+	size_t n;
+	struct vm_helper *h[];
+};
+
 struct bpfvm {
 	struct bpfvm_opts opts;
 	pthread_mutex_t lock;        /* guards the tables below (not the run path) */
 
-	struct vm_helper **helpers;  /* sorted by id for lookups at load time */
-	size_t nhelpers;
+	/* Helpers sorted by id, as an immutable table that registration
+	 * replaces (under lock) and publishes with a release store, so lookups
+	 * (callx at run time) take no lock: they search under an RCU read
+	 * section, and a replaced table is freed after a grace period.  The
+	 * helpers themselves live until bpfvm_destroy. */
+	struct vm_helper_tab *_Atomic htab;
 
 	struct vm_prog_type **types;
 	size_t ntypes;
@@ -82,6 +92,8 @@ struct vm_insn_aux {
 	bool zext_dst;                  /* verifier: 32-bit result's upper half is read */
 	bool const_tail_index;          /* verifier: tail call index proven constant */
 	uint32_t tail_index;
+	struct bpfvm_map *tail_map;     /* verifier: a tail call's prog array; NULL if several
+	                                 * or unknown (no reference: the lddw holds one) */
 };
 
 struct vm_subprog {
@@ -94,6 +106,28 @@ struct vm_subprog {
 struct vm_region {
 	uintptr_t start, end; /* [start, end) */
 	bool writable;
+};
+
+/* Source lines of a program's instructions, from an ELF object's .BTF.ext,
+ * for the verifier's messages (as Linux's "; <line> @ <file>:<n>").  One
+ * allocation holds the header, both arrays and the strings; free() frees it. */
+struct vm_line {
+	uint32_t insn;         /* first instruction of the line; it lasts until the next entry */
+	uint32_t line, col;
+	const char *file;      /* base name; NULL: no source line for these insns */
+	const char *src;       /* the line's text, leading blanks trimmed; may be "" */
+};
+
+struct vm_func_name {
+	uint32_t insn;         /* first instruction of the function */
+	const char *name;
+};
+
+struct vm_prog_debug {
+	struct vm_line *lines;      /* sorted, strictly increasing insn */
+	uint32_t nlines;
+	struct vm_func_name *funcs; /* sorted, strictly increasing insn */
+	uint32_t nfuncs;
 };
 
 struct bpfvm_prog {
@@ -131,10 +165,21 @@ struct bpfvm_prog {
 	void *interp;                  /* interpreter's prepared code, vm/interp*.c */
 	void *jit;                     /* jit/ state */
 	uint64_t (*jit_entry)(void *ctx, uint64_t r2, struct bpfvm_prog *self);
+
+	struct vm_prog_debug *debug;   /* source lines (ELF objects), or NULL; owned */
 };
 
 VM_HIDDEN void vm_prog_get(struct bpfvm_prog *prog);
 VM_HIDDEN void vm_prog_release(struct bpfvm_prog *prog); /* drop any reference */
+/* bpfvm_prog_load with source line info: the program takes ownership of
+ * debug (a single allocation, may be NULL), also when loading fails. */
+VM_HIDDEN int vm_prog_load_debug(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns,
+                                 const struct bpfvm_prog_opts *opts, struct vm_prog_debug *debug,
+                                 bpfvm_prog **out);
+/* The source line in effect at insn (NULL if none), and the function
+ * containing it (NULL if unnamed); vm/lines.c. */
+VM_HIDDEN const struct vm_line *vm_line_of(const struct bpfvm_prog *prog, uint32_t insn);
+VM_HIDDEN const struct vm_func_name *vm_func_of(const struct bpfvm_prog *prog, uint32_t insn);
 /* Finds a program by handle and takes a reference (prog arrays, pins); NULL if none. */
 VM_HIDDEN struct bpfvm_prog *vm_prog_from_fd(bpfvm *vm, int fd);
 
@@ -162,9 +207,15 @@ struct vm_run {
 	size_t ctx_size;               /* bytes at ctx (checked mode region) */
 	void *stack_top;               /* top of the innermost interpreter loop's stack */
 	uint32_t cb_depth;             /* nested callback loops (bpf_loop etc.), bounded */
+	int32_t cpu;                   /* the run's CPU once asked for (vm/cpu.c), else -1 */
 };
 
 extern __thread struct vm_run *vm_current_run;
+
+/* Possible CPUs (sysconf _SC_NPROCESSORS_CONF) and the current run's CPU,
+ * fixed for the run (vm/cpu.c). */
+VM_HIDDEN uint32_t vm_nr_cpus(void);
+VM_HIDDEN uint32_t vm_cpu_current(void);
 
 /* Records a run-time failure (checked mode, helper misuse): message and
  * instruction index go to the caller's run opts.  Returns err. */
@@ -178,6 +229,8 @@ VM_HIDDEN uint64_t vm_call_callback(struct vm_run *run, uint64_t cb, uint64_t r1
 
 /* Adds memory a helper handed to the program (checked mode). */
 VM_HIDDEN void vm_run_add_region(struct vm_run *run, void *start, size_t len, bool writable);
+/* Takes back a region added at `start` (a ring buffer record once submitted). */
+VM_HIDDEN void vm_run_remove_region(struct vm_run *run, uintptr_t start);
 
 /* ---- load-time stages (vm/load.c drives them) ---- */
 

@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 
 #include "util.h"
+#include "vm.h"
 
 static int resolve(void *user, const char *name, uint32_t *id)
 {
@@ -31,6 +32,12 @@ static int load(const uint8_t *buf, size_t len, char *log, size_t logsz)
 	if (err)
 		return err;
 	err = elf_obj_link(&o, resolve, NULL, &L);
+	/* Each program's source line table, from whatever .BTF.ext survived. */
+	for (uint32_t i = 0; !err && i < o.nprogs; i++) {
+		struct vm_prog_debug *d;
+		err = btf_ext_prog_debug(&o, &o.progs[i], &d, &L);
+		free(d);
+	}
 	elf_obj_free(&o);
 	return err;
 }
@@ -163,6 +170,47 @@ M(lddw_offset_out) { /* a data reference (addend 4) far past its section */
 M(legacy_past_end) { w64(sym(c, "legacy") + 8, c->f.secs[sec(c, "maps")].size - 8); w64(sym(c, "legacy") + 16, 0); }
 M(data_huge) { uint32_t s = sec(c, ".bss"); w64(shdr(c, s) + 0x20, 1ull << 40); }
 
+/* .BTF.ext: header, then func_info and line_info blocks (see btf_ext.c). */
+static uint8_t *ext_hdr(struct ctx *c) { return c->buf + sec_off(c, sec(c, ".BTF.ext")); }
+/* Start of the func_info (which 0) or line_info (which 1) block. */
+static uint8_t *ext_info(struct ctx *c, int which)
+{
+	uint8_t *h = ext_hdr(c);
+	return h + elf_rd32(h + 4) + elf_rd32(h + 8 + 8 * which);
+}
+static uint32_t btf_name_of(struct ctx *c, uint32_t kind, const char *name)
+{
+	return elf_rd32(btf_type(c, kind, name, NULL)); /* the type's name_off */
+}
+M(ext_magic) { w16(ext_hdr(c), 0x9feb); }
+M(ext_version) { ext_hdr(c)[2] = 7; }
+M(ext_hdr_len_small) { w32(ext_hdr(c) + 4, 8); }
+M(ext_hdr_len_huge) { w32(ext_hdr(c) + 4, 0x7fffffff); }
+M(ext_func_off_misaligned) { uint8_t *h = ext_hdr(c); w32(h + 8, elf_rd32(h + 8) + 2); }
+M(ext_line_len_past_end) { w32(ext_hdr(c) + 20, 0x7fffff00); }
+M(ext_line_off_huge) { w32(ext_hdr(c) + 16, 0xfffffffc); }
+M(ext_line_len_tiny) { w32(ext_hdr(c) + 20, 2); }
+M(ext_line_len_cut_header) { w32(ext_hdr(c) + 20, 4 + 4); }
+M(ext_func_rec_small) { w32(ext_info(c, 0), 4); }
+M(ext_line_rec_unaligned) { w32(ext_info(c, 1), 18); }
+M(ext_line_rec_huge) { w32(ext_info(c, 1), 0x7ffffffc); }
+M(ext_line_num_overflow) { w32(ext_info(c, 1) + 8, 0xffffffff); }
+M(ext_line_num_zero) { w32(ext_info(c, 1) + 8, 0); }
+M(ext_sec_name_off) { w32(ext_info(c, 1) + 4, 0x7fffffff); }
+M(ext_sec_not_code) { w32(ext_info(c, 1) + 4, btf_name_of(c, BTF_K_DATASEC, "license")); }
+M(ext_sec_twice) { /* the second section's name made equal to the first's */
+	uint8_t *i = ext_info(c, 1);
+	uint32_t rec = elf_rd32(i), n = elf_rd32(i + 8);
+	w32(i + 12 + (uint64_t)n * rec, elf_rd32(i + 4));
+}
+M(ext_insn_misaligned) { w32(ext_info(c, 1) + 12, 3); }
+M(ext_insn_past_sec) { w32(ext_info(c, 1) + 12, 0x100000); }
+M(ext_insn_huge) { w32(ext_info(c, 0) + 12, 0xfffffff8); }
+M(ext_file_name_off) { w32(ext_info(c, 1) + 16, 0x7fffffff); }
+M(ext_line_off) { w32(ext_info(c, 1) + 20, elf_rd32(btf_hdr(c) + 20)); } /* = the string section's size */
+M(ext_func_type_range) { w32(ext_info(c, 0) + 16, 0x7fffffff); }
+M(ext_func_type_not_func) { uint32_t id; btf_type(c, BTF_K_INT, "", &id); w32(ext_info(c, 0) + 16, id); }
+
 struct hcase {
 	const char *file;
 	const char *name;
@@ -221,6 +269,103 @@ static const struct hcase cases[] = {
 	{ "full.o", "bss huge", data_huge, "bytes, more than" },
 };
 
+/* A malformed .BTF.ext is reported and ignored, as libbpf does: the
+ * object still loads, without line info. */
+static const struct hcase ext_cases[] = {
+	{ "lines.o", "ext magic", ext_magic, "bad magic" },
+	{ "lines.o", "ext version", ext_version, "unsupported version" },
+	{ "lines.o", "ext hdr_len small", ext_hdr_len_small, "header length" },
+	{ "lines.o", "ext hdr_len huge", ext_hdr_len_huge, "header length" },
+	{ "lines.o", "ext func_info misaligned", ext_func_off_misaligned, "not 4-byte aligned" },
+	{ "lines.o", "ext line_info past end", ext_line_len_past_end, "runs past the end" },
+	{ "lines.o", "ext line_info offset huge", ext_line_off_huge, "runs past the end" },
+	{ "lines.o", "ext line_info tiny", ext_line_len_tiny, "too short for its record size" },
+	{ "lines.o", "ext line_info cut header", ext_line_len_cut_header, "truncated" },
+	{ "lines.o", "ext func rec_size small", ext_func_rec_small, "record size 4" },
+	{ "lines.o", "ext line rec_size unaligned", ext_line_rec_unaligned, "record size 18" },
+	{ "lines.o", "ext line rec_size huge", ext_line_rec_huge, "run past the end" },
+	{ "lines.o", "ext num_info overflow", ext_line_num_overflow, "run past the end" },
+	{ "lines.o", "ext num_info zero", ext_line_num_zero, "no records" },
+	{ "lines.o", "ext section name", ext_sec_name_off, "section name offset" },
+	{ "lines.o", "ext section not code", ext_sec_not_code, "'license' is not a code section" },
+	{ "lines.o", "ext section twice", ext_sec_twice, "appears twice" },
+	{ "lines.o", "ext insn_off misaligned", ext_insn_misaligned, "insn_off 3 is not an instruction" },
+	{ "lines.o", "ext insn_off past section", ext_insn_past_sec, "is not an instruction" },
+	{ "lines.o", "ext func insn_off huge", ext_insn_huge, "is not an instruction" },
+	{ "lines.o", "ext file name offset", ext_file_name_off, "outside .BTF's strings" },
+	{ "lines.o", "ext line offset", ext_line_off, "outside .BTF's strings" },
+	{ "lines.o", "ext func type range", ext_func_type_range, "is not a BTF function" },
+	{ "lines.o", "ext func type not func", ext_func_type_not_func, "is not a BTF function" },
+};
+
+static void run_ext_case(const struct hcase *hc)
+{
+	struct ctx c;
+	uint8_t *orig = t_read(hc->file, &c.len);
+	c.orig = orig;
+	cr_assert_eq(elf_open(&c.f, orig, c.len, NULL), 0);
+	c.buf = malloc(c.len);
+	memcpy(c.buf, orig, c.len);
+	hc->fn(&c);
+	char log[1024] = "";
+	struct vm_log L;
+	struct elf_obj o;
+	vm_log_init(&L, log, sizeof(log), 0);
+	cr_assert_eq(elf_obj_parse(&o, c.buf, c.len, &L), 0, "%s: %s", hc->name, log);
+	cr_expect(!o.has_ext, "%s: line info kept", hc->name);
+	cr_expect(strstr(log, hc->msg), "%s: log lacks \"%s\": %s", hc->name, hc->msg, log);
+	cr_expect(strstr(log, "without source line info"), "%s: %s", hc->name, log);
+	elf_obj_free(&o);
+	/* ... and links, with no line tables. */
+	cr_expect_eq(load(c.buf, c.len, log, sizeof(log)), 0, "%s: %s", hc->name, log);
+	elf_close(&c.f);
+	free(c.buf);
+	free(orig);
+}
+
+Test(elf_hostile, btf_ext_cases)
+{
+	for (size_t i = 0; i < sizeof(ext_cases) / sizeof(ext_cases[0]); i++)
+		run_ext_case(&ext_cases[i]);
+}
+
+/* Random flips inside .BTF.ext only, so they reach the record checks and
+ * the mapping onto programs rather than dying in the ELF header. */
+Test(elf_hostile, btf_ext_random_flips, .timeout = 60)
+{
+	size_t len;
+	uint8_t *buf = t_read("lines.o", &len);
+	struct elf_file f;
+	cr_assert_eq(elf_open(&f, buf, len, NULL), 0);
+	int s = elf_sec_by_name(&f, ".BTF.ext");
+	cr_assert(s > 0);
+	size_t off = (size_t)(f.secs[s].data - buf), size = f.secs[s].size;
+	uint8_t *m = malloc(len);
+	uint64_t seed = 0x2545f4914f6cdd1dull;
+	unsigned kept = 0;
+	for (int iter = 0; iter < 20000; iter++) {
+		memcpy(m, buf, len);
+		for (int k = 0; k < 1 + iter % 4; k++) {
+			seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+			m[off + seed % size] ^= (uint8_t)(seed >> 32) | 1;
+		}
+		char log[256];
+		struct vm_log L;
+		struct elf_obj o;
+		vm_log_init(&L, log, sizeof(log), 0);
+		if (elf_obj_parse(&o, m, len, &L) == 0) {
+			kept += o.has_ext;
+			elf_obj_free(&o);
+		}
+		load(m, len, log, sizeof(log));
+	}
+	/* Some flips only touch line numbers or columns: those tables load. */
+	cr_expect_gt(kept, 0);
+	elf_close(&f);
+	free(m);
+	free(buf);
+}
+
 static void run_case(const struct hcase *hc)
 {
 	struct ctx c;
@@ -249,12 +394,13 @@ Test(elf_hostile, cases)
 /* The pristine files load, so the cases above fail for their own reason. */
 Test(elf_hostile, pristine)
 {
-	const char *files[] = { "subprogs_v3.o", "full.o" };
-	for (int i = 0; i < 2; i++) {
+	const char *files[] = { "subprogs_v3.o", "full.o", "lines.o" };
+	for (int i = 0; i < 3; i++) {
 		size_t len;
 		uint8_t *buf = t_read(files[i], &len);
 		char log[1024] = "";
 		cr_expect_eq(load(buf, len, log, sizeof(log)), 0, "%s: %s", files[i], log);
+		cr_expect(!strstr(log, "btf.ext"), "%s: %s", files[i], log);
 		free(buf);
 	}
 }

@@ -20,6 +20,7 @@ static const struct {
 	{ "huge value", { .type = BPFVM_MAP_HASH, .key_size = 4, .value_size = (1u << 22) + 1, .max_entries = 1, .spin_lock_off = -1 }, -E2BIG },
 	{ "over the 1 GiB per-map limit", { .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 1u << 20, .max_entries = 2048, .spin_lock_off = -1 }, -E2BIG },
 	{ "huge preallocated hash", { .type = BPFVM_MAP_HASH, .key_size = 8, .value_size = 8, .max_entries = 1u << 31, .spin_lock_off = -1 }, -E2BIG },
+	{ "hash elements and buckets over 1 GiB", { .type = BPFVM_MAP_HASH, .key_size = 8, .value_size = 8, .max_entries = 1u << 24, .spin_lock_off = -1 }, -E2BIG },
 	{ "array key 8", { .type = BPFVM_MAP_ARRAY, .key_size = 8, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
 	{ "array bad flag", { .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 4, .max_entries = 1, .map_flags = BPFVM_F_NO_PREALLOC, .spin_lock_off = -1 }, -EINVAL },
 	{ "hash bad flag", { .type = BPFVM_MAP_HASH, .key_size = 4, .value_size = 4, .max_entries = 1, .map_flags = 1u << 30, .spin_lock_off = -1 }, -EINVAL },
@@ -29,7 +30,9 @@ static const struct {
 	{ "prog array value 8", { .type = BPFVM_MAP_PROG_ARRAY, .key_size = 4, .value_size = 8, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
 	{ "aom no template", { .type = BPFVM_MAP_ARRAY_OF_MAPS, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
 	{ "hom no template", { .type = BPFVM_MAP_HASH_OF_MAPS, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
-	{ "not yet: queue", { .type = BPFVM_MAP_QUEUE, .key_size = 0, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
+	{ "queue with a key", { .type = BPFVM_MAP_QUEUE, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
+	{ "not yet: per-CPU hash", { .type = BPFVM_MAP_PERCPU_HASH, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
+	{ "not yet: LRU hash", { .type = BPFVM_MAP_LRU_HASH, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
 };
 
 Test(map_attr, rejects_bad_attributes)

@@ -3,7 +3,10 @@
  * that look up, update and delete while others replace hash elements,
  * swap inner maps and rewrite a prog array.  Readers check invariants
  * that a use-after-free, a torn element or a lost reference would break;
- * ASan/LSan and TSan check the rest.  Usage: map_stress [seconds].
+ * ASan/LSan and TSan check the rest.  Usage: map_stress [seconds]
+ * [collide]; with "collide" every hash key lands in one bucket's overflow
+ * chain (maps/hash.c test hook), so inserts link overflow buckets and
+ * reuse freed slots while readers walk the chain.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +17,7 @@
 #include <time.h>
 
 #include "bpfvm.h"
+#include "map_impl.h"
 #include "rcu.h"
 #include "../vm/insn.h"
 
@@ -197,6 +201,8 @@ int main(int argc, char **argv)
 	struct bpfvm_map_attr ha = { .sz = sizeof(ha), .type = BPFVM_MAP_HASH, .key_size = 8, .value_size = 16,
 	                             .max_entries = NKEYS, .spin_lock_off = -1 };
 	if (bpfvm_map_create(vm, &ha, &hash))
+		return 1;
+	if (argc > 2 && !strcmp(argv[2], "collide") && map_htab_test_collide(hash))
 		return 1;
 	struct bpfvm_map_attr ia = { .sz = sizeof(ia), .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 8,
 	                             .max_entries = 2, .spin_lock_off = -1 };

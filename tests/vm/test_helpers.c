@@ -319,3 +319,87 @@ Test(helpers, api_misuse)
 	cr_assert_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), 0);
 	bpfvm_destroy(vm); /* also frees programs the caller never put (ASan checks) */
 }
+
+/* bpf_strtol/bpf_strtoul, Linux's semantics, through checked and unchecked
+ * runs.  The input is [res slot][r0 slot][string]; res starts as a
+ * sentinel to show it is written only on success. */
+struct strto_case {
+	bool is_signed;
+	const char *s;
+	int64_t len;  /* -1: strlen(s) */
+	uint32_t flags;
+	int64_t ret;
+	uint64_t res;
+};
+
+static const struct strto_case strto_cases[] = {
+	{ false, "123", -1, 0, 3, 123 },
+	{ false, "123", -1, 10, 3, 123 },
+	{ true, "  -42x", -1, 10, 5, (uint64_t)-42 },
+	{ false, "-42", -1, 10, -EINVAL, 0 },
+	{ false, "\t\n 7", -1, 0, 4, 7 },
+	{ false, "0x1f", -1, 0, 4, 31 },
+	{ false, "0X1F", -1, 16, 4, 31 },
+	{ false, "1f", -1, 16, 2, 31 },
+	{ false, "0x", -1, 0, 1, 0 },     /* base 0: "0x" without a hex digit is octal 0 */
+	{ false, "0x", -1, 16, -EINVAL, 0 },
+	{ false, "017", -1, 0, 3, 15 },
+	{ false, "019", -1, 0, 2, 1 },
+	{ false, "019", -1, 8, 2, 1 },
+	{ false, "12345", 3, 10, 3, 123 }, /* only buf_len bytes count */
+	{ false, "", 0, 0, -EINVAL, 0 },
+	{ false, "   ", -1, 0, -EINVAL, 0 },
+	{ true, "-", -1, 0, -EINVAL, 0 },
+	{ false, "abc", -1, 10, -EINVAL, 0 },
+	{ false, "+5", -1, 10, -EINVAL, 0 },
+	{ false, "5", -1, 7, -EINVAL, 0 },
+	{ false, "5", -1, 0x20 | 10, -EINVAL, 0 },
+	{ false, "18446744073709551615", -1, 0, 20, UINT64_MAX },
+	{ false, "18446744073709551616", -1, 0, -ERANGE, 0 },
+	{ true, "9223372036854775807", -1, 0, 19, INT64_MAX },
+	{ true, "9223372036854775808", -1, 0, -ERANGE, 0 },
+	{ true, "-9223372036854775808", -1, 0, 20, (uint64_t)INT64_MIN },
+	{ true, "-9223372036854775809", -1, 0, -ERANGE, 0 },
+	/* 70 digits: Linux looks at 63 of them. */
+	{ false, "0000000000000000000000000000000000000000000000000000000000000000000001", -1, 10, 63, 0 },
+};
+
+Test(helpers, strtol_strtoul)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	for (size_t i = 0; i < N(strto_cases); i++) {
+		const struct strto_case *c = &strto_cases[i];
+		size_t sl = strlen(c->s);
+		uint64_t len = c->len < 0 ? sl : (uint64_t)c->len;
+		struct bpf_insn p[] = {
+			MOV64_X(6, 1), MOV64_X(1, 6), ALU64_K(OP_ADD, 1, 16), MOV64_K(2, (int32_t)len),
+			MOV64_K(3, (int32_t)c->flags), MOV64_X(4, 6), CALL(c->is_signed ? BPFVM_FN_strtol : BPFVM_FN_strtoul),
+			STXDW(6, 0, 8), MOV64_K(0, 0), EXIT,
+		};
+		for (uint32_t f = BPFVM_PROG_NO_VERIFY; f <= BPFVM_PROG_UNCHECKED; f <<= 1) {
+			uint8_t mem[16 + 80] = { 0 };
+			uint64_t sentinel = 0x5a5a5a5a5a5a5a5aull, res, ret;
+			memcpy(mem, &sentinel, 8);
+			memcpy(mem + 16, c->s, sl);
+			uint64_t r0;
+			char err[256] = "";
+			cr_assert_eq(t_run(vm, p, N(p), f, mem, 16 + (sl > len ? sl : len), &r0, err, sizeof(err)), 0,
+			             "case %zu: %s", i, err);
+			memcpy(&res, mem, 8);
+			memcpy(&ret, mem + 8, 8);
+			cr_expect_eq((int64_t)ret, c->ret, "case %zu '%s': returned %lld, want %lld", i, c->s, (long long)ret,
+			             (long long)c->ret);
+			cr_expect_eq(res, c->ret < 0 ? sentinel : c->res, "case %zu '%s': *res = 0x%llx", i, c->s,
+			             (unsigned long long)res);
+		}
+	}
+	/* Checked mode: the result pointer must be 8 writable, aligned bytes of the run. */
+	uint8_t mem[32] = "12";
+	char err[256] = "";
+	struct bpf_insn bad[] = { MOV64_X(6, 1), MOV64_K(2, 2), MOV64_K(3, 0), MOV64_X(4, 6), ALU64_K(OP_ADD, 4, 4),
+	                          CALL(BPFVM_FN_strtoul), EXIT };
+	cr_expect_eq(t_run(vm, bad, N(bad), BPFVM_PROG_NO_VERIFY, mem, sizeof(mem), NULL, err, sizeof(err)), -EFAULT);
+	cr_expect(strstr(err, "bpf_strtoul: argument r4") && strstr(err, "8 writable, 8-aligned bytes"), "%s", err);
+	bpfvm_destroy(vm);
+}

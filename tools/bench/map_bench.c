@@ -1,14 +1,22 @@
 /*
  * map_bench: hash map ns per operation (not a test).
  *
- * bpfvm's hash map through the host API (lookup copies the value out),
- * through the program helper the interpreter calls (returns the value
- * pointer), and from a program (the interpreter looping over keys), against
- * uthash and a plain single-threaded linear-probing table written here.
- * N scattered 8-byte keys (65,536 and 1M), 8- and 64-byte values; lookups
- * on 1 and 2 threads (2-thread figures are aggregate ns per op, so half the
- * 1-thread figure means 2x throughput).
- *   usage: map_bench [--quick]
+ * bpfvm's hash map from the host API (lookup copies the value out), through
+ * the program helper the interpreter calls (returns the value pointer), and
+ * from a program (the interpreter looping over keys), against uthash and a
+ * plain single-threaded linear-probing table written here.  65,536 and 1M
+ * scattered 8-byte keys, 8- and 64-byte values; lookups on 1 and 2
+ * threads; update (replace an existing key), delete and insert.
+ *
+ * Timing: each figure is thread CPU time (CLOCK_THREAD_CPUTIME_ID) per op,
+ * the best of SAMPLES rounds, and the rounds interleave every cell so a
+ * burst of load from other processes hits all of them alike.  2-thread
+ * cells run the same pass on two threads (each over its own keys) and
+ * report the aggregate throughput as ns/op (sum of each thread's ops per
+ * CPU second); their ratio to the 1-thread cell is what two threads give
+ * when each has a core.  The wall-clock ratio is printed too: on a loaded
+ * machine it shows the load, not the map.  Load averages are printed.
+ *   usage: map_bench [--quick]      (--quick: 65,536 keys only)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -22,10 +30,20 @@
 #include "rcu.h"
 #include "../../tests/vm/insn.h"
 
+#define SAMPLES 5
+#define PASS_OPS 262144 /* operations per cell per round (fewer if n is smaller) */
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
@@ -119,191 +137,327 @@ static void plain_del(struct plain *t, uint64_t k)
 struct ut {
 	uint64_t key;
 	UT_hash_handle hh;
-	uint8_t val[];
+	uint8_t val[64];
 };
 
-/* ---- bpfvm lookups on threads ---- */
+/* ---- the subjects and one timed pass of each operation ---- */
 
-struct lk_arg {
+struct subj {
+	size_t n, vs;
+	struct plain plain;
+	struct ut *ut_head, *ut_elems; /* elements reused across delete/insert */
 	bpfvm_map *m;
-	const uint64_t *keys;
-	size_t n;
-	int mode; /* 0 host API, 1 helper */
-	uint64_t ns;
+	bpfvm_prog *p_lookup, *p_update, *p_delete, *p_insert;
+	uint8_t val[64];
 };
 
-static void *lookup_thread(void *p)
+enum impl { I_PLAIN, I_UT, I_UT_COPY, I_HELPER, I_HOST, I_PROG, NIMPL };
+static const char *impl_name[NIMPL] = { "plain open addressing", "uthash (pointer)", "uthash (copy out)",
+	                                "bpfvm helper", "bpfvm host API", "bpfvm program (interp)" };
+enum op { O_LOOKUP, O_UPDATE, O_DELETE, O_INSERT, NOP };
+static const char *op_name[NOP] = { "lookup", "update", "delete", "insert" };
+
+/* keys[0..cnt) through impl's op; returns thread CPU ns per op. */
+static double pass(struct subj *S, enum impl im, enum op op, const uint64_t *keys, size_t cnt)
 {
-	struct lk_arg *a = p;
+	uint64_t acc = 0, t0 = cpu_ns();
 	uint8_t v[64];
-	uint64_t acc = 0, t0 = now_ns();
-	if (a->mode == 0) {
-		for (size_t i = 0; i < a->n; i++)
-			acc += bpfvm_map_lookup(a->m, &a->keys[i], v, 0) == 0;
-	} else {
+	struct ut *e;
+	switch (im * NOP + op) {
+	case I_PLAIN * NOP + O_LOOKUP:
+		for (size_t i = 0; i < cnt; i++)
+			acc += (uintptr_t)plain_find(&S->plain, keys[i]);
+		break;
+	case I_PLAIN * NOP + O_UPDATE:
+		for (size_t i = 0; i < cnt; i++)
+			memcpy(plain_find(&S->plain, keys[i]), S->val, S->vs);
+		break;
+	case I_PLAIN * NOP + O_DELETE:
+		for (size_t i = 0; i < cnt; i++)
+			plain_del(&S->plain, keys[i]);
+		break;
+	case I_PLAIN * NOP + O_INSERT:
+		for (size_t i = 0; i < cnt; i++)
+			plain_put(&S->plain, keys[i], S->val);
+		break;
+	case I_UT * NOP + O_LOOKUP:
+		for (size_t i = 0; i < cnt; i++) {
+			HASH_FIND(hh, S->ut_head, &keys[i], 8, e);
+			acc += (uintptr_t)e;
+		}
+		break;
+	case I_UT_COPY * NOP + O_LOOKUP:
+		for (size_t i = 0; i < cnt; i++) {
+			HASH_FIND(hh, S->ut_head, &keys[i], 8, e);
+			if (e) {
+				memcpy(v, e->val, S->vs); /* copy out, as the host API does */
+				acc += v[0];
+			}
+		}
+		break;
+	case I_UT * NOP + O_UPDATE:
+		for (size_t i = 0; i < cnt; i++) {
+			HASH_FIND(hh, S->ut_head, &keys[i], 8, e);
+			memcpy(e->val, S->val, S->vs);
+		}
+		break;
+	case I_UT * NOP + O_DELETE:
+		for (size_t i = 0; i < cnt; i++) {
+			HASH_FIND(hh, S->ut_head, &keys[i], 8, e);
+			HASH_DEL(S->ut_head, e);
+		}
+		break;
+	case I_UT * NOP + O_INSERT:
+		/* keys[] of a delete/insert pair is keys of the key array: the
+		 * element for keys[i] is found by its index there. */
+		for (size_t i = 0; i < cnt; i++) {
+			e = &S->ut_elems[i];
+			memcpy(e->val, S->val, S->vs);
+			HASH_ADD(hh, S->ut_head, key, 8, e);
+		}
+		break;
+	case I_HELPER * NOP + O_LOOKUP:
 		rcu_read_lock();
-		for (size_t i = 0; i < a->n; i++)
-			acc += map_helper_lookup((uintptr_t)a->m, (uintptr_t)&a->keys[i], 0, 0, 0) != 0;
+		for (size_t i = 0; i < cnt; i++)
+			acc += map_helper_lookup((uintptr_t)S->m, (uintptr_t)&keys[i], 0, 0, 0) != 0;
 		rcu_read_unlock();
+		break;
+	case I_HOST * NOP + O_LOOKUP:
+		for (size_t i = 0; i < cnt; i++)
+			acc += bpfvm_map_lookup(S->m, &keys[i], v, 0) == 0;
+		break;
+	case I_HOST * NOP + O_UPDATE:
+		for (size_t i = 0; i < cnt; i++)
+			acc += bpfvm_map_update(S->m, &keys[i], S->val, BPFVM_EXIST) == 0;
+		break;
+	case I_HOST * NOP + O_DELETE:
+		for (size_t i = 0; i < cnt; i++)
+			acc += bpfvm_map_delete(S->m, &keys[i]) == 0;
+		break;
+	case I_HOST * NOP + O_INSERT:
+		for (size_t i = 0; i < cnt; i++)
+			acc += bpfvm_map_update(S->m, &keys[i], S->val, BPFVM_NOEXIST) == 0;
+		break;
+	case I_PROG * NOP + O_LOOKUP:
+	case I_PROG * NOP + O_UPDATE:
+	case I_PROG * NOP + O_DELETE:
+	case I_PROG * NOP + O_INSERT: {
+		bpfvm_prog *p = op == O_LOOKUP ? S->p_lookup : op == O_UPDATE ? S->p_update
+		              : op == O_DELETE ? S->p_delete : S->p_insert;
+		uint64_t r0 = 0;
+		/* The program reads the value to store from the key array
+		 * itself (padded by 64 bytes past its end). */
+		if (bpfvm_prog_run(p, (void *)keys, cnt * 8, &r0) == 0)
+			acc += r0;
+		break;
 	}
-	a->ns = now_ns() - t0;
+	default:
+		return -1;
+	}
+	double ns = (double)(cpu_ns() - t0) / (double)cnt;
+	if (im >= I_HELPER && acc != cnt) {
+		fprintf(stderr, "map_bench: %s %s: %llu of %zu ops succeeded\n", impl_name[im], op_name[op],
+		        (unsigned long long)acc, cnt);
+		exit(1);
+	}
 	sink += acc;
+	return ns;
+}
+
+/* The same pass on two threads, each over its own half of keys. */
+struct pass2 {
+	struct subj *S;
+	enum impl im;
+	enum op op;
+	const uint64_t *keys;
+	size_t cnt;
+	double ns;
+};
+
+static void *pass_thread(void *p)
+{
+	struct pass2 *a = p;
+	a->ns = pass(a->S, a->im, a->op, a->keys, a->cnt);
 	rcu_thread_unregister();
 	return NULL;
 }
 
-#define REPS 7 /* the machine is shared: every lookup figure is the best of REPS runs */
-
-/* ns per lookup with `threads` threads each doing n lookups (aggregate). */
-static double bpfvm_lookups1(bpfvm_map *m, const uint64_t *order, size_t n, int mode, int threads)
+/* Aggregate ns/op from CPU time (1 / sum of throughputs); *wall gets the
+ * wall-clock ns/op of both together. */
+static double pass_2threads(struct subj *S, enum impl im, enum op op, const uint64_t *keys, size_t cnt,
+                            double *wall)
 {
 	pthread_t th[2];
-	struct lk_arg a[2];
+	struct pass2 a[2];
 	uint64_t t0 = now_ns();
-	for (int i = 0; i < threads; i++) {
-		a[i] = (struct lk_arg){ m, order + (i ? n / 2 : 0), n, mode, 0 };
-		pthread_create(&th[i], NULL, lookup_thread, &a[i]);
+	for (int i = 0; i < 2; i++) {
+		a[i] = (struct pass2){ S, im, op, keys + (i ? cnt : 0), cnt, 0 };
+		pthread_create(&th[i], NULL, pass_thread, &a[i]);
 	}
-	for (int i = 0; i < threads; i++)
+	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
-	return (double)(now_ns() - t0) / ((double)n * threads);
+	*wall = (double)(now_ns() - t0) / (2.0 * (double)cnt);
+	return 1.0 / (1.0 / a[0].ns + 1.0 / a[1].ns);
 }
 
-static double bpfvm_lookups(bpfvm_map *m, const uint64_t *order, size_t n, int mode, int threads)
+/* r1 = keys, r2 = bytes: for each key, call `helper` (map, key, value =
+ * the key's bytes, flags); r0 = how many calls succeeded (lookup: found). */
+static bpfvm_prog *loop_prog(bpfvm *vm, bpfvm_map *m, int helper, int flags)
 {
-	double best = 1e30;
-	for (int r = 0; r < REPS; r++) {
-		double ns = bpfvm_lookups1(m, order, n, mode, threads);
-		best = ns < best ? ns : best;
+	struct bpf_insn ins[32];
+	int n = 0;
+	ins[n++] = MOV64_X(6, 1);
+	ins[n++] = MOV64_X(7, 1);
+	ins[n++] = ALU64_X(OP_ADD, 7, 2);
+	ins[n++] = MOV64_K(8, 0);
+	int loop = n;
+	struct bpf_insn ld[2] = { LDDW_SRC(1, 1, bpfvm_map_fd(m), 0) };
+	ins[n++] = ld[0];
+	ins[n++] = ld[1];
+	ins[n++] = MOV64_X(2, 6);
+	ins[n++] = MOV64_X(3, 6);
+	ins[n++] = MOV64_K(4, flags);
+	ins[n++] = CALL(helper);
+	ins[n++] = helper == BPFVM_FN_map_lookup_elem ? JEQ_K(0, 0, 1) : JNE_K(0, 0, 1);
+	ins[n++] = ALU64_K(OP_ADD, 8, 1);
+	ins[n++] = ALU64_K(OP_ADD, 6, 8);
+	ins[n] = INS(0xad, 6, 7, loop - (n + 1), 0); /* if r6 < r7 goto loop */
+	n++;
+	ins[n++] = MOV64_X(0, 8);
+	ins[n++] = EXIT;
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_UNCHECKED };
+	bpfvm_prog *p;
+	if (bpfvm_prog_load(vm, ins, (size_t)n, &po, &p)) {
+		fprintf(stderr, "map_bench: cannot load the loop program\n");
+		exit(1);
 	}
-	return best;
+	return p;
 }
 
-#define BEST(var, body)                                         \
-	do {                                                    \
-		var = 1e30;                                     \
-		for (int r_ = 0; r_ < REPS; r_++) {             \
-			uint64_t t_ = now_ns();                 \
-			body;                                   \
-			double d_ = (double)(now_ns() - t_) / n; \
-			var = d_ < var ? d_ : var;              \
-		}                                               \
-	} while (0)
-
-static void row(const char *impl, size_t n, size_t vs, const char *op, int thr, double ns)
+static int cmp_d(const void *a, const void *b)
 {
-	printf("| %-22s | %7zu | %2zu | %-7s | %d | %7.1f |\n", impl, n, vs, op, thr, ns);
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
 }
 
-static void run(size_t n, size_t vs, bpfvm *vm, bool quick)
+/* The best of the rounds: other processes only ever add CPU time to a
+ * pass (cache and TLB evictions, frequency), so the minimum is the
+ * estimate least disturbed by the machine's load. */
+static double best(double *v)
 {
-	/* Keys: scattered 64-bit values (distinct), looked up in another order. */
-	uint64_t *keys = malloc(n * 8), *order = malloc(2 * n * 8);
+	qsort(v, SAMPLES, sizeof(*v), cmp_d);
+	return v[0];
+}
+
+static void loadavg(const char *when)
+{
+	double la[3] = { 0 };
+	if (getloadavg(la, 3) == 3)
+		printf("load average %s: %.2f %.2f %.2f\n", when, la[0], la[1], la[2]);
+}
+
+/* What each round runs, in order (delete before insert: insert re-adds). */
+struct cellspec {
+	enum impl im;
+	enum op op;
+	bool two; /* also on 2 threads */
+};
+static const struct cellspec cells[] = {
+	{ I_PLAIN, O_LOOKUP, true },   { I_UT, O_LOOKUP, false },     { I_UT_COPY, O_LOOKUP, false },
+	{ I_HELPER, O_LOOKUP, true },  { I_HOST, O_LOOKUP, true },    { I_PROG, O_LOOKUP, true },
+	{ I_PLAIN, O_UPDATE, false },  { I_UT, O_UPDATE, false },     { I_HOST, O_UPDATE, false },
+	{ I_PROG, O_UPDATE, false },   { I_PLAIN, O_DELETE, false },  { I_PLAIN, O_INSERT, false },
+	{ I_UT, O_DELETE, false },     { I_UT, O_INSERT, false },     { I_HOST, O_DELETE, false },
+	{ I_HOST, O_INSERT, false },   { I_PROG, O_DELETE, false },   { I_PROG, O_INSERT, false },
+};
+#define NCELLS (sizeof(cells) / sizeof(cells[0]))
+
+static void run(size_t n, size_t vs, bpfvm *vm)
+{
+	size_t cnt = n < PASS_OPS ? n : PASS_OPS;
+	/* keys: distinct scattered 64-bit values; order: 2 x cnt random
+	 * (hit) keys for lookups and updates, a half per thread; the
+	 * delete/insert passes use keys[0..cnt), whose order is random too.
+	 * Both arrays are padded: programs read values from them. */
+	uint64_t *keys = calloc(n + 8, 8), *order = calloc(2 * cnt + 8, 8);
 	for (size_t i = 0; i < n; i++)
 		keys[i] = rnd() | 1;
-	for (size_t i = 0; i < 2 * n; i++)
+	for (size_t i = 0; i < 2 * cnt; i++)
 		order[i] = keys[rnd() % n];
-	uint8_t val[64] = { 1 };
-	uint64_t t0;
-	double ns;
+	struct subj S = { .n = n, .vs = vs };
+	memset(S.val, 7, sizeof(S.val));
 
-	/* bpfvm hash */
+	plain_init(&S.plain, n, vs);
+	S.ut_elems = calloc(n, sizeof(struct ut));
 	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_HASH, .key_size = 8, .value_size = (uint32_t)vs,
 	                            .max_entries = (uint32_t)n, .spin_lock_off = -1 };
-	bpfvm_map *m;
-	if (bpfvm_map_create(vm, &a, &m))
+	if (!S.ut_elems || bpfvm_map_create(vm, &a, &S.m))
 		exit(1);
-	t0 = now_ns();
-	for (size_t i = 0; i < n; i++)
-		bpfvm_map_update(m, &keys[i], val, BPFVM_NOEXIST);
-	row("bpfvm host API", n, vs, "insert", 1, (double)(now_ns() - t0) / n);
-	row("bpfvm host API", n, vs, "lookup", 1, bpfvm_lookups(m, order, n, 0, 1));
-	row("bpfvm host API", n, vs, "lookup", 2, bpfvm_lookups(m, order, n, 0, 2));
-	double h1 = bpfvm_lookups(m, order, n, 1, 1), h2 = bpfvm_lookups(m, order, n, 1, 2);
-	row("bpfvm helper", n, vs, "lookup", 1, h1);
-	row("bpfvm helper", n, vs, "lookup", 2, h2);
-	printf("|   2-thread/1-thread helper lookup throughput: %.2fx\n", h1 / h2);
-
-	/* From a program: r1 = keys, r2 = bytes; loop lookup(m, key). */
-	{
-		struct bpf_insn ins[] = {
-			MOV64_X(6, 1), MOV64_X(7, 1), ALU64_X(OP_ADD, 7, 2), MOV64_K(8, 0),
-			/* loop: */ LDDW_SRC(1, 1, bpfvm_map_fd(m), 0), MOV64_X(2, 6), CALL(BPFVM_FN_map_lookup_elem),
-			JEQ_K(0, 0, 1), ALU64_K(OP_ADD, 8, 1), ALU64_K(OP_ADD, 6, 8),
-			INS(0xad, 6, 7, -8, 0), /* if r6 < r7 goto loop */
-			MOV64_X(0, 8), EXIT,
-		};
-		struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_UNCHECKED };
-		bpfvm_prog *p;
-		if (bpfvm_prog_load(vm, ins, sizeof(ins) / sizeof(ins[0]), &po, &p) == 0) {
-			uint64_t r0 = 0;
-			BEST(ns, bpfvm_prog_run(p, order, n * 8, &r0));
-			if (r0 == n)
-				row("bpfvm program (interp)", n, vs, "lookup", 1, ns);
-			bpfvm_prog_put(p);
-		}
+	for (size_t i = 0; i < n; i++) {
+		plain_put(&S.plain, keys[i], S.val);
+		S.ut_elems[i].key = keys[i];
+		HASH_ADD(hh, S.ut_head, key, 8, &S.ut_elems[i]);
+		if (bpfvm_map_update(S.m, &keys[i], S.val, BPFVM_NOEXIST))
+			exit(1);
 	}
-	BEST(ns, for (size_t i = 0; i < n; i++) bpfvm_map_update(m, &order[i], val, BPFVM_EXIST));
-	row("bpfvm host API", n, vs, "replace", 1, ns);
-	t0 = now_ns();
-	for (size_t i = 0; i < n; i++)
-		bpfvm_map_delete(m, &keys[i]);
-	row("bpfvm host API", n, vs, "delete", 1, (double)(now_ns() - t0) / n);
-	bpfvm_map_put(m);
+	S.p_lookup = loop_prog(vm, S.m, BPFVM_FN_map_lookup_elem, 0);
+	S.p_update = loop_prog(vm, S.m, BPFVM_FN_map_update_elem, BPFVM_EXIST);
+	S.p_delete = loop_prog(vm, S.m, BPFVM_FN_map_delete_elem, 0);
+	S.p_insert = loop_prog(vm, S.m, BPFVM_FN_map_update_elem, BPFVM_NOEXIST);
+
+	printf("\n### %zu keys, %zu-byte values (%zu ops per cell per round, best of %d rounds)\n\n", n, vs,
+	       cnt, SAMPLES);
+	loadavg("before");
+	double one[NCELLS][SAMPLES], two[NCELLS][SAMPLES], wall1[NCELLS][SAMPLES], wall2[NCELLS][SAMPLES];
+	for (int r = 0; r < SAMPLES; r++)
+		for (size_t c = 0; c < NCELLS; c++) {
+			const struct cellspec *cs = &cells[c];
+			bool del = cs->op == O_DELETE || cs->op == O_INSERT;
+			const uint64_t *k = del ? keys : order;
+			/* Lookups and updates leave the map as it was: a first,
+			 * untimed pass warms the caches, so the 1-thread figure
+			 * doesn't pay for the previous cell's evictions that the
+			 * 2-thread one, run right after, wouldn't. */
+			if (!del)
+				pass(&S, cs->im, cs->op, k, cnt);
+			uint64_t t0 = now_ns();
+			one[c][r] = pass(&S, cs->im, cs->op, k, cnt);
+			wall1[c][r] = (double)(now_ns() - t0) / (double)cnt;
+			if (cs->two)
+				two[c][r] = pass_2threads(&S, cs->im, cs->op, order, cnt, &wall2[c][r]);
+		}
+	loadavg("after");
+	double plain_lookup = best(one[0]), ut_lookup = best(one[1]);
+	printf("\n| implementation         | op     | 1 thread ns/op | 2 threads ns/op | 2T/1T throughput (CPU) | (wall) | vs plain | vs uthash |\n");
+	printf("|------------------------|--------|---------------:|----------------:|-----------------------:|-------:|---------:|----------:|\n");
+	for (size_t c = 0; c < NCELLS; c++) {
+		const struct cellspec *cs = &cells[c];
+		double m1 = best(one[c]);
+		printf("| %-22s | %-6s | %14.1f |", cs->im == I_UT && cs->op != O_LOOKUP ? "uthash" : impl_name[cs->im],
+		       op_name[cs->op], m1);
+		if (cs->two) {
+			double m2 = best(two[c]), w1 = best(wall1[c]), w2 = best(wall2[c]);
+			printf(" %15.1f | %21.2fx | %5.2fx |", m2, m1 / m2, w1 / w2);
+		} else {
+			printf(" %15s | %22s | %6s |", "", "", "");
+		}
+		if (cs->op == O_LOOKUP && cs->im != I_PLAIN)
+			printf(" %7.2fx | %8.2fx |\n", m1 / plain_lookup, m1 / ut_lookup);
+		else
+			printf(" %8s | %9s |\n", "", "");
+	}
+	bpfvm_prog_put(S.p_lookup);
+	bpfvm_prog_put(S.p_update);
+	bpfvm_prog_put(S.p_delete);
+	bpfvm_prog_put(S.p_insert);
+	bpfvm_map_put(S.m);
 	rcu_barrier();
-
-	/* uthash */
-	struct ut *head = NULL, *e;
-	t0 = now_ns();
-	for (size_t i = 0; i < n; i++) {
-		e = malloc(sizeof(*e) + vs);
-		e->key = keys[i];
-		memcpy(e->val, val, vs);
-		HASH_ADD(hh, head, key, 8, e);
-	}
-	row("uthash", n, vs, "insert", 1, (double)(now_ns() - t0) / n);
-	uint64_t acc = 0;
-	BEST(ns, for (size_t i = 0; i < n; i++) {
-		HASH_FIND(hh, head, &order[i], 8, e);
-		if (e) {
-			uint8_t v[64];
-			memcpy(v, e->val, vs); /* copy out, as the host API does */
-			acc += v[0];
-		}
-	});
-	row("uthash (copy out)", n, vs, "lookup", 1, ns);
-	BEST(ns, for (size_t i = 0; i < n; i++) {
-		HASH_FIND(hh, head, &order[i], 8, e);
-		acc += (uintptr_t)e;
-	});
-	row("uthash (pointer)", n, vs, "lookup", 1, ns);
-	t0 = now_ns();
-	for (size_t i = 0; i < n; i++) {
-		HASH_FIND(hh, head, &keys[i], 8, e);
-		HASH_DEL(head, e);
-		free(e);
-	}
-	row("uthash", n, vs, "delete", 1, (double)(now_ns() - t0) / n);
-
-	/* plain open addressing */
-	struct plain t;
-	plain_init(&t, n, vs);
-	t0 = now_ns();
-	for (size_t i = 0; i < n; i++)
-		plain_put(&t, keys[i], val);
-	row("plain open addressing", n, vs, "insert", 1, (double)(now_ns() - t0) / n);
-	BEST(ns, for (size_t i = 0; i < n; i++) acc += (uintptr_t)plain_find(&t, order[i]));
-	row("plain open addressing", n, vs, "lookup", 1, ns);
-	t0 = now_ns();
-	for (size_t i = 0; i < n; i++)
-		plain_del(&t, keys[i]);
-	row("plain open addressing", n, vs, "delete", 1, (double)(now_ns() - t0) / n);
-	sink += acc;
-	free(t.keys);
-	free(t.vals);
+	HASH_CLEAR(hh, S.ut_head);
+	free(S.ut_elems);
+	free(S.plain.keys);
+	free(S.plain.vals);
 	free(keys);
 	free(order);
-	(void)quick;
 }
 
 /* Control: how much a 2-thread run of pure arithmetic gains here.  On a
@@ -337,12 +491,10 @@ int main(int argc, char **argv)
 	bpfvm *vm;
 	if (bpfvm_create(NULL, &vm))
 		return 1;
-	printf("| implementation         | entries | vs | op      | T | ns/op   |\n");
-	printf("|------------------------|---------|----|---------|---|---------|\n");
 	size_t sizes[] = { 65536, 1u << 20 };
 	for (int s = 0; s < (quick ? 1 : 2); s++)
 		for (size_t vs = 8; vs <= 64; vs *= 8)
-			run(sizes[s], vs, vm, quick);
+			run(sizes[s], vs, vm);
 	bpfvm_destroy(vm);
 	control();
 	return 0;

@@ -18,6 +18,18 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 #include "commands.def"
 #undef CLI_CMD
 
+/* Per-CPU maps: the host reads and writes one value per possible CPU. */
+static inline bool cli_map_percpu(const struct bpfvm_map_info *info)
+{
+	return info->type == BPFVM_MAP_PERCPU_ARRAY || info->type == BPFVM_MAP_PERCPU_HASH;
+}
+/* Bytes of a value as bpfvm_map_lookup/update take it. */
+static inline size_t cli_map_value_bytes(const struct bpfvm_map_info *info)
+{
+	return cli_map_percpu(info) ? ((info->value_size + 7u) & ~7u) * (size_t)bpfvm_num_possible_cpus()
+	                            : info->value_size;
+}
+
 /* Prints "bpfvm <cmd>: message" to stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

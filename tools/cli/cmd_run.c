@@ -26,7 +26,8 @@ static void usage(FILE *f)
 	        "  --unchecked          skip the verifier and runtime checks (trusted programs)\n"
 	        "  --repeat N           run N times; report median and minimum ns per run\n"
 	        "  --json               machine-readable output\n"
-	        "  --prog NAME          ELF: the program (section or function name) to run\n"
+	        "  --prog NAME          ELF: the program (section or function name) to run; only it (and\n"
+	        "                       the programs in its prog arrays' initial slots) is loaded\n"
 	        "  --type mem|xdp       program type (default mem)\n"
 	        "  --seed FILE.json     ELF: fill maps before the run ({\"maps\":[{\"name\":..,\"entries\":[{\"key\":..,\"value\":..}]}]})\n"
 	        "  --dump-maps          ELF: print every map's entries after the run (a JSON line with --json)\n"
@@ -57,8 +58,6 @@ static int report_error(const struct run_args *a, const char *what, int err, con
 	while (dl && detail[dl - 1] == '\n')
 		dl--;
 	cli_err("run", "%s: %s: %s%s%.*s", a->file, what, bpfvm_strerror(err), dl ? "\n" : "", (int)dl, detail);
-	if (err == -EOPNOTSUPP && !a->flags && !strstr(detail, "--no-verify"))
-		fprintf(stderr, "bpfvm run: this build cannot verify the program; use --no-verify (checked mode)\n");
 	return CLI_FAIL;
 }
 
@@ -123,7 +122,6 @@ out:
 	return rc;
 }
 
-#ifdef BPFVM_HAVE_ELF
 static int run_elf(const struct run_args *a, bpfvm *vm, const uint8_t *mem, size_t memlen)
 {
 	static char log[1 << 16];
@@ -133,6 +131,13 @@ static int run_elf(const struct run_args *a, bpfvm *vm, const uint8_t *mem, size
 	int e = bpfvm_obj_open_file(vm, a->file, &oo, &obj);
 	if (e)
 		return report_error(a, "cannot open the ELF object", e, log);
+	/* --prog: load that program alone (with the programs its prog arrays
+	 * start with), so other programs' problems don't stop it. */
+	if (a->prog && (bpfvm_obj_set_autoload(obj, NULL, 0) || (e = bpfvm_obj_set_autoload(obj, a->prog, 1)))) {
+		bpfvm_obj_close(obj);
+		cli_err("run", "%s: no program named '%s' (a function or section name)", a->file, a->prog);
+		return CLI_FAIL;
+	}
 	if ((e = bpfvm_obj_load(obj))) {
 		bpfvm_obj_close(obj);
 		return report_error(a, "load failed", e, log);
@@ -165,7 +170,6 @@ static int run_elf(const struct run_args *a, bpfvm *vm, const uint8_t *mem, size
 	bpfvm_obj_close(obj);
 	return rc;
 }
-#endif
 
 int cli_cmd_run(int argc, char **argv)
 {
@@ -253,12 +257,7 @@ int cli_cmd_run(int argc, char **argv)
 	}
 	enum cli_prog_kind kind = cli_prog_kind(buf, len);
 	if (kind == CLI_PROG_ELF) {
-#ifdef BPFVM_HAVE_ELF
 		rc = run_elf(&a, vm, (uint8_t *)membuf, memlen);
-#else
-		cli_err("run", "%s is an ELF object, but this build has no ELF loader yet; "
-		        "give raw instructions or assembly text", a.file);
-#endif
 		goto out;
 	}
 	if (a.prog)

@@ -144,7 +144,7 @@ static int bytes(struct jp *p, uint8_t *out, uint32_t n)
 
 static int entry(struct jp *p, bpfvm_map *m, const struct bpfvm_map_info *info)
 {
-	uint8_t *key = calloc(1, info->key_size + 1), *val = calloc(1, info->value_size + 1);
+	uint8_t *key = calloc(1, info->key_size + 1), *val = calloc(1, cli_map_value_bytes(info) + 1);
 	bool have_k = false, have_v = false;
 	int err = 0;
 	char name[64];
@@ -171,6 +171,10 @@ static int entry(struct jp *p, bpfvm_map *m, const struct bpfvm_map_info *info)
 	}
 	if (!err && (!have_k || !have_v))
 		err = fail(p, "an entry needs both \"key\" and \"value\"");
+	/* Per-CPU maps: the one value given seeds every CPU's. */
+	size_t stride = (info->value_size + 7u) & ~7u;
+	for (unsigned c = 1; !err && cli_map_percpu(info) && c < bpfvm_num_possible_cpus(); c++)
+		memcpy(val + c * stride, val, info->value_size);
 	if (!err && (err = bpfvm_map_update(m, key, val, BPFVM_ANY)))
 		snprintf(p->err, sizeof(p->err), "map '%s': update failed: %s (byte %zu)", info->name,
 		         bpfvm_strerror(err), p->pos);

@@ -1,6 +1,7 @@
 /*
  * Fuzz target for the ELF loader: any bytes go through the pure stages
- * (ELF, BTF, maps, programs, linking) and the public open/load path.
+ * (ELF, BTF, .BTF.ext line info, maps, programs, linking) and the public
+ * open/load path.
  * Findings are crashes, sanitizer reports and leaks; every verdict is fine.
  *
  * libFuzzer: CC=clang-19 meson setup -Dfuzz=true (suite 'fuzz' runs it for
@@ -34,7 +35,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	vm_log_init(&L, log, sizeof(log), 0);
 	if (elf_obj_parse(&o, data, size, &L) == 0) {
-		elf_obj_link(&o, resolve, NULL, &L);
+		/* Source line tables (.BTF.ext mapped onto each linked program). */
+		if (elf_obj_link(&o, resolve, NULL, &L) == 0) {
+			for (uint32_t i = 0; i < o.nprogs; i++) {
+				struct vm_prog_debug *d;
+				if (btf_ext_prog_debug(&o, &o.progs[i], &d, &L) == 0)
+					free(d);
+			}
+		}
 		elf_obj_free(&o);
 	}
 	if (!vm && bpfvm_create(NULL, &vm))

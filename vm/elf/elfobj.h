@@ -7,6 +7,8 @@
  *   elf.c    ELF64 LE relocatable: sections, symbols, strings, all bounds
  *            checked once so later stages only see validated views;
  *   btf.c    the .BTF type graph, enough for map definitions and spin locks;
+ *   btf_ext.c .BTF.ext func and line info, mapped onto linked programs so
+ *            verifier errors name the source line;
  *   maps.c   map definitions: BTF .maps, legacy `maps`, global data sections;
  *   reloc.c  programs: one per function in an executable section, linked
  *            with the .text (or other) subprograms they call, map and data
@@ -131,6 +133,38 @@ ELF_HIDDEN int btf_find_spin_lock(const struct btf *btf, uint32_t id, int32_t *o
 /* Short C-like name of a type for `bpfvm show` ("struct foo", "__u32"). */
 ELF_HIDDEN void btf_type_str(const struct btf *btf, uint32_t id, char *buf, size_t size);
 
+/* ---- btf_ext.c ---- */
+
+struct btf_ext_line {
+	uint32_t insn;         /* instruction index in its section */
+	uint32_t file_off, line_off, line_col; /* .BTF string offsets (checked); line << 10 | col */
+};
+
+struct btf_ext_func {
+	uint32_t insn;
+	uint32_t type_id;      /* a BTF FUNC (checked) */
+};
+
+/* func and line info of one ELF section, sorted by insn, one per insn. */
+struct btf_ext_sec {
+	struct btf_ext_line *lines;
+	uint32_t nlines;
+	struct btf_ext_func *funcs;
+	uint32_t nfuncs;
+};
+
+struct btf_ext {
+	struct btf_ext_sec *secs; /* indexed by ELF section */
+	uint32_t nsecs;
+};
+
+/* Parses .BTF.ext against a parsed .BTF and the object's sections: checks
+ * the header, each info block's record size, section names, counts,
+ * instruction offsets and string offsets. */
+ELF_HIDDEN int btf_ext_parse(struct btf_ext *x, const uint8_t *data, size_t size, const struct btf *btf,
+                             const struct elf_file *f, struct vm_log *log);
+ELF_HIDDEN void btf_ext_free(struct btf_ext *x);
+
 /* ---- maps.c ---- */
 
 enum elf_map_kind {
@@ -198,6 +232,8 @@ struct elf_obj {
 	struct elf_file elf;
 	struct btf btf;
 	bool has_btf;
+	struct btf_ext ext;    /* source lines; empty when has_ext is false */
+	bool has_ext;
 	int maps_sec, legacy_maps_sec;
 	struct elf_map *maps;
 	uint32_t nmaps;
@@ -210,6 +246,14 @@ struct elf_obj {
 ELF_HIDDEN int elf_obj_parse(struct elf_obj *o, const void *buf, size_t len, struct vm_log *log);
 /* Links every program (subprograms, map/data/func relocations, externs). */
 ELF_HIDDEN int elf_obj_link(struct elf_obj *o, elf_resolve_fn resolve, void *user, struct vm_log *log);
+/* Links the programs i with want[i] that are not linked yet (insns NULL). */
+ELF_HIDDEN int elf_obj_link_some(struct elf_obj *o, const bool *want, elf_resolve_fn resolve, void *user,
+                                 struct vm_log *log);
+/* A linked program's source line table for vm_prog_load_debug(): NULL
+ * (and 0) when the object has no line info for it.  btf_ext.c. */
+struct vm_prog_debug;
+ELF_HIDDEN int btf_ext_prog_debug(const struct elf_obj *o, const struct elf_prog *p, struct vm_prog_debug **out,
+                                  struct vm_log *log);
 ELF_HIDDEN void elf_obj_free(struct elf_obj *o);
 
 /* Stage internals. */

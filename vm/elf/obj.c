@@ -26,6 +26,7 @@ struct bpfvm_obj {
 	bpfvm_map **maps;   /* per o.maps entry */
 	int *fds;           /* per o.maps entry: the fd_array given to programs */
 	bpfvm_prog **progs; /* per o.progs entry, after load */
+	bool *autoload;     /* per o.progs entry: chosen by bpfvm_obj_set_autoload */
 	bool loaded;
 };
 
@@ -41,7 +42,6 @@ static int obj_err(struct bpfvm_obj *obj, int err, const char *fmt, ...)
 	return err;
 }
 
-#ifdef BPFVM_HAVE_MAPS
 static int create_one(struct bpfvm_obj *obj, struct elf_map *m, bpfvm_map **out)
 {
 	struct bpfvm_map_attr attr = m->attr;
@@ -114,15 +114,6 @@ static int create_maps(struct bpfvm_obj *obj)
 	}
 	return 0;
 }
-#else
-static int create_maps(struct bpfvm_obj *obj)
-{
-	if (obj->o.nmaps)
-		return obj_err(obj, -ENOTSUP, "the object has maps ('%s'), but this bpfvm was built without maps",
-		               obj->o.maps[0].name);
-	return 0;
-}
-#endif
 
 int bpfvm_obj_open_mem(bpfvm *vm, const void *buf, size_t len, const struct bpfvm_obj_opts *opts, bpfvm_obj **out)
 {
@@ -149,10 +140,13 @@ int bpfvm_obj_open_mem(bpfvm *vm, const void *buf, size_t len, const struct bpfv
 	obj->maps = calloc(obj->o.nmaps + 1, sizeof(*obj->maps));
 	obj->fds = calloc(obj->o.nmaps + 1, sizeof(*obj->fds));
 	obj->progs = calloc(obj->o.nprogs + 1, sizeof(*obj->progs));
-	if (!obj->maps || !obj->fds || !obj->progs) {
+	obj->autoload = malloc((obj->o.nprogs + 1) * sizeof(*obj->autoload));
+	if (!obj->maps || !obj->fds || !obj->progs || !obj->autoload) {
 		err = -ENOMEM;
 		goto fail;
 	}
+	for (uint32_t i = 0; i < obj->o.nprogs; i++)
+		obj->autoload[i] = true;
 	err = create_maps(obj);
 	if (err)
 		goto fail;
@@ -165,7 +159,7 @@ fail:
 
 int bpfvm_obj_open_file(bpfvm *vm, const char *path, const struct bpfvm_obj_opts *opts, bpfvm_obj **out)
 {
-	if (!path)
+	if (!vm || !path || !out)
 		return -EINVAL;
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -214,6 +208,87 @@ static int resolve_helper(void *user, const char *name, uint32_t *id)
 	return 0;
 }
 
+int bpfvm_obj_set_autoload(bpfvm_obj *obj, const char *name, int autoload)
+{
+	if (!obj)
+		return -EINVAL;
+	if (obj->loaded)
+		return -EBUSY;
+	if (!name) {
+		for (uint32_t i = 0; i < obj->o.nprogs; i++)
+			obj->autoload[i] = autoload != 0;
+		return 0;
+	}
+	int i = elf_prog_by_name(&obj->o, name);
+	if (i < 0)
+		return obj_err(obj, -ENOENT, "no program named '%s' (a function or section name)", name);
+	obj->autoload[i] = autoload != 0;
+	return 0;
+}
+
+/*
+ * Which programs to load: those left to autoload, and whatever they can
+ * tail-call into from the start, i.e. the programs in the initial slots
+ * of every prog array a loaded program references (directly, or as an
+ * initial inner map of a map it references), transitively.  Linking is
+ * done as the set grows, since the references are only known then; an
+ * unwanted program is never linked, so its unresolved externs or
+ * unsupported relocations can't fail the others.
+ */
+static int link_wanted(struct bpfvm_obj *obj, bool *want)
+{
+	struct elf_obj *o = &obj->o;
+	bool *seen = calloc(o->nmaps + 1, sizeof(*seen));
+	uint32_t *stack = malloc((o->nmaps + 1) * sizeof(*stack));
+	int err = -ENOMEM;
+	if (!seen || !stack)
+		goto out;
+	for (uint32_t i = 0; i < o->nprogs; i++)
+		want[i] = obj->autoload[i];
+	for (bool grew = true; grew;) {
+		grew = false;
+		err = elf_obj_link_some(o, want, resolve_helper, obj->vm, &obj->log);
+		if (err)
+			goto out;
+		for (uint32_t i = 0; i < o->nprogs; i++) {
+			const struct elf_prog *p = &o->progs[i];
+			if (!want[i])
+				continue;
+			for (uint32_t k = 0; k + 1 < p->ninsns; k++) {
+				const struct bpf_insn *in = &p->insns[k];
+				if (in->code != 0x18)
+					continue;
+				k++; /* the lddw's second half */
+				if ((in->src_reg != BPF_PSEUDO_MAP_IDX && in->src_reg != BPF_PSEUDO_MAP_IDX_VALUE) ||
+				    (uint32_t)in->imm >= o->nmaps || seen[in->imm])
+					continue;
+				/* The map and its initial inner maps, iteratively. */
+				uint32_t n = 0;
+				seen[in->imm] = true;
+				stack[n++] = (uint32_t)in->imm;
+				while (n) {
+					const struct elf_map *m = &o->maps[stack[--n]];
+					for (uint32_t s = 0; s < m->nslots; s++) {
+						uint32_t t = m->slots[s].target;
+						if (m->slots[s].kind == ELF_SLOT_MAP && t < o->nmaps && !seen[t]) {
+							seen[t] = true;
+							stack[n++] = t;
+						} else if (m->slots[s].kind == ELF_SLOT_PROG && t < o->nprogs && !want[t]) {
+							want[t] = true;
+							grew = true;
+						}
+					}
+				}
+			}
+		}
+	}
+	err = 0;
+out:
+	free(seen);
+	free(stack);
+	return err;
+}
+
 int bpfvm_obj_load(bpfvm_obj *obj)
 {
 	if (!obj)
@@ -221,11 +296,17 @@ int bpfvm_obj_load(bpfvm_obj *obj)
 	if (obj->loaded)
 		return -EALREADY;
 	struct elf_obj *o = &obj->o;
-	int err = elf_obj_link(o, resolve_helper, obj->vm, &obj->log);
-	if (err)
-		return err;
-	for (uint32_t i = 0; i < o->nprogs; i++) {
+	bool *want = calloc(o->nprogs + 1, sizeof(*want));
+	if (!want)
+		return -ENOMEM;
+	int err = link_wanted(obj, want);
+	for (uint32_t i = 0; !err && i < o->nprogs; i++) {
 		struct elf_prog *p = &o->progs[i];
+		if (!want[i])
+			continue;
+		struct vm_prog_debug *dbg;
+		if ((err = btf_ext_prog_debug(o, p, &dbg, &obj->log)))
+			break;
 		struct vm_log *L = &obj->log;
 		size_t room = L->size > L->len ? L->size - L->len : 0;
 		struct bpfvm_prog_opts po = {
@@ -235,28 +316,36 @@ int bpfvm_obj_load(bpfvm_obj *obj)
 			.log_level = obj->opts.log_level,
 			.fd_array = obj->fds, .fd_array_cnt = o->nmaps,
 		};
-		err = bpfvm_prog_load(obj->vm, p->insns, p->ninsns, &po, &obj->progs[i]);
+		err = vm_prog_load_debug(obj->vm, p->insns, p->ninsns, &po, dbg, &obj->progs[i]);
 		if (po.log_buf)
 			L->len += strnlen(po.log_buf, room - 1);
 		if (err)
-			return obj_err(obj, err, "program '%s' (section %s) failed to load: %s", p->name, p->sec_name,
-			               bpfvm_strerror(err));
+			err = obj_err(obj, err, "program '%s' (section %s) failed to load: %s", p->name, p->sec_name,
+			              bpfvm_strerror(err));
 	}
-#ifdef BPFVM_HAVE_MAPS
+	free(want);
+	if (err)
+		return err;
 	for (uint32_t i = 0; i < o->nmaps; i++) {
 		struct elf_map *m = &o->maps[i];
 		for (uint32_t s = 0; s < m->nslots; s++) {
-			if (m->slots[s].kind != ELF_SLOT_PROG)
+			/* Slots of programs left unloaded stay empty: no loaded
+			 * program references this map. */
+			if (m->slots[s].kind != ELF_SLOT_PROG || !obj->progs[m->slots[s].target])
 				continue;
 			uint32_t key = m->slots[s].index;
-			int fd = bpfvm_prog_fd(obj->progs[m->slots[s].target]);
-			err = bpfvm_map_update(obj->maps[i], &key, &fd, BPFVM_ANY);
+			/* the prog array's insertion checks log their reason here */
+			struct vm_log *L = &obj->log;
+			size_t room = L->size > L->len ? L->size - L->len : 0;
+			err = bpfvm_prog_array_update(obj->maps[i], key, obj->progs[m->slots[s].target],
+			                              room > 1 ? L->buf + L->len : NULL, room > 1 ? room : 0);
+			if (room > 1)
+				L->len += strnlen(L->buf + L->len, room - 1);
 			if (err)
 				return obj_err(obj, err, "prog array '%s': can't put program '%s' in slot %u: %s", m->name,
 				               o->progs[m->slots[s].target].name, key, bpfvm_strerror(err));
 		}
 	}
-#endif
 	obj->loaded = true;
 	return 0;
 }
@@ -268,12 +357,11 @@ void bpfvm_obj_close(bpfvm_obj *obj)
 	for (uint32_t i = 0; obj->progs && i < obj->o.nprogs; i++)
 		if (obj->progs[i])
 			bpfvm_prog_put(obj->progs[i]);
-#ifdef BPFVM_HAVE_MAPS
 	for (uint32_t i = 0; obj->maps && i < obj->o.nmaps; i++)
 		if (obj->maps[i])
 			bpfvm_map_put(obj->maps[i]);
-#endif
 	free(obj->progs);
+	free(obj->autoload);
 	free(obj->maps);
 	free(obj->fds);
 	elf_obj_free(&obj->o);
@@ -291,6 +379,11 @@ bpfvm_prog *bpfvm_obj_prog(bpfvm_obj *obj, const char *name)
 bpfvm_prog *bpfvm_obj_prog_at(bpfvm_obj *obj, unsigned i)
 {
 	return obj && i < obj->o.nprogs ? obj->progs[i] : NULL;
+}
+
+unsigned bpfvm_obj_prog_count(const bpfvm_obj *obj)
+{
+	return obj ? obj->o.nprogs : 0;
 }
 
 bpfvm_map *bpfvm_obj_map(bpfvm_obj *obj, const char *name)

@@ -39,6 +39,23 @@ int elf_obj_parse(struct elf_obj *o, const void *buf, size_t len, struct vm_log 
 			goto fail;
 		o->has_btf = true;
 	}
+	/* As libbpf: line info only helps messages, so a malformed
+	 * .BTF.ext is reported and ignored rather than failing the load. */
+	int ext_sec = elf_sec_by_name(&o->elf, ".BTF.ext");
+	if (ext_sec > 0) {
+		const struct elf_sec *s = &o->elf.secs[ext_sec];
+		if (!o->has_btf || !s->data) {
+			vm_log(log, BPFVM_LOG_ERRORS, "btf.ext: %s; programs load without source line info\n",
+			       !o->has_btf ? ".BTF.ext without .BTF" : ".BTF.ext has no data");
+		} else if ((err = btf_ext_parse(&o->ext, s->data, s->size, &o->btf, &o->elf, log))) {
+			if (err == -ENOMEM)
+				goto fail;
+			vm_log(log, BPFVM_LOG_ERRORS, "btf.ext: ignored: programs load without source line info\n");
+			err = 0;
+		} else {
+			o->has_ext = true;
+		}
+	}
 	o->maps_sec = elf_sec_by_name(&o->elf, ".maps");
 	o->legacy_maps_sec = elf_sec_by_name(&o->elf, "maps");
 	int lic = elf_sec_by_name(&o->elf, "license");
@@ -82,6 +99,7 @@ void elf_obj_free(struct elf_obj *o)
 		free(o->progs[i].orig_insn);
 	}
 	free(o->progs);
+	btf_ext_free(&o->ext);
 	btf_free(&o->btf);
 	elf_close(&o->elf);
 	free(o->buf);

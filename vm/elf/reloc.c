@@ -491,8 +491,14 @@ static int link_prog(struct linker *L, struct elf_prog *p)
 	p->insns = malloc((size_t)L->n * sizeof(*p->insns));
 	p->orig_sec = malloc((size_t)L->n * sizeof(uint32_t));
 	p->orig_insn = malloc((size_t)L->n * sizeof(uint32_t));
-	if (!p->insns || !p->orig_sec || !p->orig_insn)
+	if (!p->insns || !p->orig_sec || !p->orig_insn) {
+		free(p->insns);
+		free(p->orig_sec);
+		free(p->orig_insn);
+		p->insns = NULL; /* not linked */
+		p->orig_sec = p->orig_insn = NULL;
 		return -ENOMEM;
+	}
 	memcpy(p->insns, L->out, (size_t)L->n * sizeof(*p->insns));
 	memcpy(p->orig_sec, L->osec, (size_t)L->n * sizeof(uint32_t));
 	memcpy(p->orig_insn, L->oinsn, (size_t)L->n * sizeof(uint32_t));
@@ -501,6 +507,11 @@ static int link_prog(struct linker *L, struct elf_prog *p)
 }
 
 int elf_obj_link(struct elf_obj *o, elf_resolve_fn resolve, void *user, struct vm_log *log)
+{
+	return elf_obj_link_some(o, NULL, resolve, user, log);
+}
+
+int elf_obj_link_some(struct elf_obj *o, const bool *want, elf_resolve_fn resolve, void *user, struct vm_log *log)
 {
 	struct linker L = { .o = o, .log = log, .resolve = resolve, .user = user };
 	int err = 0;
@@ -511,6 +522,8 @@ int elf_obj_link(struct elf_obj *o, elf_resolve_fn resolve, void *user, struct v
 		if (is_exec(&o->elf.secs[si]))
 			err = index_section(&L, si);
 	for (uint32_t i = 0; i < o->nprogs && !err; i++) {
+		if ((want && !want[i]) || o->progs[i].insns)
+			continue;
 		err = link_prog(&L, &o->progs[i]);
 		if (err)
 			vm_log(log, BPFVM_LOG_ERRORS, "link: while linking program '%s' (section %s)\n",

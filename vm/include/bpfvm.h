@@ -92,6 +92,8 @@ enum bpfvm_builtin_helper {
 	BPFVM_FN_map_peek_elem = 89,
 	BPFVM_FN_spin_lock = 93,
 	BPFVM_FN_spin_unlock = 94,
+	BPFVM_FN_strtol = 105,
+	BPFVM_FN_strtoul = 106,
 	BPFVM_FN_jiffies64 = 118,
 	BPFVM_FN_ktime_get_boot_ns = 125,
 	BPFVM_FN_ringbuf_output = 130,
@@ -104,6 +106,7 @@ enum bpfvm_builtin_helper {
 	BPFVM_FN_snprintf = 165,
 	BPFVM_FN_loop = 181,
 	BPFVM_FN_strncmp = 182,
+	BPFVM_FN_map_lookup_percpu_elem = 195,
 };
 
 /* Embedder helpers use ids from here up.  Ids below are reserved for
@@ -133,6 +136,7 @@ enum bpfvm_arg {
 	BPFVM_ARG_PTR_TO_ALLOC_MEM,  /* memory from an acquiring helper (ring buffer record) */
 	BPFVM_ARG_CONST_ALLOC_SIZE_OR_ZERO,
 	BPFVM_ARG_PTR_TO_CONST_STR,  /* NUL-terminated string in read-only map memory */
+	BPFVM_ARG_PTR_TO_LONG,       /* 8 writable bytes, 8-aligned, may be uninitialized (a result) */
 };
 
 enum bpfvm_ret {
@@ -324,19 +328,20 @@ BPFVM_API int bpfvm_prog_verify_stats(const bpfvm_prog *prog, struct bpfvm_verif
 /* Maps                                                                */
 /* ------------------------------------------------------------------ */
 
-/* Map types, numbered as Linux numbers them. */
+/* Map types, numbered as Linux numbers them.  Those marked "not yet" are
+ * reserved: bpfvm_map_create() rejects them with -EINVAL. */
 enum bpfvm_map_type {
 	BPFVM_MAP_HASH = 1,
 	BPFVM_MAP_ARRAY = 2,
 	BPFVM_MAP_PROG_ARRAY = 3,
-	BPFVM_MAP_PERCPU_HASH = 5,
-	BPFVM_MAP_PERCPU_ARRAY = 6,
-	BPFVM_MAP_LRU_HASH = 9,
+	BPFVM_MAP_PERCPU_HASH = 5,   /* not yet */
+	BPFVM_MAP_PERCPU_ARRAY = 6,  /* one value per possible CPU (docs/maps.md) */
+	BPFVM_MAP_LRU_HASH = 9,      /* not yet */
 	BPFVM_MAP_ARRAY_OF_MAPS = 12,
 	BPFVM_MAP_HASH_OF_MAPS = 13,
-	BPFVM_MAP_QUEUE = 22,
-	BPFVM_MAP_STACK = 23,
-	BPFVM_MAP_RINGBUF = 27,
+	BPFVM_MAP_QUEUE = 22,        /* key_size 0: push, pop, peek */
+	BPFVM_MAP_STACK = 23,        /* key_size 0: push, pop, peek */
+	BPFVM_MAP_RINGBUF = 27,      /* max_entries = data bytes; key/value size 0 */
 };
 
 /* Map flags and update flags, as Linux. */
@@ -380,18 +385,65 @@ struct bpfvm_map_info {
 };
 BPFVM_API int bpfvm_map_info(const bpfvm_map *map, struct bpfvm_map_info *info);
 
+/* bpfvm's possible CPUs (the machine's configured CPUs).  A per-CPU map's
+ * value, as the host reads and writes it, is this many slots of
+ * value_size rounded up to 8 bytes, CPU 0 first (as libbpf's
+ * libbpf_num_possible_cpus()). */
+BPFVM_API unsigned bpfvm_num_possible_cpus(void);
+
 /* Host access, as Linux's bpf(BPF_MAP_*_ELEM).  key/value have the map's
  * key_size/value_size.  For map-in-map and prog arrays the value is a
- * 4-byte handle.  flags: BPFVM_ANY/NOEXIST/EXIST, plus BPFVM_F_LOCK to copy
+ * 4-byte handle; for per-CPU maps, every CPU's value (see
+ * bpfvm_num_possible_cpus).  flags: BPFVM_ANY/NOEXIST/EXIST, plus BPFVM_F_LOCK to copy
  * under the value's spin lock.  Called from any thread; may run
  * concurrently with programs. */
 BPFVM_API int bpfvm_map_lookup(bpfvm_map *map, const void *key, void *value, uint64_t flags);
 BPFVM_API int bpfvm_map_update(bpfvm_map *map, const void *key, const void *value, uint64_t flags);
 BPFVM_API int bpfvm_map_delete(bpfvm_map *map, const void *key);
+/* Copies the element out and removes it, atomically (as Linux's
+ * BPF_MAP_LOOKUP_AND_DELETE_ELEM).  Queues pop their oldest element,
+ * stacks their newest (key NULL, flags 0; -ENOENT when empty).  Not yet
+ * for keyed maps: -ENOTSUP.  Queues and stacks also take key NULL in
+ * bpfvm_map_update (push; BPFVM_EXIST overwrites the oldest element when
+ * full) and bpfvm_map_lookup (peek). */
+BPFVM_API int bpfvm_map_lookup_and_delete(bpfvm_map *map, const void *key, void *value, uint64_t flags);
 /* key NULL gives the first key; -ENOENT after the last. */
 BPFVM_API int bpfvm_map_get_next_key(bpfvm_map *map, const void *key, void *next_key);
+/* Puts `prog` in slot `index` of a prog array, as bpfvm_map_update with its
+ * handle, and on refusal writes the reason into log_buf (may be NULL).
+ * Refused: a program of another type than the array's (fixed by the first
+ * program put in it or tail-calling through it, as Linux), a verified or
+ * unchecked program in an array a BPFVM_PROG_NO_VERIFY program uses, and
+ * one that would let a chain of tail calls need more call frames than the
+ * interpreter has (docs/verifier.md).  The array takes its own reference.
+ * Called from any thread; may run concurrently with programs. */
+BPFVM_API int bpfvm_prog_array_update(bpfvm_map *map, uint32_t index, bpfvm_prog *prog, char *log_buf,
+                                      size_t log_size);
 /* Makes the map read-only to the host (as BPF_MAP_FREEZE). */
 BPFVM_API int bpfvm_map_freeze(bpfvm_map *map);
+
+/* ------------------------------------------------------------------ */
+/* Ring buffers (BPFVM_MAP_RINGBUF): the consumer side                 */
+/* ------------------------------------------------------------------ */
+
+/* Called once per committed record, in reservation order; data/size is
+ * the record's payload, valid only during the call.  Return 0 to go on, a
+ * negative errno to stop (the record counts as consumed). */
+typedef int (*bpfvm_ringbuf_sample_fn)(void *ctx, void *data, size_t size);
+
+/* Consumes every committed record available now, stopping at the first
+ * record a producer reserved but has not yet submitted (as Linux).
+ * Returns the number of records passed to fn (discarded records are
+ * skipped silently), or fn's negative return.  One consumer per ring
+ * buffer: any thread, one at a time (-EBUSY if another thread, or fn
+ * itself, is consuming).  Programs may produce concurrently on any
+ * threads. */
+BPFVM_API int bpfvm_ringbuf_consume(bpfvm_map *map, bpfvm_ringbuf_sample_fn fn, void *ctx);
+/* As bpfvm_ringbuf_consume(), but when nothing is available waits up to
+ * timeout_ms (-1: forever, 0: don't wait) for a producer to commit one.
+ * Returns the records consumed, 0 on timeout.  Not from inside a program
+ * run (-EDEADLK) unless timeout_ms is 0. */
+BPFVM_API int bpfvm_ringbuf_poll(bpfvm_map *map, bpfvm_ringbuf_sample_fn fn, void *ctx, int timeout_ms);
 
 /* Waits until every program run that was in progress when it was called
  * has finished (in the spirit of the proposed BPF_SYNCHRONIZE_MAPS): after
@@ -428,13 +480,25 @@ BPFVM_API int bpfvm_obj_open_mem(bpfvm *vm, const void *buf, size_t len,
                                  const struct bpfvm_obj_opts *opts, bpfvm_obj **out);
 BPFVM_API int bpfvm_obj_open_file(bpfvm *vm, const char *path,
                                   const struct bpfvm_obj_opts *opts, bpfvm_obj **out);
-/* Links, relocates, verifies and loads every program of the object. */
+/* Whether bpfvm_obj_load() loads program `name` (function or section
+ * name; NULL: every program, e.g. all off, then one on).  By default
+ * every program is loaded, as libbpf's autoload.
+ * Call before bpfvm_obj_load() (-EBUSY after); -ENOENT for no such
+ * program.  Same thread as the other calls on obj. */
+BPFVM_API int bpfvm_obj_set_autoload(bpfvm_obj *obj, const char *name, int autoload);
+/* Links, relocates, verifies and loads the object's programs: those left
+ * to autoload, plus the programs in the initial slots of any prog array
+ * they reference (transitively), so their tail calls work.  Programs not
+ * loaded are never linked: their unresolved externs can't fail the load. */
 BPFVM_API int bpfvm_obj_load(bpfvm_obj *obj);
 BPFVM_API void bpfvm_obj_close(bpfvm_obj *obj);
 /* Programs by section or function name; maps by name.  Borrowed pointers,
  * valid until bpfvm_obj_close(). */
 BPFVM_API bpfvm_prog *bpfvm_obj_prog(bpfvm_obj *obj, const char *name);
 BPFVM_API bpfvm_prog *bpfvm_obj_prog_at(bpfvm_obj *obj, unsigned i);
+/* Programs in the object, loaded or not (bpfvm_obj_prog_at() is NULL for
+ * one that is not loaded, see bpfvm_obj_set_autoload()). */
+BPFVM_API unsigned bpfvm_obj_prog_count(const bpfvm_obj *obj);
 BPFVM_API bpfvm_map *bpfvm_obj_map(bpfvm_obj *obj, const char *name);
 BPFVM_API bpfvm_map *bpfvm_obj_map_at(bpfvm_obj *obj, unsigned i);
 

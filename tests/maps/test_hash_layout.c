@@ -1,0 +1,240 @@
+/* Unit tests for the hash map's bucket layout (maps/hash.c): overflow
+ * chains (every key forced into one bucket through the test hook), slot
+ * reuse after deletes, stale tags of free slots, key 0 (the tag an
+ * untouched slot holds), get_next_key while deleting, the full map, and
+ * values reached from a program across overflow buckets. */
+#include "map_impl.h"
+#include "mt.h"
+
+/* Key sizes: the inline-tag paths (8 bytes, and shorter) and the hashed-tag
+ * path (longer), each preallocated and not. */
+static const struct {
+	uint32_t ks, flags;
+} shapes[] = {
+	{ 8, 0 }, { 8, BPFVM_F_NO_PREALLOC }, { 4, 0 }, { 3, BPFVM_F_NO_PREALLOC },
+	{ 16, 0 }, { 20, BPFVM_F_NO_PREALLOC },
+};
+#define NSHAPES (sizeof(shapes) / sizeof(shapes[0]))
+#define MAXK 40
+
+static void mkkey(uint8_t *key, uint32_t ks, uint32_t i)
+{
+	memset(key, 0, ks);
+	for (uint32_t b = 0; b < ks && b < 4; b++)
+		key[b] = (uint8_t)(i >> (8 * b));
+	if (ks > 8)
+		key[ks - 1] = 0x5a; /* a byte past the first word matters too */
+}
+
+static bpfvm_map *colliding_map(bpfvm *vm, uint32_t ks, uint32_t flags, uint32_t max)
+{
+	bpfvm_map *m = t_map(vm, BPFVM_MAP_HASH, ks, 8, max, flags);
+	cr_assert_eq(map_htab_test_collide(m), 0);
+	return m;
+}
+
+/* Every key in one chain of ~MAXK/3 buckets: insert, find, delete every
+ * other key, find the rest, reinsert into the freed slots, fill to
+ * max_entries (E2BIG past it), and iterate each key exactly once. */
+Test(hash_layout, overflow_chain_insert_delete_reuse)
+{
+	bpfvm *vm = t_vm();
+	for (size_t s = 0; s < NSHAPES; s++) {
+		uint32_t ks = shapes[s].ks;
+		bpfvm_map *m = colliding_map(vm, ks, shapes[s].flags, MAXK);
+		uint8_t key[32];
+		uint64_t v;
+		for (uint32_t i = 0; i < MAXK; i++) {
+			mkkey(key, ks, i);
+			v = i + 1000;
+			cr_assert_eq(bpfvm_map_update(m, key, &v, BPFVM_NOEXIST), 0, "ks %u insert %u", ks, i);
+		}
+		mkkey(key, ks, MAXK);
+		cr_expect_eq(bpfvm_map_update(m, key, &v, BPFVM_ANY), -E2BIG, "ks %u: full", ks);
+		for (uint32_t i = 0; i < MAXK; i += 2) {
+			mkkey(key, ks, i);
+			cr_assert_eq(bpfvm_map_delete(m, key), 0, "ks %u delete %u", ks, i);
+		}
+		for (uint32_t i = 0; i < MAXK; i++) {
+			mkkey(key, ks, i);
+			int rc = bpfvm_map_lookup(m, key, &v, 0);
+			if (i % 2) {
+				cr_expect_eq(rc, 0, "ks %u key %u survives deletes around it", ks, i);
+				cr_expect_eq(v, i + 1000);
+			} else {
+				cr_expect_eq(rc, -ENOENT, "ks %u key %u: a stale tag must not match", ks, i);
+			}
+		}
+		/* Freed slots are reused: MAXK/2 new keys fit again. */
+		for (uint32_t i = 0; i < MAXK; i += 2) {
+			mkkey(key, ks, i + 100);
+			v = i + 2000;
+			cr_assert_eq(bpfvm_map_update(m, key, &v, BPFVM_NOEXIST), 0, "ks %u reinsert %u", ks, i);
+		}
+		mkkey(key, ks, 999);
+		cr_expect_eq(bpfvm_map_update(m, key, &v, BPFVM_NOEXIST), -E2BIG, "ks %u: full again", ks);
+		/* Replace in an overflow bucket keeps every other key. */
+		mkkey(key, ks, MAXK - 1);
+		v = 7;
+		cr_expect_eq(bpfvm_map_update(m, key, &v, BPFVM_EXIST), 0);
+		cr_expect_eq(bpfvm_map_lookup(m, key, &v, 0), 0);
+		cr_expect_eq(v, 7);
+		/* Iteration: each live key once. */
+		uint8_t seen[200] = { 0 }, cur[32], next[32];
+		int n = 0;
+		for (int rc = bpfvm_map_get_next_key(m, NULL, next); rc == 0;
+		     rc = bpfvm_map_get_next_key(m, cur, next)) {
+			uint32_t i = next[0] | (uint32_t)next[1] << 8;
+			if (ks < 2)
+				i = next[0];
+			cr_assert_lt(i, 200);
+			cr_expect_eq(seen[i]++, 0, "ks %u key %u visited twice", ks, i);
+			memcpy(cur, next, ks);
+			n++;
+		}
+		cr_expect_eq(n, MAXK, "ks %u: iteration visits every key", ks);
+		bpfvm_map_put(m);
+	}
+	bpfvm_destroy(vm);
+}
+
+/* Key 0 is what an untouched slot's tag reads as: absent until inserted,
+ * found once inserted, absent again after its delete. */
+Test(hash_layout, key_zero_and_empty_slots)
+{
+	bpfvm *vm = t_vm();
+	for (size_t s = 0; s < NSHAPES; s++) {
+		uint32_t ks = shapes[s].ks;
+		bpfvm_map *m = t_map(vm, BPFVM_MAP_HASH, ks, 8, 8, shapes[s].flags);
+		uint8_t zero[32] = { 0 }, out[32];
+		uint64_t v = 42;
+		cr_expect_eq(bpfvm_map_lookup(m, zero, &v, 0), -ENOENT, "ks %u: empty map", ks);
+		cr_expect_eq(bpfvm_map_delete(m, zero), -ENOENT);
+		cr_expect_eq(bpfvm_map_get_next_key(m, NULL, out), -ENOENT);
+		cr_assert_eq(bpfvm_map_update(m, zero, &v, BPFVM_NOEXIST), 0);
+		v = 0;
+		cr_expect_eq(bpfvm_map_lookup(m, zero, &v, 0), 0);
+		cr_expect_eq(v, 42);
+		cr_expect_eq(bpfvm_map_delete(m, zero), 0);
+		cr_expect_eq(bpfvm_map_lookup(m, zero, &v, 0), -ENOENT, "ks %u: deleted key 0", ks);
+		bpfvm_map_put(m);
+	}
+	bpfvm_destroy(vm);
+}
+
+/* get_next_key while deleting each key right after reading past it: every
+ * key is still visited once (the position is the next key, not the gone
+ * one); and deleting the *current* key restarts from the first, as Linux. */
+Test(hash_layout, get_next_key_during_deletes)
+{
+	bpfvm *vm = t_vm();
+	for (size_t s = 0; s < NSHAPES; s++) {
+		uint32_t ks = shapes[s].ks;
+		bpfvm_map *m = colliding_map(vm, ks, shapes[s].flags, MAXK);
+		uint8_t key[32], cur[32], next[32];
+		uint64_t v = 1;
+		for (uint32_t i = 0; i < MAXK; i++) {
+			mkkey(key, ks, i);
+			cr_assert_eq(bpfvm_map_update(m, key, &v, 0), 0);
+		}
+		int n = 0;
+		cr_assert_eq(bpfvm_map_get_next_key(m, NULL, cur), 0);
+		for (;;) {
+			int rc = bpfvm_map_get_next_key(m, cur, next);
+			cr_assert_eq(bpfvm_map_delete(m, cur), 0, "ks %u: the key just returned is there", ks);
+			n++;
+			if (rc)
+				break;
+			memcpy(cur, next, ks);
+		}
+		cr_expect_eq(n, MAXK, "ks %u: each key reached once while deleting", ks);
+		cr_expect_eq(bpfvm_map_get_next_key(m, NULL, next), -ENOENT, "ks %u: empty", ks);
+		/* Delete the current key, then ask for its successor. */
+		for (uint32_t i = 0; i < 6; i++) {
+			mkkey(key, ks, i);
+			cr_assert_eq(bpfvm_map_update(m, key, &v, 0), 0);
+		}
+		uint8_t first[32];
+		cr_assert_eq(bpfvm_map_get_next_key(m, NULL, first), 0);
+		cr_assert_eq(bpfvm_map_get_next_key(m, first, cur), 0);
+		cr_assert_eq(bpfvm_map_delete(m, cur), 0);
+		cr_expect_eq(bpfvm_map_get_next_key(m, cur, next), 0);
+		cr_expect_eq(memcmp(next, first, ks), 0, "ks %u: a deleted key restarts from the first", ks);
+		bpfvm_map_put(m);
+	}
+	bpfvm_destroy(vm);
+}
+
+/* Churn in one full chain: delete+insert cycles reuse slots and (in
+ * preallocated mode) the pool after grace periods, never failing. */
+Test(hash_layout, churn_in_one_chain)
+{
+	bpfvm *vm = t_vm();
+	for (size_t s = 0; s < NSHAPES; s++) {
+		uint32_t ks = shapes[s].ks;
+		bpfvm_map *m = colliding_map(vm, ks, shapes[s].flags, 10);
+		uint8_t key[32];
+		for (uint64_t i = 0; i < 10; i++) {
+			mkkey(key, ks, (uint32_t)i);
+			cr_assert_eq(bpfvm_map_update(m, key, &i, 0), 0);
+		}
+		for (uint64_t r = 0; r < 2000; r++) {
+			uint32_t i = (uint32_t)(r * 7 % 10);
+			mkkey(key, ks, i);
+			cr_assert_eq(bpfvm_map_delete(m, key), 0, "ks %u round %llu", ks, (unsigned long long)r);
+			mkkey(key, ks, i);
+			cr_assert_eq(bpfvm_map_update(m, key, &r, BPFVM_NOEXIST), 0, "ks %u round %llu", ks,
+			             (unsigned long long)r);
+			uint64_t v;
+			cr_assert_eq(bpfvm_map_lookup(m, key, &v, 0), 0);
+			cr_assert_eq(v, r);
+		}
+		bpfvm_map_put(m);
+	}
+	bpfvm_destroy(vm);
+}
+
+/* The hook refuses maps that aren't empty hash maps. */
+Test(hash_layout, collide_hook_only_on_empty_hash)
+{
+	bpfvm *vm = t_vm();
+	bpfvm_map *m = t_map(vm, BPFVM_MAP_HASH, 8, 8, 4, 0);
+	uint64_t k = 1;
+	cr_assert_eq(bpfvm_map_update(m, &k, &k, 0), 0);
+	cr_expect_eq(map_htab_test_collide(m), -EINVAL);
+	bpfvm_map *a = t_map(vm, BPFVM_MAP_ARRAY, 4, 8, 4, 0);
+	cr_expect_eq(map_htab_test_collide(a), -EINVAL);
+	bpfvm_map_put(a);
+	bpfvm_map_put(m);
+	bpfvm_destroy(vm);
+}
+
+/* A program looks up, updates and deletes keys living in overflow
+ * buckets (8-byte keys: the leaf lookup path). */
+Test(hash_layout, program_reaches_overflow_buckets)
+{
+	bpfvm *vm = t_vm();
+	bpfvm_map *m = colliding_map(vm, 8, 0, 16);
+	for (uint64_t k = 0; k < 16; k++) {
+		uint64_t v = k * 3;
+		cr_assert_eq(bpfvm_map_update(m, &k, &v, 0), 0);
+	}
+	/* r0 = *lookup(15) (last slot of the last overflow bucket). */
+	struct bpf_insn ins[] = {
+		STDW(10, -8, 15), LDDW_SRC(1, 1, bpfvm_map_fd(m), 0), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -8),
+		CALL(BPFVM_FN_map_lookup_elem), JEQ_K(0, 0, 2), LDXDW(0, 0, 0), EXIT, MOV64_K(0, -1), EXIT,
+	};
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_UNCHECKED };
+	bpfvm_prog *p;
+	cr_assert_eq(bpfvm_prog_load(vm, ins, sizeof(ins) / sizeof(ins[0]), &po, &p), 0);
+	uint64_t r0 = 0;
+	cr_assert_eq(bpfvm_prog_run(p, NULL, 0, &r0), 0);
+	cr_expect_eq(r0, 45);
+	uint64_t k = 15;
+	cr_assert_eq(bpfvm_map_delete(m, &k), 0);
+	cr_assert_eq(bpfvm_prog_run(p, NULL, 0, &r0), 0);
+	cr_expect_eq(r0, (uint64_t)-1, "deleted: the program sees NULL");
+	bpfvm_prog_put(p);
+	bpfvm_map_put(m);
+	bpfvm_destroy(vm);
+}
