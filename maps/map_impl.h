@@ -19,7 +19,7 @@
 #define MAP_MAX_BYTES (1ull << 30)     /* per map, see check_common() */
 
 extern const struct map_ops map_array_ops, map_hash_ops, map_array_of_maps_ops, map_hash_of_maps_ops,
-	map_prog_array_ops, map_percpu_array_ops;
+	map_prog_array_ops, map_percpu_array_ops, map_lru_hash_ops;
 
 /* Per-VM state of maps/, hung off vm->pins (created with the first map or
  * pin, under vm->lock). */
