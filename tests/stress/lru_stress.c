@@ -1,0 +1,217 @@
+/*
+ * LRU hash stress test (suite 'stress'): a small LRU map (64 entries, 512
+ * keys in play) so that almost every insert evicts, while programs on both
+ * engines and host threads look up, update and delete.  Values are
+ * {key, ~key}.  A program holds the value pointer it looked up across an
+ * update that may evict that very element, and checks the memory still
+ * holds what it read: an evicted element is reused only after a grace
+ * period.  Updates must never fail (a full LRU evicts).  ASan and TSan
+ * check the rest.  Usage: lru_stress [seconds] [collide]; with "collide"
+ * every key lands in one bucket chain (maps/hash.c test hook), so victims
+ * share the inserting update's bucket.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bpfvm.h"
+#include "map_impl.h"
+#include "rcu.h"
+#include "../vm/insn.h"
+
+#define MAPFD(d, m) LDDW_SRC(d, 1, bpfvm_map_fd(m), 0)
+#define JNE_X(d, s, o) INS(0x5d, d, s, o, 0)
+#define MAX_ENTRIES 64
+#define NKEYS 512
+
+static atomic_bool stop;
+static atomic_long failures, ops, hits;
+static bpfvm *vm;
+static bpfvm_map *lru;
+static bpfvm_prog *reader[2];
+
+#define CHECK(c, ...)                                                                 \
+	do {                                                                          \
+		if (!(c)) {                                                           \
+			fprintf(stderr, "lru_stress: %s:%d: ", __FILE__, __LINE__);   \
+			fprintf(stderr, __VA_ARGS__);                                 \
+			fputc('\n', stderr);                                          \
+			atomic_fetch_add(&failures, 1);                               \
+		}                                                                     \
+	} while (0)
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/*
+ * r0 = 0 key absent, 1 fine, 2 broken.  Looks the input key up, reads the
+ * value, inserts key ^ 0x100 (which may evict the element it holds), then
+ * reads the value again through the same pointer.
+ */
+static bpfvm_prog *load_reader(uint32_t engine)
+{
+	struct bpf_insn ins[] = {
+		/* 0 */ LDXDW(6, 1, 0), STXDW(10, 6, -8), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -8),
+		/* 4 */ MAPFD(1, lru), CALL(BPFVM_FN_map_lookup_elem),
+		/* 7 */ JEQ_K(0, 0, 28),
+		/* 8 */ MOV64_X(7, 0), LDXDW(8, 7, 0), LDXDW(9, 7, 8),
+		/* 11 */ MOV64_X(1, 6), ALU64_K(OP_XOR, 1, 0x100), STXDW(10, 1, -16), STXDW(10, 1, -32),
+		/* 15 */ ALU64_K(OP_XOR, 1, -1), STXDW(10, 1, -24),
+		/* 17 */ MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -16), MOV64_X(3, 10), ALU64_K(OP_ADD, 3, -32), MOV64_K(4, 0),
+		/* 22 */ MAPFD(1, lru), CALL(BPFVM_FN_map_update_elem),
+		/* 25 */ LDXDW(1, 7, 0), JNE_X(1, 8, 7), LDXDW(1, 7, 8), JNE_X(1, 9, 5),
+		/* 29 */ JNE_X(8, 6, 4), ALU64_X(OP_XOR, 8, 9), JNE_K(8, -1, 2),
+		/* 32 */ MOV64_K(0, 1), EXIT,
+		/* 34 */ MOV64_K(0, 2), EXIT,
+		/* 36 */ MOV64_K(0, 0), EXIT,
+	};
+	char log[4096] = "";
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .log_buf = log, .log_size = sizeof(log), .engine = engine,
+	                              .mem_size = 8 };
+	bpfvm_prog *p = NULL;
+	int rc = bpfvm_prog_load(vm, ins, sizeof(ins) / sizeof(ins[0]), &po, &p);
+	if (rc) {
+		fprintf(stderr, "lru_stress: load failed (%d): %s\n", rc, log);
+		exit(1);
+	}
+	return p;
+}
+
+static void *prog_runner(void *arg)
+{
+	uintptr_t engine = (uintptr_t)arg;
+	uint64_t s = 0x9e3779b97f4a7c15ull + engine;
+	while (!atomic_load(&stop)) {
+		uint64_t k = rnd(&s) % NKEYS;
+		struct bpfvm_run_opts ro = { .sz = sizeof(ro), .data = &k, .len = sizeof(k) };
+		int rc = bpfvm_prog_run_opts(reader[engine], &ro);
+		CHECK(rc == 0, "engine %u: run rc %d", (unsigned)engine, rc);
+		CHECK(ro.r0 <= 1, "engine %u: key %llu: value changed under the reader or wrong (r0 %llu)",
+		      (unsigned)engine, (unsigned long long)k, (unsigned long long)ro.r0);
+		if (ro.r0 == 1)
+			atomic_fetch_add_explicit(&hits, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed);
+	}
+	rcu_thread_unregister();
+	return NULL;
+}
+
+static void *host_updater(void *arg)
+{
+	uint64_t s = (uintptr_t)arg | 1;
+	while (!atomic_load(&stop)) {
+		uint64_t k = rnd(&s) % NKEYS, v[2] = { k, ~k };
+		int rc = bpfvm_map_update(lru, &k, v, 0);
+		CHECK(rc == 0, "update of key %llu: %d (a full LRU must evict)", (unsigned long long)k, rc);
+		atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed);
+	}
+	rcu_thread_unregister();
+	return NULL;
+}
+
+static void *host_reader_deleter(void *arg)
+{
+	uint64_t s = (uintptr_t)arg | 1;
+	while (!atomic_load(&stop)) {
+		uint64_t k = rnd(&s) % NKEYS, v[2];
+		int rc = bpfvm_map_lookup(lru, &k, v, 0);
+		CHECK(rc == 0 || rc == -ENOENT, "lookup rc %d", rc);
+		if (rc == 0)
+			CHECK(v[0] == k && v[1] == ~k, "torn or wrong value for key %llu", (unsigned long long)k);
+		if (rnd(&s) % 4 == 0) {
+			rc = bpfvm_map_delete(lru, &k);
+			CHECK(rc == 0 || rc == -ENOENT, "delete rc %d", rc);
+		}
+		if (rnd(&s) % 64 == 0) {
+			/* A walk over a table under churn: ends, and sees
+			 * consistent values. */
+			uint64_t key, prev;
+			unsigned n = 0;
+			for (rc = bpfvm_map_get_next_key(lru, NULL, &key); rc == 0 && n < 100000;
+			     rc = bpfvm_map_get_next_key(lru, &prev, &key), n++) {
+				if (bpfvm_map_lookup(lru, &key, v, 0) == 0)
+					CHECK(v[0] == key && v[1] == ~key, "walk: wrong value for key %llu",
+					      (unsigned long long)key);
+				prev = key;
+			}
+			CHECK(n < 100000, "get_next_key walk didn't end");
+		}
+		atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed);
+	}
+	rcu_thread_unregister();
+	return NULL;
+}
+
+static unsigned count_keys(void)
+{
+	uint64_t k, prev;
+	unsigned n = 0;
+	for (int rc = bpfvm_map_get_next_key(lru, NULL, &k); rc == 0; rc = bpfvm_map_get_next_key(lru, &prev, &k)) {
+		uint64_t v[2];
+		CHECK(bpfvm_map_lookup(lru, &k, v, 0) == 0 && v[0] == k && v[1] == ~k, "final: key %llu",
+		      (unsigned long long)k);
+		prev = k;
+		n++;
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	double secs = argc > 1 ? atof(argv[1]) : 5;
+	bool collide = argc > 2 && !strcmp(argv[2], "collide");
+	if (bpfvm_create(NULL, &vm)) {
+		fprintf(stderr, "lru_stress: bpfvm_create failed\n");
+		return 1;
+	}
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_LRU_HASH, .key_size = 8, .value_size = 16,
+	                            .max_entries = MAX_ENTRIES, .spin_lock_off = -1, .name = "lru" };
+	if (bpfvm_map_create(vm, &a, &lru) || (collide && map_htab_test_collide(lru))) {
+		fprintf(stderr, "lru_stress: map_create failed\n");
+		return 1;
+	}
+	reader[0] = load_reader(BPFVM_ENGINE_INTERP);
+	reader[1] = load_reader(BPFVM_ENGINE_JIT);
+
+	pthread_t t[6];
+	pthread_create(&t[0], NULL, prog_runner, (void *)0);
+	pthread_create(&t[1], NULL, prog_runner, (void *)1);
+	pthread_create(&t[2], NULL, host_updater, (void *)11);
+	pthread_create(&t[3], NULL, host_updater, (void *)12);
+	pthread_create(&t[4], NULL, host_reader_deleter, (void *)13);
+	pthread_create(&t[5], NULL, host_reader_deleter, (void *)14);
+	struct timespec ts = { (time_t)secs, (long)((secs - (time_t)secs) * 1e9) };
+	nanosleep(&ts, NULL);
+	atomic_store(&stop, true);
+	for (int i = 0; i < 6; i++)
+		pthread_join(t[i], NULL);
+
+	/* Quiescent: the map holds at most max_entries, and a round of
+	 * fresh inserts fills it to exactly max_entries. */
+	unsigned n = count_keys();
+	CHECK(n <= MAX_ENTRIES, "%u keys in a %u-entry LRU", n, MAX_ENTRIES);
+	for (uint64_t k = NKEYS; k < NKEYS + MAX_ENTRIES + 5; k++) {
+		uint64_t v[2] = { k, ~k };
+		CHECK(bpfvm_map_update(lru, &k, v, BPFVM_NOEXIST) == 0, "final insert %llu", (unsigned long long)k);
+	}
+	n = count_keys();
+	CHECK(n == MAX_ENTRIES, "%u keys after a round of inserts, expected %u", n, MAX_ENTRIES);
+
+	printf("lru_stress%s: %.1f s, %ld operations, %ld program hits, %ld failures\n", collide ? " (collide)" : "",
+	       secs, atomic_load(&ops), atomic_load(&hits), atomic_load(&failures));
+	bpfvm_prog_put(reader[0]);
+	bpfvm_prog_put(reader[1]);
+	bpfvm_map_put(lru);
+	bpfvm_destroy(vm);
+	rcu_thread_unregister();
+	return atomic_load(&failures) ? 1 : 0;
+}
