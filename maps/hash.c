@@ -430,7 +430,7 @@ static uint64_t htab_pool_cap(const struct bpfvm_map_attr *attr)
 	return attr->type == BPFVM_MAP_LRU_HASH ? n + n / 8 + 2 * HTAB_RETIRE_BATCH : n;
 }
 
-static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
+int map_htab_check_attr(const struct bpfvm_map_attr *attr, uint64_t vsize, const char **why)
 {
 	if (attr->map_flags & ~(BPFVM_F_NO_PREALLOC | BPFVM_F_RDONLY_PROG)) {
 		*why = "hash map_flags may only hold BPF_F_NO_PREALLOC and BPF_F_RDONLY_PROG";
@@ -443,12 +443,17 @@ static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 	/* check_common() bounds elements at 32 bytes of overhead each; here
 	 * the real element header and the bucket array count too. */
 	uint64_t elem = htab_pre(attr) + sizeof(struct htab_elem) + ((attr->key_size + 7ull) & ~7ull) +
-	                ((attr->value_size + 7ull) & ~7ull);
+	                ((vsize + 7ull) & ~7ull);
 	if (elem * htab_pool_cap(attr) + htab_nbuckets(attr->max_entries) * sizeof(struct htab_bucket) > MAP_MAX_BYTES) {
 		*why = "the hash map would take more than bpfvm's 1 GiB per-map limit (elements and buckets)";
 		return -E2BIG;
 	}
 	return 0;
+}
+
+static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
+{
+	return map_htab_check_attr(attr, attr->value_size, why);
 }
 
 struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsize, void (*release)(void *value))
@@ -534,8 +539,10 @@ static __attribute__((noinline)) void *htab_lookup_other(struct map_htab *h, con
 
 /* Programs and host, lock-free under the read side.  8-byte keys take a
  * leaf path with no call and no saved registers: 3x faster than the
- * general one when the table is in cache (docs/maps.md). */
-static inline void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
+ * general one when the table is in cache (docs/maps.md).  always_inline:
+ * GCC otherwise keeps one out-of-line copy that htab_lookup jumps to, one
+ * more taken branch per helper call. */
+static inline __attribute__((always_inline)) void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
 {
 	struct map_htab *h = (struct map_htab *)map;
 	if (__builtin_expect(h->kind != HTAB_K8, 0))
@@ -553,7 +560,7 @@ static inline void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
 	return NULL;
 }
 
-static void *htab_lookup(struct bpfvm_map *map, const void *key)
+void *map_htab_lookup(struct bpfvm_map *map, const void *key)
 {
 	return htab_lookup_inline(map, key);
 }
@@ -578,9 +585,15 @@ static int htab_lookup_copy(struct bpfvm_map *map, const void *key, void *value,
 	return 0;
 }
 
-/* Inserts or replaces key with a value of h->vsize bytes (already in the
- * stored form).  Programs and host; writers serialize per home bucket. */
-int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
+/* Inserts or replaces key.  fill NULL: value is h->vsize bytes in the
+ * stored form, and a replace publishes a new element.  fill set (per-CPU
+ * maps): fill(map, dst, value, fresh) writes the stored value, into a new
+ * element (fresh) or into the existing one in place, as Linux updates
+ * per-CPU values in place: a new element would lose the other CPUs'
+ * concurrent atomic adds.  Programs and host; writers serialize per home
+ * bucket, so in-place fills of one key never interleave. */
+static int htab_update(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags,
+                       map_htab_fill_fn *fill)
 {
 	struct map_htab *h = (struct map_htab *)map;
 	struct htab_pos p = htab_pos(h, key);
@@ -600,6 +613,10 @@ int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *valu
 	if (old && (flags & BPFVM_F_LOCK)) {
 		/* In place, under the value's own lock (as Linux). */
 		map_value_copy_in(map, elem_value(h, old), value, BPFVM_F_LOCK);
+		goto out;
+	}
+	if (old && fill) {
+		fill(map, elem_value(h, old), value, false);
 		goto out;
 	}
 	if (!old) {
@@ -645,7 +662,10 @@ int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *valu
 		goto out;
 	}
 	memcpy(e->data, key, map->key_size);
-	memcpy(elem_value(h, e), value, h->vsize);
+	if (fill)
+		fill(map, elem_value(h, e), value, true);
+	else
+		memcpy(elem_value(h, e), value, h->vsize);
 	if (map->spin_lock_off >= 0)
 		memset(elem_value(h, e) + map->spin_lock_off, 0, 4); /* a fresh, unlocked lock */
 	if (h->lru) {
@@ -673,9 +693,15 @@ out:
 	return err;
 }
 
-static int htab_update(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
+int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
 {
-	return map_htab_update_raw(map, key, value, flags);
+	return htab_update(map, key, value, flags, NULL);
+}
+
+int map_htab_update_fill(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags,
+                         map_htab_fill_fn *fill)
+{
+	return htab_update(map, key, value, flags, fill);
 }
 
 int map_htab_delete(struct bpfvm_map *map, const void *key)
@@ -763,7 +789,7 @@ long map_htab_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void
 
 void *map_htab_lookup_raw(struct bpfvm_map *map, const void *key)
 {
-	return htab_lookup(map, key);
+	return map_htab_lookup(map, key);
 }
 
 void map_htab_free(struct bpfvm_map *map)
@@ -776,7 +802,8 @@ void map_htab_free(struct bpfvm_map *map)
 int map_htab_test_collide(struct bpfvm_map *map)
 {
 	struct map_htab *h = (struct map_htab *)map;
-	if ((map->type != BPFVM_MAP_HASH && map->type != BPFVM_MAP_LRU_HASH) || atomic_load(&h->count))
+	if ((map->type != BPFVM_MAP_HASH && map->type != BPFVM_MAP_PERCPU_HASH && map->type != BPFVM_MAP_LRU_HASH) ||
+	    atomic_load(&h->count))
 		return -EINVAL;
 	h->mask = 0; /* the other buckets stay unused until the map is freed */
 	return 0;
@@ -822,11 +849,6 @@ out:
 	return err;
 }
 
-int map_htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
-{
-	return htab_check_attr(attr, why);
-}
-
 struct bpfvm_map *map_htab_alloc_lru(const struct bpfvm_map_attr *attr)
 {
 	struct bpfvm_map *map = map_htab_alloc(attr, attr->value_size, NULL);
@@ -863,8 +885,8 @@ const struct map_ops map_hash_ops = {
 	.check_attr = htab_check_attr,
 	.alloc = htab_alloc,
 	.free = htab_free,
-	.lookup = htab_lookup,
-	.update = htab_update,
+	.lookup = map_htab_lookup,
+	.update = map_htab_update_raw,
 	.delete = map_htab_delete,
 	.get_next_key = map_htab_get_next_key,
 	.lookup_copy = htab_lookup_copy,

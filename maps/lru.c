@@ -208,7 +208,7 @@ static int lru_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 		*why = "an LRU hash value can't hold a bpf_spin_lock (as Linux); use BPF_MAP_TYPE_HASH";
 		return -EOPNOTSUPP;
 	}
-	return map_htab_check_attr(attr, why);
+	return map_htab_check_attr(attr, attr->value_size, why);
 }
 
 /* Called from programs and the host, concurrently with everything (as

@@ -68,18 +68,12 @@ int map_lru_evict(struct map_lru *l, const void *held);
  * (count down, freed after a grace period).  Takes the bucket lock with a
  * trylock unless it is `held`.  0, -EBUSY (bucket busy) or -ENOENT. */
 int map_htab_evict(struct bpfvm_map *map, struct lru_node *n, const void *held);
-int map_htab_check_attr(const struct bpfvm_map_attr *attr, const char **why);
 struct bpfvm_map *map_htab_alloc_lru(const struct bpfvm_map_attr *attr);
 /* The program-side lookup: marks the element found. */
 void *map_htab_lookup_lru(struct bpfvm_map *map, const void *key);
 /* The plain hash's host lookup (no mark) and inner-map shape check. */
 int map_htab_lookup_copy(struct bpfvm_map *map, const void *key, void *value, uint64_t flags);
 bool map_htab_meta_equal(const struct bpfvm_map *t, const struct bpfvm_map *o);
-/* Declared in maps/map_in_map.c too: the hash table core's ops. */
-int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags);
-int map_htab_delete(struct bpfvm_map *map, const void *key);
-int map_htab_get_next_key(struct bpfvm_map *map, const void *key, void *next_key);
-long map_htab_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void *, void *, void *), void *ctx);
-void map_htab_free(struct bpfvm_map *map);
+/* The other entry points of the hash core are in map_impl.h. */
 
 #endif
