@@ -419,15 +419,20 @@ static uint64_t htab_nbuckets(uint32_t max_entries)
  * preallocated elements.  An evicted element is reused only after a grace
  * period, so a full map's inserts take spares meanwhile (then, as a plain
  * hash's inserts after deletes, heap elements). */
+static bool htab_is_lru(const struct bpfvm_map_attr *attr)
+{
+	return attr->type == BPFVM_MAP_LRU_HASH || attr->type == BPFVM_MAP_LRU_PERCPU_HASH;
+}
+
 static uint32_t htab_pre(const struct bpfvm_map_attr *attr)
 {
-	return attr->type == BPFVM_MAP_LRU_HASH ? sizeof(struct lru_node) : 0;
+	return htab_is_lru(attr) ? sizeof(struct lru_node) : 0;
 }
 
 static uint64_t htab_pool_cap(const struct bpfvm_map_attr *attr)
 {
 	uint64_t n = attr->max_entries;
-	return attr->type == BPFVM_MAP_LRU_HASH ? n + n / 8 + 2 * HTAB_RETIRE_BATCH : n;
+	return htab_is_lru(attr) ? n + n / 8 + 2 * HTAB_RETIRE_BATCH : n;
 }
 
 int map_htab_check_attr(const struct bpfvm_map_attr *attr, uint64_t vsize, const char **why)
@@ -617,6 +622,8 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 	}
 	if (old && fill) {
 		fill(map, elem_value(h, old), value, false);
+		if (h->lru) /* as Linux's LRU per-CPU hash: an in-place update is a use */
+			map_lru_mark((struct lru_node *)old - 1);
 		goto out;
 	}
 	if (!old) {
@@ -802,8 +809,8 @@ void map_htab_free(struct bpfvm_map *map)
 int map_htab_test_collide(struct bpfvm_map *map)
 {
 	struct map_htab *h = (struct map_htab *)map;
-	if ((map->type != BPFVM_MAP_HASH && map->type != BPFVM_MAP_PERCPU_HASH && map->type != BPFVM_MAP_LRU_HASH) ||
-	    atomic_load(&h->count))
+	if ((map->type != BPFVM_MAP_HASH && map->type != BPFVM_MAP_PERCPU_HASH && map->type != BPFVM_MAP_LRU_HASH &&
+	     map->type != BPFVM_MAP_LRU_PERCPU_HASH) || atomic_load(&h->count))
 		return -EINVAL;
 	h->mask = 0; /* the other buckets stay unused until the map is freed */
 	return 0;
@@ -849,9 +856,9 @@ out:
 	return err;
 }
 
-struct bpfvm_map *map_htab_alloc_lru(const struct bpfvm_map_attr *attr)
+struct bpfvm_map *map_htab_alloc_lru(const struct bpfvm_map_attr *attr, uint32_t vsize)
 {
-	struct bpfvm_map *map = map_htab_alloc(attr, attr->value_size, NULL);
+	struct bpfvm_map *map = map_htab_alloc(attr, vsize, NULL);
 	struct map_htab *h = (struct map_htab *)map;
 	if (map && !(h->lru = map_lru_new(map))) {
 		htab_free(map);

@@ -185,7 +185,8 @@ int map_lru_evict(struct map_lru *l, const void *held)
 
 /* ---- the map type ---- */
 
-static int lru_check_attr(const struct bpfvm_map_attr *attr, const char **why)
+/* What both LRU types refuse; the table's own checks come after. */
+static int lru_check_flags(const struct bpfvm_map_attr *attr, const char **why)
 {
 	if (attr->map_flags & BPFVM_F_NO_PREALLOC) {
 		/* Linux: -ENOTSUPP (kernel-internal 524); its userspace
@@ -208,14 +209,25 @@ static int lru_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 		*why = "an LRU hash value can't hold a bpf_spin_lock (as Linux); use BPF_MAP_TYPE_HASH";
 		return -EOPNOTSUPP;
 	}
-	return map_htab_check_attr(attr, attr->value_size, why);
+	return 0;
+}
+
+static int lru_check_attr(const struct bpfvm_map_attr *attr, const char **why)
+{
+	int err = lru_check_flags(attr, why);
+	return err ? err : map_htab_check_attr(attr, attr->value_size, why);
+}
+
+static struct bpfvm_map *lru_alloc(const struct bpfvm_map_attr *attr)
+{
+	return map_htab_alloc_lru(attr, attr->value_size);
 }
 
 /* Called from programs and the host, concurrently with everything (as
  * BPF_MAP_TYPE_HASH); only program lookups mark elements referenced. */
 const struct map_ops map_lru_hash_ops = {
 	.check_attr = lru_check_attr,
-	.alloc = map_htab_alloc_lru,
+	.alloc = lru_alloc,
 	.free = map_htab_free,
 	.lookup = map_htab_lookup_lru,
 	.update = map_htab_update_raw,
@@ -224,4 +236,84 @@ const struct map_ops map_lru_hash_ops = {
 	.lookup_copy = map_htab_lookup_copy,
 	.for_each = map_htab_for_each,
 	.meta_equal = map_htab_meta_equal,
+};
+
+/*
+ * BPF_MAP_TYPE_LRU_PERCPU_HASH: the per-CPU hash (percpu_hash.c: every
+ * CPU's value inline in the element, programs see their CPU's) with this
+ * file's eviction.  Value copies, updates and for_each are the per-CPU
+ * hash's, called through its ops table; lookups from programs, including
+ * bpf_map_lookup_percpu_elem, and in-place updates mark the element (as
+ * Linux).  One LRU shared by all CPUs, as Linux's default.
+ */
+
+static uint32_t pcpu_stride(const struct bpfvm_map *map)
+{
+	return (map->value_size + 7) & ~7u;
+}
+
+static int lru_pcpu_check_attr(const struct bpfvm_map_attr *attr, const char **why)
+{
+	int err = lru_check_flags(attr, why);
+	return err ? err : map_percpu_hash_ops.check_attr(attr, why);
+}
+
+static struct bpfvm_map *lru_pcpu_alloc(const struct bpfvm_map_attr *attr)
+{
+	/* check_attr bounded stride x CPUs by the 1 GiB map limit. */
+	return map_htab_alloc_lru(attr, ((attr->value_size + 7) & ~7u) * vm_nr_cpus());
+}
+
+static void *lru_pcpu_lookup(struct bpfvm_map *map, const void *key)
+{
+	uint8_t *v = map_htab_lookup_lru(map, key);
+	return v ? v + (size_t)vm_cpu_current() * pcpu_stride(map) : NULL;
+}
+
+static void *lru_pcpu_lookup_cpu(struct bpfvm_map *map, const void *key, uint32_t cpu)
+{
+	if (cpu >= vm_nr_cpus())
+		return NULL;
+	uint8_t *v = map_htab_lookup_lru(map, key);
+	return v ? v + (size_t)cpu * pcpu_stride(map) : NULL;
+}
+
+static int lru_pcpu_update(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
+{
+	return map_percpu_hash_ops.update(map, key, value, flags);
+}
+
+static int lru_pcpu_update_prog(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
+{
+	return map_percpu_hash_ops.update_prog(map, key, value, flags);
+}
+
+static int lru_pcpu_lookup_copy(struct bpfvm_map *map, const void *key, void *value, uint64_t flags)
+{
+	return map_percpu_hash_ops.lookup_copy(map, key, value, flags);
+}
+
+static long lru_pcpu_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void *, void *, void *), void *ctx)
+{
+	return map_percpu_hash_ops.for_each(map, cb, ctx);
+}
+
+static bool lru_pcpu_meta_equal(const struct bpfvm_map *t, const struct bpfvm_map *o)
+{
+	return map_percpu_hash_ops.meta_equal(t, o);
+}
+
+const struct map_ops map_lru_percpu_hash_ops = {
+	.check_attr = lru_pcpu_check_attr,
+	.alloc = lru_pcpu_alloc,
+	.free = map_htab_free,
+	.lookup = lru_pcpu_lookup,
+	.lookup_cpu = lru_pcpu_lookup_cpu,
+	.update = lru_pcpu_update,
+	.update_prog = lru_pcpu_update_prog,
+	.delete = map_htab_delete,
+	.get_next_key = map_htab_get_next_key,
+	.lookup_copy = lru_pcpu_lookup_copy,
+	.for_each = lru_pcpu_for_each,
+	.meta_equal = lru_pcpu_meta_equal,
 };

@@ -68,7 +68,8 @@ int map_lru_evict(struct map_lru *l, const void *held);
  * (count down, freed after a grace period).  Takes the bucket lock with a
  * trylock unless it is `held`.  0, -EBUSY (bucket busy) or -ENOENT. */
 int map_htab_evict(struct bpfvm_map *map, struct lru_node *n, const void *held);
-struct bpfvm_map *map_htab_alloc_lru(const struct bpfvm_map_attr *attr);
+/* An LRU hash storing vsize bytes per value (per-CPU: every CPU's). */
+struct bpfvm_map *map_htab_alloc_lru(const struct bpfvm_map_attr *attr, uint32_t vsize);
 /* The program-side lookup: marks the element found. */
 void *map_htab_lookup_lru(struct bpfvm_map *map, const void *key);
 /* The plain hash's host lookup (no mark) and inner-map shape check. */

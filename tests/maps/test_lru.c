@@ -385,3 +385,141 @@ Test(lru, inner_map_of_hash_of_maps)
 	bpfvm_map_put(tmpl);
 	bpfvm_destroy(vm);
 }
+
+/* ---- BPF_MAP_TYPE_LRU_PERCPU_HASH ---- */
+
+Test(lru_percpu, attributes)
+{
+	bpfvm *vm = t_vm();
+	for (size_t i = 0; i < N(attrs); i++) {
+		struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_LRU_PERCPU_HASH, .key_size = attrs[i].ks,
+		                            .value_size = attrs[i].vs, .max_entries = attrs[i].max,
+		                            .map_flags = attrs[i].flags, .spin_lock_off = attrs[i].lock };
+		bpfvm_map *m = NULL;
+		int rc = bpfvm_map_create(vm, &a, &m);
+		cr_expect_eq(rc, attrs[i].err, "%s: got %d", attrs[i].name, rc);
+		if (!rc)
+			bpfvm_map_put(m);
+	}
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_LRU_PERCPU_HASH, .key_size = 8,
+	                            .value_size = 32769, .max_entries = 4, .spin_lock_off = -1 };
+	bpfvm_map *m = NULL;
+	cr_expect_eq(bpfvm_map_create(vm, &a, &m), -E2BIG, "per-CPU values are at most 32 KiB");
+	bpfvm_destroy(vm);
+}
+
+/* r0 = this CPU's value of the input key, or -1; the lookup marks it. */
+static bpfvm_prog *pcpu_read_prog(bpfvm *vm, bpfvm_map *m, uint32_t engine)
+{
+	struct bpf_insn ins[] = {
+		LDXDW(6, 1, 0), STXDW(10, 6, -8), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -8), MAPFD(1, m),
+		CALL(BPFVM_FN_map_lookup_elem), JNE_K(0, 0, 2), MOV64_K(0, -1), EXIT, LDXDW(0, 0, 0), EXIT,
+	};
+	char log[2048] = "";
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .log_buf = log, .log_size = sizeof(log), .engine = engine,
+	                              .mem_size = 8 };
+	bpfvm_prog *p = NULL;
+	int rc = bpfvm_prog_load(vm, ins, N(ins), &po, &p);
+	cr_assert_eq(rc, 0, "load: %d %s", rc, log);
+	return p;
+}
+
+/* r0 = CPU 0's value of key 1 (bpf_map_lookup_percpu_elem), or -1. */
+static bpfvm_prog *pcpu_cpu0_prog(bpfvm *vm, bpfvm_map *m, uint32_t engine)
+{
+	struct bpf_insn ins[] = {
+		STDW(10, -8, 1), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -8), MAPFD(1, m), MOV64_K(3, 0),
+		CALL(BPFVM_FN_map_lookup_percpu_elem), JNE_K(0, 0, 2), MOV64_K(0, -1), EXIT, LDXDW(0, 0, 0), EXIT,
+	};
+	char log[2048] = "";
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .log_buf = log, .log_size = sizeof(log), .engine = engine,
+	                              .mem_size = 8 };
+	bpfvm_prog *p = NULL;
+	int rc = bpfvm_prog_load(vm, ins, N(ins), &po, &p);
+	cr_assert_eq(rc, 0, "load: %d %s", rc, log);
+	return p;
+}
+
+Test(lru_percpu, values_per_cpu_and_eviction)
+{
+	unsigned ncpu = bpfvm_num_possible_cpus();
+	for (uint32_t engine = BPFVM_ENGINE_INTERP; engine <= BPFVM_ENGINE_JIT; engine++) {
+		bpfvm *vm = t_vm();
+		const uint64_t max = 16;
+		bpfvm_map *m = t_map(vm, BPFVM_MAP_LRU_PERCPU_HASH, 8, 8, max, 0);
+		bpfvm_prog *rd = pcpu_read_prog(vm, m, engine), *c0 = pcpu_cpu0_prog(vm, m, engine),
+		           *ins = insert_prog(vm, m, engine);
+		uint64_t *v = calloc(ncpu, 8), *out = calloc(ncpu, 8);
+		for (uint64_t k = 0; k < max; k++) {
+			for (unsigned c = 0; c < ncpu; c++)
+				v[c] = k * 1000 + c;
+			cr_assert_eq(bpfvm_map_update(m, &k, v, BPFVM_NOEXIST), 0);
+		}
+		uint64_t k = 1;
+		cr_assert_eq(bpfvm_map_lookup(m, &k, out, 0), 0);
+		for (unsigned c = 0; c < ncpu; c++)
+			cr_expect_eq(out[c], 1000 + c);
+		uint64_t mine = run(rd, 1);
+		cr_expect_eq(mine / 1000, 1, "engine %u: %llu", engine, (unsigned long long)mine);
+		cr_expect_lt(mine % 1000, ncpu, "the value of some CPU of this machine");
+		cr_expect_eq(run(c0, 0), 1000, "bpf_map_lookup_percpu_elem(cpu 0)");
+		/* Keys 0-3 in use (key 1 already is); insert 8 more: they stay. */
+		for (uint64_t h = 0; h < 4; h++)
+			cr_assert_eq(run(rd, h) / 1000, h);
+		for (uint64_t n = 100; n < 108; n++)
+			cr_assert_eq(run(ins, n), 0, "engine %u: a program's insert into a full LRU evicts", engine);
+		unsigned left = 0;
+		uint64_t key, prev;
+		for (int rc = bpfvm_map_get_next_key(m, NULL, &key); rc == 0; rc = bpfvm_map_get_next_key(m, &prev, &key)) {
+			left++;
+			prev = key;
+		}
+		cr_expect_eq(left, max);
+		for (uint64_t h = 0; h < 4; h++)
+			cr_expect_eq(bpfvm_map_lookup(m, &h, out, 0), 0, "engine %u: used key %llu evicted", engine,
+			             (unsigned long long)h);
+		/* A program's insert wrote only its CPU's value (others zero). */
+		k = 107;
+		cr_assert_eq(bpfvm_map_lookup(m, &k, out, 0), 0);
+		unsigned set = 0;
+		for (unsigned c = 0; c < ncpu; c++) {
+			cr_expect(out[c] == 0 || out[c] == 108, "cpu %u: %llu", c, (unsigned long long)out[c]);
+			set += out[c] == 108;
+		}
+		cr_expect_eq(set, 1);
+		free(v);
+		free(out);
+		bpfvm_prog_put(rd);
+		bpfvm_prog_put(c0);
+		bpfvm_prog_put(ins);
+		bpfvm_map_put(m);
+		bpfvm_destroy(vm);
+	}
+}
+
+Test(lru_percpu, in_place_update_counts_as_a_use)
+{
+	/* As Linux: updating an existing key of an LRU per-CPU hash rewrites
+	 * its values in place and marks it, so it outlives untouched keys. */
+	bpfvm *vm = t_vm();
+	unsigned ncpu = bpfvm_num_possible_cpus();
+	bpfvm_map *m = t_map(vm, BPFVM_MAP_LRU_PERCPU_HASH, 8, 8, 8, 0);
+	uint64_t *v = calloc(ncpu, 8);
+	for (uint64_t k = 0; k < 8; k++)
+		cr_assert_eq(bpfvm_map_update(m, &k, v, 0), 0);
+	uint64_t k = 0;
+	v[0] = 5;
+	cr_assert_eq(bpfvm_map_update(m, &k, v, BPFVM_EXIST), 0);
+	for (uint64_t n = 100; n < 104; n++)
+		cr_assert_eq(bpfvm_map_update(m, &n, v, 0), 0);
+	k = 0;
+	cr_expect_eq(bpfvm_map_lookup(m, &k, v, 0), 0, "the updated key stays");
+	cr_expect_eq(v[0], 5);
+	unsigned left = 0;
+	for (k = 0; k < 8; k++)
+		left += bpfvm_map_lookup(m, &k, v, 0) == 0;
+	cr_expect_eq(left, 4, "4 of the 8 first keys made room");
+	free(v);
+	bpfvm_map_put(m);
+	bpfvm_destroy(vm);
+}
