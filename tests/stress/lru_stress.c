@@ -6,9 +6,10 @@
  * update that may evict that very element, and checks the memory still
  * holds what it read: an evicted element is reused only after a grace
  * period.  Updates must never fail (a full LRU evicts).  ASan and TSan
- * check the rest.  Usage: lru_stress [seconds] [collide]; with "collide"
- * every key lands in one bucket chain (maps/hash.c test hook), so victims
- * share the inserting update's bucket.
+ * check the rest.  Usage: lru_stress [seconds] [collide|percpu]; with
+ * "collide" every key lands in one bucket chain (maps/hash.c test hook),
+ * so victims share the inserting update's bucket; "percpu" runs the same
+ * on an LRU per-CPU hash.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,6 +34,8 @@ static atomic_long failures, ops, hits;
 static bpfvm *vm;
 static bpfvm_map *lru;
 static bpfvm_prog *reader[2];
+static bool percpu;
+static unsigned ncpu = 1;
 
 #define CHECK(c, ...)                                                                 \
 	do {                                                                          \
@@ -55,10 +58,29 @@ static uint64_t rnd(uint64_t *s)
 /*
  * r0 = 0 key absent, 1 fine, 2 broken.  Looks the input key up, reads the
  * value, inserts key ^ 0x100 (which may evict the element it holds), then
- * reads the value again through the same pointer.
+ * reads the value again through the same pointer: unchanged.  In the
+ * per-CPU variant updates of an existing key rewrite its values in place
+ * word by word, and a key a program inserted is 0 on the other CPUs, so
+ * each word re-read must be its key's word or 0 (memory reused for
+ * another key would show that key).
  */
 static bpfvm_prog *load_reader(uint32_t engine)
 {
+	struct bpf_insn pcpu[] = {
+		/* 0 */ LDXDW(6, 1, 0), STXDW(10, 6, -8), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -8),
+		/* 4 */ MAPFD(1, lru), CALL(BPFVM_FN_map_lookup_elem),
+		/* 7 */ JEQ_K(0, 0, 28),
+		/* 8 */ MOV64_X(7, 0), LDXDW(8, 7, 0), LDXDW(9, 7, 8),
+		/* 11 */ MOV64_X(1, 6), ALU64_K(OP_XOR, 1, 0x100), STXDW(10, 1, -16), STXDW(10, 1, -32),
+		/* 15 */ ALU64_K(OP_XOR, 1, -1), STXDW(10, 1, -24),
+		/* 17 */ MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -16), MOV64_X(3, 10), ALU64_K(OP_ADD, 3, -32), MOV64_K(4, 0),
+		/* 22 */ MAPFD(1, lru), CALL(BPFVM_FN_map_update_elem),
+		/* 25 */ LDXDW(8, 7, 0), JEQ_K(8, 0, 1), JNE_X(8, 6, 6),
+		/* 28 */ LDXDW(9, 7, 8), JEQ_K(9, 0, 2), ALU64_K(OP_XOR, 9, -1), JNE_X(9, 6, 2),
+		/* 32 */ MOV64_K(0, 1), EXIT,
+		/* 34 */ MOV64_K(0, 2), EXIT,
+		/* 36 */ MOV64_K(0, 0), EXIT,
+	};
 	struct bpf_insn ins[] = {
 		/* 0 */ LDXDW(6, 1, 0), STXDW(10, 6, -8), MOV64_X(2, 10), ALU64_K(OP_ADD, 2, -8),
 		/* 4 */ MAPFD(1, lru), CALL(BPFVM_FN_map_lookup_elem),
@@ -78,7 +100,8 @@ static bpfvm_prog *load_reader(uint32_t engine)
 	struct bpfvm_prog_opts po = { .sz = sizeof(po), .log_buf = log, .log_size = sizeof(log), .engine = engine,
 	                              .mem_size = 8 };
 	bpfvm_prog *p = NULL;
-	int rc = bpfvm_prog_load(vm, ins, sizeof(ins) / sizeof(ins[0]), &po, &p);
+	int rc = percpu ? bpfvm_prog_load(vm, pcpu, sizeof(pcpu) / sizeof(pcpu[0]), &po, &p)
+	                : bpfvm_prog_load(vm, ins, sizeof(ins) / sizeof(ins[0]), &po, &p);
 	if (rc) {
 		fprintf(stderr, "lru_stress: load failed (%d): %s\n", rc, log);
 		exit(1);
@@ -105,15 +128,37 @@ static void *prog_runner(void *arg)
 	return NULL;
 }
 
+/* Host values: {k, ~k} for every CPU. */
+static void fill(uint64_t *v, uint64_t k)
+{
+	for (unsigned c = 0; c < ncpu; c++) {
+		v[2 * c] = k;
+		v[2 * c + 1] = ~k;
+	}
+}
+
+/* Every CPU's value is {k, ~k}; for per-CPU maps each word may also be 0
+ * (see load_reader). */
+static bool value_ok(const uint64_t *v, uint64_t k)
+{
+	for (unsigned c = 0; c < ncpu; c++)
+		if ((v[2 * c] != k && !(percpu && !v[2 * c])) || (v[2 * c + 1] != ~k && !(percpu && !v[2 * c + 1])))
+			return false;
+	return true;
+}
+
 static void *host_updater(void *arg)
 {
 	uint64_t s = (uintptr_t)arg | 1;
+	uint64_t *v = calloc(ncpu, 16);
 	while (!atomic_load(&stop)) {
-		uint64_t k = rnd(&s) % NKEYS, v[2] = { k, ~k };
+		uint64_t k = rnd(&s) % NKEYS;
+		fill(v, k);
 		int rc = bpfvm_map_update(lru, &k, v, 0);
 		CHECK(rc == 0, "update of key %llu: %d (a full LRU must evict)", (unsigned long long)k, rc);
 		atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed);
 	}
+	free(v);
 	rcu_thread_unregister();
 	return NULL;
 }
@@ -121,12 +166,13 @@ static void *host_updater(void *arg)
 static void *host_reader_deleter(void *arg)
 {
 	uint64_t s = (uintptr_t)arg | 1;
+	uint64_t *v = calloc(ncpu, 16);
 	while (!atomic_load(&stop)) {
-		uint64_t k = rnd(&s) % NKEYS, v[2];
+		uint64_t k = rnd(&s) % NKEYS;
 		int rc = bpfvm_map_lookup(lru, &k, v, 0);
 		CHECK(rc == 0 || rc == -ENOENT, "lookup rc %d", rc);
 		if (rc == 0)
-			CHECK(v[0] == k && v[1] == ~k, "torn or wrong value for key %llu", (unsigned long long)k);
+			CHECK(value_ok(v, k), "torn or wrong value for key %llu", (unsigned long long)k);
 		if (rnd(&s) % 4 == 0) {
 			rc = bpfvm_map_delete(lru, &k);
 			CHECK(rc == 0 || rc == -ENOENT, "delete rc %d", rc);
@@ -139,14 +185,14 @@ static void *host_reader_deleter(void *arg)
 			for (rc = bpfvm_map_get_next_key(lru, NULL, &key); rc == 0 && n < 100000;
 			     rc = bpfvm_map_get_next_key(lru, &prev, &key), n++) {
 				if (bpfvm_map_lookup(lru, &key, v, 0) == 0)
-					CHECK(v[0] == key && v[1] == ~key, "walk: wrong value for key %llu",
-					      (unsigned long long)key);
+					CHECK(value_ok(v, key), "walk: wrong value for key %llu", (unsigned long long)key);
 				prev = key;
 			}
 			CHECK(n < 100000, "get_next_key walk didn't end");
 		}
 		atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed);
 	}
+	free(v);
 	rcu_thread_unregister();
 	return NULL;
 }
@@ -155,13 +201,13 @@ static unsigned count_keys(void)
 {
 	uint64_t k, prev;
 	unsigned n = 0;
+	uint64_t *v = calloc(ncpu, 16);
 	for (int rc = bpfvm_map_get_next_key(lru, NULL, &k); rc == 0; rc = bpfvm_map_get_next_key(lru, &prev, &k)) {
-		uint64_t v[2];
-		CHECK(bpfvm_map_lookup(lru, &k, v, 0) == 0 && v[0] == k && v[1] == ~k, "final: key %llu",
-		      (unsigned long long)k);
+		CHECK(bpfvm_map_lookup(lru, &k, v, 0) == 0 && value_ok(v, k), "final: key %llu", (unsigned long long)k);
 		prev = k;
 		n++;
 	}
+	free(v);
 	return n;
 }
 
@@ -169,11 +215,15 @@ int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 5;
 	bool collide = argc > 2 && !strcmp(argv[2], "collide");
+	percpu = argc > 2 && !strcmp(argv[2], "percpu");
+	if (percpu)
+		ncpu = bpfvm_num_possible_cpus();
 	if (bpfvm_create(NULL, &vm)) {
 		fprintf(stderr, "lru_stress: bpfvm_create failed\n");
 		return 1;
 	}
-	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_LRU_HASH, .key_size = 8, .value_size = 16,
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = percpu ? BPFVM_MAP_LRU_PERCPU_HASH : BPFVM_MAP_LRU_HASH,
+	                            .key_size = 8, .value_size = 16,
 	                            .max_entries = MAX_ENTRIES, .spin_lock_off = -1, .name = "lru" };
 	if (bpfvm_map_create(vm, &a, &lru) || (collide && map_htab_test_collide(lru))) {
 		fprintf(stderr, "lru_stress: map_create failed\n");
@@ -199,14 +249,16 @@ int main(int argc, char **argv)
 	 * fresh inserts fills it to exactly max_entries. */
 	unsigned n = count_keys();
 	CHECK(n <= MAX_ENTRIES, "%u keys in a %u-entry LRU", n, MAX_ENTRIES);
+	uint64_t *v = calloc(ncpu, 16);
 	for (uint64_t k = NKEYS; k < NKEYS + MAX_ENTRIES + 5; k++) {
-		uint64_t v[2] = { k, ~k };
+		fill(v, k);
 		CHECK(bpfvm_map_update(lru, &k, v, BPFVM_NOEXIST) == 0, "final insert %llu", (unsigned long long)k);
 	}
+	free(v);
 	n = count_keys();
 	CHECK(n == MAX_ENTRIES, "%u keys after a round of inserts, expected %u", n, MAX_ENTRIES);
 
-	printf("lru_stress%s: %.1f s, %ld operations, %ld program hits, %ld failures\n", collide ? " (collide)" : "",
+	printf("lru_stress%s: %.1f s, %ld operations, %ld program hits, %ld failures\n", collide ? " (collide)" : percpu ? " (percpu)" : "",
 	       secs, atomic_load(&ops), atomic_load(&hits), atomic_load(&failures));
 	bpfvm_prog_put(reader[0]);
 	bpfvm_prog_put(reader[1]);
