@@ -174,8 +174,10 @@ int map_lru_evict(struct map_lru *l, const void *held)
 		map_spin_lock(&l->lock);
 		int err = evict_locked(l, held);
 		map_spin_unlock(&l->lock);
-		if (err != -EBUSY || round == LRU_RETRIES)
+		if (err != -EBUSY)
 			return err;
+		if (round == LRU_RETRIES)
+			return -ENOMEM; /* as Linux when no element can be freed */
 		/* The buckets we tried, or the elements other inserts counted but
 		 * have not listed yet, belong to threads that may be waiting for
 		 * the LRU lock: let them run. */

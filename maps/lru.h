@@ -59,7 +59,7 @@ void map_lru_push(struct map_lru *l, struct lru_node *n);
 void map_lru_remove(struct map_lru *l, struct lru_node *n);
 /* Evicts one element (an update found the map full).  `held` is the home
  * bucket the caller holds: its elements are evicted without locking it.
- * 0, or -EBUSY when nothing could be evicted for a long time. */
+ * 0, or -ENOMEM (as Linux) when nothing could be evicted for a long time. */
 int map_lru_evict(struct map_lru *l, const void *held);
 
 /* ---- hash.c, called by lru.c ---- */
