@@ -604,6 +604,7 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 	struct htab_pos p = htab_pos(h, key);
 	struct htab_bucket *b = NULL, *free_b = NULL, *last = NULL, *fresh = NULL;
 	int i = 0, free_i = -1, err = 0;
+	uint32_t lru_list = 0; /* LRU: the list the new element is charged to */
 
 	map_spin_lock(&p.home->lock);
 	struct htab_elem *old = htab_find(h, key, p, &b, &i);
@@ -628,13 +629,12 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 	}
 	if (!old) {
 		/* Count first so that racing inserts can't overshoot max_entries. */
-		if (atomic_fetch_add(&h->count, 1) >= (long)map->max_entries) {
-			/* LRU: full is not an error, the coldest element goes. */
-			err = h->lru ? map_lru_evict(h->lru, p.home) : -E2BIG;
-			if (err) {
-				atomic_fetch_sub(&h->count, 1);
-				goto out;
-			}
+		bool full = atomic_fetch_add(&h->count, 1) >= (long)map->max_entries;
+		/* LRU: full is not an error, lru.c evicts an element. */
+		err = h->lru ? map_lru_reserve(h->lru, p.home, full, &lru_list) : full ? -E2BIG : 0;
+		if (err) {
+			atomic_fetch_sub(&h->count, 1);
+			goto out;
 		}
 		/* The first free slot of the chain (we hold its lock). */
 		for (struct htab_bucket *k = p.home; k && free_i < 0;
@@ -652,6 +652,8 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 			fresh = aligned_alloc(64, sizeof(*fresh));
 			if (!fresh) {
 				atomic_fetch_sub(&h->count, 1);
+				if (h->lru)
+					map_lru_unreserve(h->lru, lru_list);
 				err = -ENOMEM;
 				goto out;
 			}
@@ -664,6 +666,8 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 	if (!e) {
 		if (!old)
 			atomic_fetch_sub(&h->count, 1);
+		if (!old && h->lru)
+			map_lru_unreserve(h->lru, lru_list);
 		free(fresh);
 		err = -ENOMEM;
 		goto out;
@@ -679,8 +683,9 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 		/* On the lists before readers can see it: its ref flag is reset
 		 * while no lookup can set it (lru.h). */
 		if (old)
-			map_lru_remove(h->lru, (struct lru_node *)old - 1);
-		map_lru_push(h->lru, (struct lru_node *)e - 1);
+			map_lru_replace(h->lru, (struct lru_node *)old - 1, (struct lru_node *)e - 1);
+		else
+			map_lru_push(h->lru, (struct lru_node *)e - 1, lru_list);
 	}
 	if (old) {
 		/* Same key, same slot, same tag: release publishes e's key and

@@ -31,16 +31,26 @@
 #define LRU_ROTATE 16                 /* active nodes examined per eviction to rebalance */
 #define LRU_RETRIES 10000             /* eviction rounds, the lock released between them */
 
-struct map_lru {
-	_Atomic uint32_t lock;          /* guards the lists and every node's `list` */
+/* One LRU: the common one, or one CPU's (BPF_F_NO_COMMON_LRU). */
+struct lru_list {
+	_Atomic uint32_t lock;          /* guards the lists and their nodes' `list` */
 	uint32_t n[3];                  /* nodes on each list, by LRU_ACTIVE / LRU_INACTIVE */
 	struct lru_node head[3];        /* circular list heads (head[LRU_NONE] unused) */
+	/* Per-CPU lists: elements charged to this list (listed, or reserved
+	 * by an insert in progress), at most `cap`. */
+	_Atomic uint32_t used;
+} __attribute__((aligned(64)));     /* one CPU's list doesn't share another's line */
+
+struct map_lru {
 	struct bpfvm_map *map;
+	uint32_t nlists;                /* 1, or one per possible CPU */
+	uint32_t cap;                   /* per-CPU lists: max_entries / nlists */
+	struct lru_list list[];
 };
 
-/* ---- lists (LRU lock held) ---- */
+/* ---- lists (their lock held) ---- */
 
-static void list_add_head(struct map_lru *l, int which, struct lru_node *n)
+static void list_add_head(struct lru_list *l, int which, struct lru_node *n)
 {
 	struct lru_node *h = &l->head[which];
 	n->prev = h;
@@ -51,7 +61,7 @@ static void list_add_head(struct map_lru *l, int which, struct lru_node *n)
 	l->n[which]++;
 }
 
-static void list_del(struct map_lru *l, struct lru_node *n)
+static void list_del(struct lru_list *l, struct lru_node *n)
 {
 	if (n->list == LRU_NONE)
 		return;
@@ -61,13 +71,13 @@ static void list_del(struct map_lru *l, struct lru_node *n)
 	n->list = LRU_NONE;
 }
 
-static struct lru_node *list_tail(struct map_lru *l, int which)
+static struct lru_node *list_tail(struct lru_list *l, int which)
 {
 	struct lru_node *t = l->head[which].prev;
 	return t == &l->head[which] ? NULL : t;
 }
 
-static void list_move(struct map_lru *l, int which, struct lru_node *n)
+static void list_move(struct lru_list *l, int which, struct lru_node *n)
 {
 	list_del(l, n);
 	list_add_head(l, which, n);
@@ -88,12 +98,17 @@ static bool ref_take(struct lru_node *n)
 
 struct map_lru *map_lru_new(struct bpfvm_map *map)
 {
-	struct map_lru *l = calloc(1, sizeof(*l));
+	uint32_t n = (map->map_flags & LRU_F_NO_COMMON_LRU) ? vm_nr_cpus() : 1;
+	struct map_lru *l = aligned_alloc(64, (sizeof(*l) + n * sizeof(l->list[0]) + 63) & ~(size_t)63);
 	if (!l)
 		return NULL;
-	for (int i = 0; i < 3; i++)
-		l->head[i].prev = l->head[i].next = &l->head[i];
+	memset(l, 0, sizeof(*l) + n * sizeof(l->list[0]));
 	l->map = map;
+	l->nlists = n;
+	l->cap = map->max_entries / n; /* max_entries is a multiple of n (lru_entries) */
+	for (uint32_t c = 0; c < n; c++)
+		for (int i = 0; i < 3; i++)
+			l->list[c].head[i].prev = l->list[c].head[i].next = &l->list[c].head[i];
 	return l;
 }
 
@@ -102,27 +117,45 @@ void map_lru_free(struct map_lru *l)
 	free(l);
 }
 
-void map_lru_push(struct map_lru *l, struct lru_node *n)
+void map_lru_push(struct map_lru *l, struct lru_node *n, uint32_t list)
 {
+	struct lru_list *ll = &l->list[list];
 	/* Not yet published: no lookup can be setting the flag.  A reused
 	 * element's old readers are gone too (it was reused only after a
 	 * grace period), so nothing carries a stale mark over. */
 	atomic_store_explicit(&n->ref, 0, memory_order_relaxed);
-	map_spin_lock(&l->lock);
-	list_add_head(l, LRU_INACTIVE, n);
-	map_spin_unlock(&l->lock);
+	n->owner = list;
+	map_spin_lock(&ll->lock);
+	list_add_head(ll, LRU_INACTIVE, n);
+	map_spin_unlock(&ll->lock);
+}
+
+void map_lru_replace(struct map_lru *l, struct lru_node *old, struct lru_node *fresh)
+{
+	/* The new element stays charged to old's list (Linux charges it to
+	 * the updating CPU's list, evicting there if that one is full). */
+	struct lru_list *ll = &l->list[old->owner];
+	atomic_store_explicit(&fresh->ref, 0, memory_order_relaxed);
+	fresh->owner = old->owner;
+	map_spin_lock(&ll->lock);
+	list_del(ll, old);
+	list_add_head(ll, LRU_INACTIVE, fresh);
+	map_spin_unlock(&ll->lock);
 }
 
 void map_lru_remove(struct map_lru *l, struct lru_node *n)
 {
-	map_spin_lock(&l->lock);
-	list_del(l, n);
-	map_spin_unlock(&l->lock);
+	struct lru_list *ll = &l->list[n->owner];
+	map_spin_lock(&ll->lock);
+	list_del(ll, n);
+	map_spin_unlock(&ll->lock);
+	if (l->nlists > 1)
+		atomic_fetch_sub_explicit(&ll->used, 1, memory_order_relaxed);
 }
 
-/* One eviction attempt: 0, or -EBUSY when every candidate's bucket was
- * busy or the lists were empty. */
-static int evict_locked(struct map_lru *l, const void *held)
+/* One eviction attempt from one list: 0, or -EBUSY when every candidate's
+ * bucket was busy or the list was empty. */
+static int evict_locked(struct map_lru *l, struct lru_list *ll, const void *held)
 {
 	/* Age the active list: the oldest active nodes not referenced since
 	 * their promotion go back to the inactive list; referenced ones get
@@ -130,36 +163,38 @@ static int evict_locked(struct map_lru *l, const void *held)
 	 * it takes (up to LRU_ROTATE) to keep the active list no longer than
 	 * the inactive one; unlike it, at least one per eviction, so an
 	 * element looked up once, long ago, does not stay forever. */
-	for (unsigned i = 0; l->n[LRU_ACTIVE] && (i < 1 || (i < LRU_ROTATE && l->n[LRU_ACTIVE] > l->n[LRU_INACTIVE]));
+	for (unsigned i = 0; ll->n[LRU_ACTIVE] && (i < 1 || (i < LRU_ROTATE && ll->n[LRU_ACTIVE] > ll->n[LRU_INACTIVE]));
 	     i++) {
-		struct lru_node *a = list_tail(l, LRU_ACTIVE);
-		list_move(l, ref_take(a) ? LRU_ACTIVE : LRU_INACTIVE, a);
+		struct lru_node *a = list_tail(ll, LRU_ACTIVE);
+		list_move(ll, ref_take(a) ? LRU_ACTIVE : LRU_INACTIVE, a);
 	}
 	/* Each node is promoted at most once per round (its flag cleared) and
 	 * demoted at most once, so twice the node count bounds the scan
 	 * unless lookups keep re-marking or buckets are busy. */
-	for (uint64_t budget = 2ull * (l->n[LRU_ACTIVE] + l->n[LRU_INACTIVE]) + 2; budget; budget--) {
-		struct lru_node *v = list_tail(l, LRU_INACTIVE);
+	for (uint64_t budget = 2ull * (ll->n[LRU_ACTIVE] + ll->n[LRU_INACTIVE]) + 2; budget; budget--) {
+		struct lru_node *v = list_tail(ll, LRU_INACTIVE);
 		if (!v) {
 			/* Everything was referenced: demote the oldest active node
 			 * (examined next, so it goes unless looked up since). */
-			v = list_tail(l, LRU_ACTIVE);
+			v = list_tail(ll, LRU_ACTIVE);
 			if (!v)
 				return -EBUSY; /* all elements are mid-insert elsewhere */
-			list_move(l, LRU_INACTIVE, v);
+			list_move(ll, LRU_INACTIVE, v);
 			continue;
 		}
 		if (ref_take(v)) {
-			list_move(l, LRU_ACTIVE, v); /* second chance */
+			list_move(ll, LRU_ACTIVE, v); /* second chance */
 			continue;
 		}
 		int err = map_htab_evict(l->map, v, held);
 		if (err == -EBUSY) {
 			/* Its bucket is being written: look at the next one. */
-			list_move(l, LRU_INACTIVE, v);
+			list_move(ll, LRU_INACTIVE, v);
 			continue;
 		}
-		list_del(l, v);
+		list_del(ll, v);
+		if (l->nlists > 1)
+			atomic_fetch_sub_explicit(&ll->used, 1, memory_order_relaxed);
 		if (!err)
 			return 0;
 		/* -ENOENT: listed but not linked, which hash.c never leaves
@@ -168,12 +203,12 @@ static int evict_locked(struct map_lru *l, const void *held)
 	return -EBUSY;
 }
 
-int map_lru_evict(struct map_lru *l, const void *held)
+static int evict(struct map_lru *l, struct lru_list *ll, const void *held)
 {
 	for (unsigned round = 0;; round++) {
-		map_spin_lock(&l->lock);
-		int err = evict_locked(l, held);
-		map_spin_unlock(&l->lock);
+		map_spin_lock(&ll->lock);
+		int err = evict_locked(l, ll, held);
+		map_spin_unlock(&ll->lock);
 		if (err != -EBUSY)
 			return err;
 		if (round == LRU_RETRIES)
@@ -185,7 +220,48 @@ int map_lru_evict(struct map_lru *l, const void *held)
 	}
 }
 
+int map_lru_reserve(struct map_lru *l, const void *held, bool full, uint32_t *list)
+{
+	if (l->nlists == 1) {
+		*list = 0;
+		return full ? evict(l, &l->list[0], held) : 0;
+	}
+	/* As Linux's per-CPU LRU: an insert takes a place in its CPU's share
+	 * of max_entries and, that share full, evicts from its CPU's list,
+	 * even when other CPUs' shares have room. */
+	uint32_t c = vm_cpu_current();
+	struct lru_list *ll = &l->list[c];
+	*list = c;
+	if (atomic_fetch_add_explicit(&ll->used, 1, memory_order_relaxed) < l->cap)
+		return 0;
+	int err = evict(l, ll, held);
+	if (err)
+		atomic_fetch_sub_explicit(&ll->used, 1, memory_order_relaxed);
+	return err;
+}
+
+void map_lru_unreserve(struct map_lru *l, uint32_t list)
+{
+	if (l->nlists > 1)
+		atomic_fetch_sub_explicit(&l->list[list].used, 1, memory_order_relaxed);
+}
+
 /* ---- the map type ---- */
+
+/* The attributes the table is built with: with per-CPU lists,
+ * max_entries rounded up to a multiple of the CPU count so every CPU gets
+ * the same share, at least one (as Linux; rounded down if that
+ * overflows), and the flag the table doesn't know about dropped. */
+static struct bpfvm_map_attr lru_table_attr(const struct bpfvm_map_attr *attr)
+{
+	struct bpfvm_map_attr a = *attr;
+	if (attr->map_flags & LRU_F_NO_COMMON_LRU) {
+		uint64_t n = vm_nr_cpus(), r = (attr->max_entries + n - 1) / n * n;
+		a.max_entries = (uint32_t)(r > UINT32_MAX ? attr->max_entries / n * n : r);
+		a.map_flags &= ~LRU_F_NO_COMMON_LRU;
+	}
+	return a;
+}
 
 /* What both LRU types refuse; the table's own checks come after. */
 static int lru_check_flags(const struct bpfvm_map_attr *attr, const char **why)
@@ -196,13 +272,8 @@ static int lru_check_flags(const struct bpfvm_map_attr *attr, const char **why)
 		*why = "LRU hash maps are always preallocated: drop BPF_F_NO_PREALLOC (as Linux)";
 		return -EOPNOTSUPP;
 	}
-	if (attr->map_flags & LRU_F_NO_COMMON_LRU) {
-		*why = "BPF_F_NO_COMMON_LRU (per-CPU LRU lists) is not supported yet: drop the flag to use one LRU "
-		       "shared by all threads";
-		return -EINVAL;
-	}
-	if (attr->map_flags & ~BPFVM_F_RDONLY_PROG) {
-		*why = "LRU hash map_flags may only hold BPF_F_RDONLY_PROG";
+	if (attr->map_flags & ~(BPFVM_F_RDONLY_PROG | LRU_F_NO_COMMON_LRU)) {
+		*why = "LRU hash map_flags may only hold BPF_F_NO_COMMON_LRU and BPF_F_RDONLY_PROG";
 		return -EINVAL;
 	}
 	if (attr->spin_lock_off >= 0) {
@@ -217,12 +288,15 @@ static int lru_check_flags(const struct bpfvm_map_attr *attr, const char **why)
 static int lru_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 {
 	int err = lru_check_flags(attr, why);
-	return err ? err : map_htab_check_attr(attr, attr->value_size, why);
+	struct bpfvm_map_attr a = lru_table_attr(attr);
+	return err ? err : map_htab_check_attr(&a, a.value_size, why);
 }
 
 static struct bpfvm_map *lru_alloc(const struct bpfvm_map_attr *attr)
 {
-	return map_htab_alloc_lru(attr, attr->value_size);
+	struct bpfvm_map_attr a = lru_table_attr(attr);
+	a.map_flags = attr->map_flags; /* the map keeps its flags */
+	return map_htab_alloc_lru(&a, a.value_size);
 }
 
 /* Called from programs and the host, concurrently with everything (as
@@ -257,13 +331,16 @@ static uint32_t pcpu_stride(const struct bpfvm_map *map)
 static int lru_pcpu_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 {
 	int err = lru_check_flags(attr, why);
-	return err ? err : map_percpu_hash_ops.check_attr(attr, why);
+	struct bpfvm_map_attr a = lru_table_attr(attr);
+	return err ? err : map_percpu_hash_ops.check_attr(&a, why);
 }
 
 static struct bpfvm_map *lru_pcpu_alloc(const struct bpfvm_map_attr *attr)
 {
+	struct bpfvm_map_attr a = lru_table_attr(attr);
+	a.map_flags = attr->map_flags;
 	/* check_attr bounded stride x CPUs by the 1 GiB map limit. */
-	return map_htab_alloc_lru(attr, ((attr->value_size + 7) & ~7u) * vm_nr_cpus());
+	return map_htab_alloc_lru(&a, ((a.value_size + 7) & ~7u) * vm_nr_cpus());
 }
 
 static void *lru_pcpu_lookup(struct bpfvm_map *map, const void *key)

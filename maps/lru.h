@@ -28,8 +28,9 @@ enum { LRU_NONE, LRU_ACTIVE, LRU_INACTIVE };
 
 struct lru_node {
 	struct lru_node *prev, *next; /* on a list of the map's LRU, under its lock */
+	uint32_t owner;               /* which LRU list (per-CPU lists: the inserting CPU's) */
 	uint8_t list;                 /* LRU_NONE / LRU_ACTIVE / LRU_INACTIVE, under the lock */
-	uint8_t unused[6];
+	uint8_t unused[2];
 	/* Set by lookups with a plain store, cleared by the evictor.  Last
 	 * byte of the node: next to the element header the lookup touches. */
 	_Atomic uint8_t ref;
@@ -52,15 +53,24 @@ static inline void map_lru_mark(struct lru_node *n)
 
 struct map_lru *map_lru_new(struct bpfvm_map *map);
 void map_lru_free(struct map_lru *l);
-/* A new element goes on the inactive list, unreferenced.  Called under the
- * element's bucket lock, before the element is published. */
-void map_lru_push(struct map_lru *l, struct lru_node *n);
-/* An element leaves the lists (delete, replace).  Under its bucket lock. */
+/* Makes room for one more element, evicting if needed, and says which
+ * list the element will be on.  `full`: the map's count was at
+ * max_entries (what the common LRU goes by; per-CPU lists go by their own
+ * share).  `held` is the home bucket the calling insert holds: its
+ * elements are evicted without locking it.  0, or -ENOMEM (as Linux) when
+ * nothing could be evicted for a long time. */
+int map_lru_reserve(struct map_lru *l, const void *held, bool full, uint32_t *list);
+/* The insert that reserved `list` failed before pushing. */
+void map_lru_unreserve(struct map_lru *l, uint32_t list);
+/* The new element goes on the inactive list of `list`, unreferenced.
+ * Called under the element's bucket lock, before it is published. */
+void map_lru_push(struct map_lru *l, struct lru_node *n, uint32_t list);
+/* `fresh` replaces `old` (an update of an existing key): it takes old's
+ * list and goes on its inactive list, unreferenced.  Under the bucket
+ * lock, before fresh is published. */
+void map_lru_replace(struct map_lru *l, struct lru_node *old, struct lru_node *fresh);
+/* An element leaves the lists (delete).  Under its bucket lock. */
 void map_lru_remove(struct map_lru *l, struct lru_node *n);
-/* Evicts one element (an update found the map full).  `held` is the home
- * bucket the caller holds: its elements are evicted without locking it.
- * 0, or -ENOMEM (as Linux) when nothing could be evicted for a long time. */
-int map_lru_evict(struct map_lru *l, const void *held);
 
 /* ---- hash.c, called by lru.c ---- */
 

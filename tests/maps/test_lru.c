@@ -2,6 +2,7 @@
  * (count, which keys survive), program lookups marking elements on both
  * engines, eviction inside one overflow chain, and evicted memory staying
  * valid for a reader's read section. */
+#include <sched.h>
 #include <stdlib.h>
 
 #include "map_impl.h"
@@ -21,7 +22,8 @@ static const struct {
 	{ "read-only for programs", 4, 16, 16, BPFVM_F_RDONLY_PROG, -1, 0 },
 	{ "long key", 40, 8, 16, 0, -1, 0 },
 	{ "no prealloc (as Linux: always preallocated)", 8, 8, 16, BPFVM_F_NO_PREALLOC, -1, -EOPNOTSUPP },
-	{ "per-CPU LRU lists (not yet)", 8, 8, 16, NO_COMMON_LRU, -1, -EINVAL },
+	{ "per-CPU LRU lists", 8, 8, 16, NO_COMMON_LRU, -1, 0 },
+	{ "per-CPU LRU lists, read-only for programs", 8, 8, 3, NO_COMMON_LRU | BPFVM_F_RDONLY_PROG, -1, 0 },
 	{ "unknown flag", 8, 8, 16, 1u << 20, -1, -EINVAL },
 	{ "inner-map flag", 8, 8, 16, BPFVM_F_INNER_MAP, -1, -EINVAL },
 	{ "spin lock (as Linux)", 8, 16, 16, 0, 8, -EOPNOTSUPP },
@@ -44,7 +46,12 @@ Test(lru, attributes)
 			struct bpfvm_map_info info = { .sz = sizeof(info) };
 			cr_expect_eq(bpfvm_map_info(m, &info), 0);
 			cr_expect_eq(info.type, BPFVM_MAP_LRU_HASH);
-			cr_expect_eq(info.max_entries, attrs[i].max);
+			cr_expect_eq(info.map_flags, attrs[i].flags);
+			/* As Linux: per-CPU lists round max_entries up to a
+			 * multiple of the CPU count. */
+			unsigned n = attrs[i].flags & NO_COMMON_LRU ? bpfvm_num_possible_cpus() : 1;
+			cr_expect_eq(info.max_entries, (attrs[i].max + n - 1) / n * n, "%s: max_entries %u", attrs[i].name,
+			             info.max_entries);
 			bpfvm_map_put(m);
 		}
 	}
@@ -520,6 +527,60 @@ Test(lru_percpu, in_place_update_counts_as_a_use)
 		left += bpfvm_map_lookup(m, &k, v, 0) == 0;
 	cr_expect_eq(left, 4, "4 of the 8 first keys made room");
 	free(v);
+	bpfvm_map_put(m);
+	bpfvm_destroy(vm);
+}
+
+/* ---- BPF_F_NO_COMMON_LRU ---- */
+
+/* Pins the calling thread to the idx-th CPU it may run on; false if it
+ * has no such CPU. */
+static bool pin(unsigned idx, cpu_set_t *saved)
+{
+	cpu_set_t all, one;
+	if (sched_getaffinity(0, sizeof(all), &all))
+		return false;
+	if (saved && !CPU_COUNT(saved))
+		*saved = all;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, saved ? saved : &all) && idx-- == 0) {
+			CPU_ZERO(&one);
+			CPU_SET(c, &one);
+			return sched_setaffinity(0, sizeof(one), &one) == 0;
+		}
+	return false;
+}
+
+Test(lru, per_cpu_lists_give_each_cpu_its_share)
+{
+	/* As Linux's BPF_F_NO_COMMON_LRU: each CPU's inserts fill only that
+	 * CPU's max_entries / CPUs elements, evicting among them, and leave
+	 * other CPUs' elements alone. */
+	bpfvm *vm = t_vm();
+	unsigned ncpu = bpfvm_num_possible_cpus();
+	bpfvm_map *m = t_map(vm, BPFVM_MAP_LRU_HASH, 8, 8, 4 * ncpu, NO_COMMON_LRU);
+	cpu_set_t saved;
+	CPU_ZERO(&saved);
+	cr_assert(pin(0, &saved), "can't pin the test to a CPU");
+	for (uint64_t k = 0; k < 40; k++)
+		cr_assert_eq(bpfvm_map_update(m, &k, &k, BPFVM_NOEXIST), 0);
+	cr_expect_eq(count_keys(m), 4, "one CPU's inserts hold its share only");
+	for (uint64_t k = 36; k < 40; k++)
+		cr_expect(has(m, k), "key %llu, among the newest", (unsigned long long)k);
+	if (ncpu > 1 && pin(1, &saved)) {
+		for (uint64_t k = 100; k < 120; k++)
+			cr_assert_eq(bpfvm_map_update(m, &k, &k, BPFVM_NOEXIST), 0);
+		cr_expect_eq(count_keys(m), 8, "a second CPU's share adds up");
+		for (uint64_t k = 36; k < 40; k++)
+			cr_expect(has(m, k), "key %llu: another CPU's inserts evicted it", (unsigned long long)k);
+		/* Deleting the first CPU's keys frees its share, not this one's. */
+		for (uint64_t k = 36; k < 40; k++)
+			cr_expect_eq(bpfvm_map_delete(m, &k), 0);
+		for (uint64_t k = 200; k < 204; k++)
+			cr_assert_eq(bpfvm_map_update(m, &k, &k, BPFVM_NOEXIST), 0);
+		cr_expect_eq(count_keys(m), 4);
+	}
+	sched_setaffinity(0, sizeof(saved), &saved);
 	bpfvm_map_put(m);
 	bpfvm_destroy(vm);
 }
