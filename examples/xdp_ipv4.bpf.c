@@ -5,7 +5,7 @@
  * and drops everything else, with the bounds checks the verifier demands.
  *   build/tools/cli/bpfvm run build/examples/xdp_ipv4.o --mem frame.bin
  * r0 is XDP_PASS (2) for IPv4, XDP_DROP (1) otherwise.  XDP context access
- * is rewritten by the verifier, so this example needs a bpfvm built with it.
+ * is rewritten by the verifier, so this example cannot run with --no-verify.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>

@@ -15,9 +15,7 @@
 
 #include "jit_int.h"
 #include "log.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
-#endif
 
 /* As Linux: a program that has not converged after this many passes is
  * left to the interpreter rather than looping forever. */
@@ -34,6 +32,7 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	uint32_t nsubs = prog->nsubprogs ? prog->nsubprogs : 1;
 	uint32_t *a = NULL, *b = NULL, *sa = NULL, *sb = NULL;
 	uint8_t *tgt = NULL;
+	struct jit_plan *plan = NULL;
 	struct jit_image *img = NULL;
 	struct jit_pass p;
 	memset(&p, 0, sizeof(p));
@@ -80,14 +79,29 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		default: break;
 		}
 		if (t >= 0 && t <= (int64_t)prog->len)
-			tgt[t] = 1;
+			tgt[t] |= JIT_TGT_ANY | (t <= (int64_t)i && vm_opinfo[op].fmt != FMT_CALL_LOCAL ? JIT_TGT_LOOP : 0);
 	}
 	for (uint32_t k = 0; k < prog->nsubprogs; k++)
 		if (prog->subprogs[k].start <= prog->len)
-			tgt[prog->subprogs[k].start] = 1;
+			tgt[prog->subprogs[k].start] |= JIT_TGT_ANY;
+	p.pads = calloc((size_t)prog->len + 1, 1);
+	if (!p.pads) {
+		err = fail(log, -ENOMEM, -1, "out of memory");
+		goto out;
+	}
 	p.is_target = tgt;
 	p.checked = prog->flags & BPFVM_PROG_NO_VERIFY;
-#ifdef BPFVM_HAVE_MAPS
+	if (!p.checked) {
+		/* Checked mode keeps one x86 access per BPF access: its bounds
+		 * checks work on [reg + off]. */
+		err = jit_x86_plan(prog, tgt, p.blind, &plan);
+		if (err == -ENOMEM) {
+			err = fail(log, err, -1, "out of memory");
+			goto out;
+		}
+		err = 0;
+		p.plan = plan;
+	}
 	/* Checked mode: the map values the program addresses directly (lddw
 	 * src=2/6), as the interpreter's checked mode allows them. */
 	for (uint32_t i = 0; p.checked && i + 1 < prog->len; i++) {
@@ -126,7 +140,6 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		}
 		i++;
 	}
-#endif
 
 	/* Direct tail calls: only verified programs have constant-index
 	 * sites; the process must be able to patch them. */
@@ -139,6 +152,7 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	bool converged = false;
 	for (pass = 0; pass < JIT_MAX_PASSES && !converged; pass++) {
 		p.first = pass == 0;
+		p.pass = pass;
 		p.addrs = a;
 		p.naddrs = b;
 		p.subs = sa;
@@ -226,6 +240,8 @@ out:
 	free(sb);
 	free(tgt);
 	free(p.pokes);
+	free(plan);
+	free(p.pads);
 	if (img) {
 		free(img->regions);
 		free(img->maps);

@@ -8,9 +8,7 @@
 #include "helper_check.h"
 #include "jit_int.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
-#endif
 
 void *jit_rt_callx(const struct bpfvm *vm, uint64_t id, uint32_t insn)
 {
@@ -46,7 +44,6 @@ struct jit_ldabs_ret jit_rt_ldabs(int64_t off, uint64_t size)
 struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx)
 {
 	struct jit_tail_ret r = { JIT_TAIL_NONE, 0 };
-#ifdef BPFVM_HAVE_MAPS
 	struct vm_run *run = vm_current_run;
 	if (!run || run->tail_calls >= BPF_MAX_TAIL_CALLS || !map)
 		return r;
@@ -75,9 +72,6 @@ struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx)
 	else
 		r.r0 = vm_interp_run(t, run, ctx, r2);
 	r.addr = run->err ? JIT_TAIL_ABORT : JIT_TAIL_DONE;
-#else
-	(void)map; (void)index; (void)ctx;
-#endif
 	return r;
 }
 

@@ -28,9 +28,7 @@
 
 #include "jit_int.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "array.h"
-#endif
 
 static const uint8_t reg_map[BPF_MAX_REG] = {
 	X86_RAX, X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8,
@@ -403,6 +401,12 @@ static void emit_div(struct jit_pass *p, bool w64, bool is_mod, bool is_signed, 
 	bind8(e, j_done);
 }
 
+/* Multipliers lea computes as dst + dst * scale. */
+static bool mul_by_lea(int32_t k)
+{
+	return k == 3 || k == 5 || k == 9;
+}
+
 static void emit_alu(struct jit_pass *p, const struct bpf_insn *in, enum vm_op op)
 {
 	struct x86_emit *e = &p->e;
@@ -445,6 +449,13 @@ static void emit_alu(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		if (p->blind && in->imm) {
 			load_imm32(p, AUX2, in->imm, w64);
 			x86_imul_rr(e, w64, dst, AUX2);
+		} else if (mul_by_lea(in->imm)) {
+			/* lea dst, [dst + dst * (k - 1)]: 1 cycle where imul takes 3 */
+			x86_lea_m(e, w64, dst, (struct x86_mem){ dst, dst, 0, (unsigned)in->imm - 1 });
+		} else if (in->imm > 1 && !(in->imm & (in->imm - 1))) {
+			/* power of two: shl dst, log2(k) (the low 32 bits of the product
+			 * either way, zero-extended for mul32) */
+			x86_shift_ri(e, X86_SHL, w64, dst, (uint8_t)__builtin_ctz((unsigned)in->imm));
 		} else {
 			x86_imul_rri(e, w64, dst, dst, in->imm);
 		}
@@ -671,7 +682,6 @@ static void emit_stop_check(struct jit_pass *p)
 	bind8(e, j_go);
 }
 
-#ifdef BPFVM_HAVE_MAPS
 /*
  * The array map r1 holds at the call at idx, when that is known without
  * the verifier: r1 was last written by an lddw of the map in the same
@@ -736,7 +746,6 @@ static bool emit_array_lookup(struct jit_pass *p, const struct vm_helper *h, uin
 	bind8(e, j_done);
 	return true;
 }
-#endif
 
 /*
  * bpf_tail_call(r1 = ctx, r2 = prog array, r3 = index): a real tail call.
@@ -1004,10 +1013,8 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		emit_helper_checked(p, h, in, idx);
 		return 0;
 	}
-#ifdef BPFVM_HAVE_MAPS
 	if (emit_array_lookup(p, h, idx))
 		return 0;
-#endif
 	x86_movabs(e, AUX, (uint64_t)(uintptr_t)h->fn);
 	x86_call_reg(e, AUX); /* call helper: r1-r5 are already rdi, rsi, rdx, rcx, r8 */
 	emit_stop_check(p);
@@ -1022,10 +1029,29 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
  * zero-extension as lsh 32 + rsh 32; x86 has single instructions for both.
  * Returns true when it emitted code for insns i and i+1.
  */
+/* ALU ops emit_alu() translates as one x86 add/sub/and/or/xor on dst,
+ * whose ZF then tells whether dst is zero. */
+static bool sets_zf_of_result(enum vm_op op)
+{
+	switch (op) {
+	case VM_OP_ADD64_K: case VM_OP_ADD64_X: case VM_OP_SUB64_K: case VM_OP_SUB64_X:
+	case VM_OP_AND64_K: case VM_OP_AND64_X: case VM_OP_OR64_K: case VM_OP_OR64_X:
+	case VM_OP_XOR64_K: case VM_OP_XOR64_X:
+	case VM_OP_ADD32_K: case VM_OP_ADD32_X: case VM_OP_SUB32_K: case VM_OP_SUB32_X:
+	case VM_OP_AND32_K: case VM_OP_AND32_X: case VM_OP_OR32_K: case VM_OP_OR32_X:
+	case VM_OP_XOR32_K: case VM_OP_XOR32_X:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
 {
 	const struct bpfvm_prog *prog = p->prog;
 	if (i + 1 >= prog->len || !p->is_target || p->is_target[i + 1] || !prog->ops)
+		return false;
+	if (p->plan && (p->plan[i].kind != JIT_FUSE_NONE || p->plan[i + 1].kind != JIT_FUSE_NONE))
 		return false;
 	const struct bpf_insn *a = &prog->insns[i], *b = &prog->insns[i + 1];
 	enum vm_op nop = (enum vm_op)prog->ops[i + 1];
@@ -1045,11 +1071,114 @@ static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
 			return true;
 		}
 	}
+	if (op == VM_OP_MOV32_X && a->dst_reg != a->src_reg) {
+		int s = reg_map[a->src_reg];
+		if (nop == VM_OP_ADD32_X) {
+			/* w = ws; w += wx  ->  lea d32, [s + x]: the low 32 bits of the
+			 * sum, zero-extended, whatever s's upper half holds */
+			int x = b->src_reg == a->dst_reg ? s : reg_map[b->src_reg];
+			x86_lea_m(&p->e, false, d, (struct x86_mem){ s, x, 0, 1 });
+			return true;
+		}
+		if (nop == VM_OP_ADD32_K && !p->blind) {
+			x86_lea_m(&p->e, false, d, (struct x86_mem){ s, -1, b->imm, 0 }); /* d = (u32)(s + imm) */
+			return true;
+		}
+	}
+	if (!p->checked && b->imm == 0 && (nop == VM_OP_JEQ_K || nop == VM_OP_JNE_K || nop == VM_OP_JEQ32_K ||
+	                                   nop == VM_OP_JNE32_K) &&
+	    sets_zf_of_result(op) && (vm_op_is_alu32(op) || !vm_op_is_jmp32(nop))) {
+		/* d op= x; if d ==/!= 0 goto  ->  op d, x; je/jne: the op's ZF
+		 * already says whether the result is zero (a 32-bit op's result
+		 * is the zero-extended register, so a 64-bit compare agrees; not
+		 * the reverse).  Not in checked mode, whose budget charge at
+		 * back-edges sits between the two and changes the flags. */
+		emit_alu(p, a, op);
+		jcc_insn(p, jcc_of(b->code), i + 2 + (int32_t)b->off);
+		return true;
+	}
+	if ((op == VM_OP_MUL64_K && nop == VM_OP_ADD64_K) || (op == VM_OP_MUL32_K && nop == VM_OP_ADD32_K)) {
+		if (!p->blind && mul_by_lea(a->imm)) {
+			/* d *= k; d += c  ->  lea d, [d + d * (k - 1) + c]  (3x + 1) */
+			x86_lea_m(&p->e, op == VM_OP_MUL64_K, d, (struct x86_mem){ d, d, b->imm, (unsigned)a->imm - 1 });
+			return true;
+		}
+	}
 	if (op == VM_OP_LSH64_K && nop == VM_OP_RSH64_K && a->imm == 32 && b->imm == 32) {
 		x86_mov_rr(&p->e, false, d, d); /* d = (u32)d */
 		return true;
 	}
 	return false;
+}
+
+/*
+ * The sequence the peephole plan (x86_64_opt.c) puts at instruction i:
+ * one memory access with a folded address, a read-modify-write, or a
+ * compare with memory and its jump.  The other instructions of the
+ * sequence are JIT_FUSE_SKIP and emit nothing.
+ */
+static void emit_planned(struct jit_pass *p, uint32_t i, enum vm_op op)
+{
+	struct x86_emit *e = &p->e;
+	const struct jit_plan *pl = &p->plan[i];
+	const struct bpf_insn *in = &p->prog->insns[i];
+	struct x86_mem m = { .base = reg_map[pl->base], .index = pl->index < 0 ? -1 : reg_map[pl->index],
+	                     .disp = pl->disp };
+	unsigned sz = pl->kind == JIT_FUSE_TEST ? 0 : vm_op_access_size(op);
+	switch (pl->kind) {
+	case JIT_FUSE_MEM:
+		switch (vm_opinfo[op].fmt) {
+		case FMT_LDX:
+			if (in->code & 0x80) /* MEMSX */
+				x86_load_sx_m(e, sz, reg_map[in->dst_reg], m);
+			else
+				x86_load_m(e, sz, reg_map[in->dst_reg], m);
+			return;
+		case FMT_ST:
+			if (p->blind && in->imm) {
+				load_imm32(p, AUX2, in->imm, true);
+				x86_store_m(e, sz, m, AUX2);
+			} else {
+				x86_store_imm_m(e, sz, m, in->imm);
+			}
+			return;
+		case FMT_STX:
+			x86_store_m(e, sz, m, reg_map[in->src_reg]);
+			return;
+		default:
+			break;
+		}
+		break;
+	case JIT_FUSE_RMW: {
+		/* rT = [m]; rT op= S; [m] = rT  ->  op [m], S */
+		const struct bpf_insn *alu = &in[1];
+		if (alu->code & 0x08) /* BPF_X */
+			x86_alu_m_r(e, alu_of(alu->code), sz, m, reg_map[alu->src_reg]);
+		else
+			x86_alu_m_i(e, alu_of(alu->code), sz, m, alu->imm);
+		return;
+	}
+	case JIT_FUSE_CMP: {
+		/* rT = [m]; if rT cc K goto  ->  cmp [m], K; jcc */
+		const struct bpf_insn *j = &in[1];
+		x86_alu_m_i(e, X86_CMP, sz, m, j->imm);
+		jcc_insn(p, jcc_of(j->code), i + 2 + (int32_t)j->off);
+		return;
+	}
+	case JIT_FUSE_TEST: {
+		/* [rT = rS;] rT &= K; if rT ==/!= 0 goto  ->  test rS, K; je/jne */
+		uint32_t jn = i + pl->len - 1;
+		const struct bpf_insn *j = &p->prog->insns[jn];
+		/* a mask >= 0 has a clear upper half: the 32-bit test (or its
+		 * byte form) sets ZF as the 64-bit one would */
+		x86_test_ri(e, !pl->w32 && pl->disp < 0, reg_map[pl->base], pl->disp);
+		jcc_insn(p, jcc_of(j->code), jn + 1 + (int32_t)j->off);
+		return;
+	}
+	default:
+		break;
+	}
+	x86_fail(e, -EINVAL);
 }
 
 int jit_x86_translate(struct jit_pass *p)
@@ -1065,11 +1194,27 @@ int jit_x86_translate(struct jit_pass *p)
 			emit_prologue(p, next_sub);
 			next_sub++;
 		}
+		if (p->pads && (p->is_target[i] & JIT_TGT_LOOP)) {
+			/* Loop heads at a fixed place in a JIT_LOOP_ALIGN line
+			 * (see jit_int.h): the same code otherwise runs up to 2x
+			 * slower or faster depending on where it falls. */
+			if (p->pass < JIT_ALIGN_PASSES)
+				p->pads[i] = (uint8_t)((JIT_LOOP_ALIGN + JIT_LOOP_ALIGN_AT -
+				                        (e->len + JIT_ENTRY_GUARD) % JIT_LOOP_ALIGN) % JIT_LOOP_ALIGN);
+			x86_nops(e, p->pads[i]);
+		}
 		p->naddrs[i] = (uint32_t)e->len;
 		const struct bpf_insn *in = &prog->insns[i];
 		enum vm_op op = prog->ops ? (enum vm_op)prog->ops[i] : vm_decode(in);
 		if (op == VM_OP_INVALID)
 			return unsupported(p, i, "invalid instruction");
+		if (p->plan && p->plan[i].kind != JIT_FUSE_NONE) {
+			if (p->plan[i].kind != JIT_FUSE_SKIP)
+				emit_planned(p, i, op);
+			if (e->err)
+				return unsupported(p, i, "the encoder could not express an operand");
+			continue;
+		}
 		if (emit_fused(p, i, op)) {
 			i++;
 			p->naddrs[i] = (uint32_t)e->len;

@@ -121,6 +121,40 @@ static void modrm_mem(struct x86_emit *e, int reg, int base, int32_t disp)
 		x86_u32(e, (uint32_t)disp);
 }
 
+/* ModRM + SIB (+disp) for [base + index * scale + disp]; m.index < 0:
+ * plain [base + disp]. */
+static void modrm_m(struct x86_emit *e, int reg, struct x86_mem m)
+{
+	if (m.index < 0) {
+		modrm_mem(e, reg, m.base, m.disp);
+		return;
+	}
+	uint8_t ss;
+	switch (m.scale) {
+	case 0: case 1: ss = 0; break;
+	case 2: ss = 1; break;
+	case 4: ss = 2; break;
+	case 8: ss = 3; break;
+	default: x86_fail(e, -EINVAL); return;
+	}
+	if ((m.index & 15) == X86_RSP) {
+		x86_fail(e, -EINVAL); /* rsp cannot be an index */
+		return;
+	}
+	uint8_t mod = (m.disp == 0 && (m.base & 7) != X86_RBP) ? 0 : x86_is_imm8(m.disp) ? 1 : 2;
+	x86_u8(e, (uint8_t)((mod << 6) | ((reg & 7) << 3) | 4));
+	x86_u8(e, (uint8_t)((ss << 6) | ((m.index & 7) << 3) | (m.base & 7)));
+	if (mod == 1)
+		x86_u8(e, (uint8_t)m.disp);
+	else if (mod == 2)
+		x86_u32(e, (uint32_t)m.disp);
+}
+
+static int mem_index(struct x86_mem m)
+{
+	return m.index < 0 ? 0 : m.index;
+}
+
 static bool is_byte_reg_needing_rex(int r)
 {
 	return r >= X86_RSP && r <= X86_RDI;
@@ -160,9 +194,10 @@ void x86_test_rr(struct x86_emit *e, bool w64, int a, int b)
 
 void x86_test_ri(struct x86_emit *e, bool w64, int a, int32_t imm)
 {
-	if (!w64 && imm >= 0 && imm <= 127 && a < 4) {
-		/* test al/cl/dl/bl, imm8: same ZF and SF (bit 7 of the
-		 * mask is clear, so SF is 0 either way) */
+	if (!w64 && imm >= 0 && imm <= 127) {
+		/* test r8, imm8: same ZF and SF (bit 7 of the mask is clear,
+		 * so SF is 0 either way); sil/dil need a REX prefix */
+		rex(e, false, 0, 0, a, is_byte_reg_needing_rex(a));
 		x86_u8(e, 0xf6);
 		modrm_rr(e, 0, a);
 		x86_u8(e, (uint8_t)imm);
@@ -350,109 +385,207 @@ void x86_xchg_rr(struct x86_emit *e, int a, int b)
 
 /* ---- memory ---- */
 
-void x86_load(struct x86_emit *e, unsigned size, int dst, int base, int32_t disp)
+void x86_load_m(struct x86_emit *e, unsigned size, int dst, struct x86_mem m)
 {
 	switch (size) {
 	case 1:
-		rex(e, false, dst, 0, base, false);
-		x86_u8(e, 0x0f); /* movzx dst32, byte [base+disp] */
+		rex(e, false, dst, mem_index(m), m.base, false);
+		x86_u8(e, 0x0f); /* movzx dst32, byte [m] */
 		x86_u8(e, 0xb6);
 		break;
 	case 2:
-		rex(e, false, dst, 0, base, false);
-		x86_u8(e, 0x0f); /* movzx dst32, word [base+disp] */
+		rex(e, false, dst, mem_index(m), m.base, false);
+		x86_u8(e, 0x0f); /* movzx dst32, word [m] */
 		x86_u8(e, 0xb7);
 		break;
 	case 4:
-		rex(e, false, dst, 0, base, false);
-		x86_u8(e, 0x8b); /* mov dst32, dword [base+disp] */
+		rex(e, false, dst, mem_index(m), m.base, false);
+		x86_u8(e, 0x8b); /* mov dst32, dword [m] */
 		break;
 	case 8:
-		rex(e, true, dst, 0, base, false);
-		x86_u8(e, 0x8b); /* mov dst, qword [base+disp] */
+		rex(e, true, dst, mem_index(m), m.base, false);
+		x86_u8(e, 0x8b); /* mov dst, qword [m] */
 		break;
 	default:
 		x86_fail(e, -EINVAL);
 		return;
 	}
-	modrm_mem(e, dst, base, disp);
+	modrm_m(e, dst, m);
 }
 
-void x86_load_sx(struct x86_emit *e, unsigned size, int dst, int base, int32_t disp)
+void x86_load_sx_m(struct x86_emit *e, unsigned size, int dst, struct x86_mem m)
 {
-	rex(e, true, dst, 0, base, false);
+	rex(e, true, dst, mem_index(m), m.base, false);
 	switch (size) {
 	case 1:
-		x86_u8(e, 0x0f); /* movsx dst, byte [base+disp] */
+		x86_u8(e, 0x0f); /* movsx dst, byte [m] */
 		x86_u8(e, 0xbe);
 		break;
 	case 2:
-		x86_u8(e, 0x0f); /* movsx dst, word [base+disp] */
+		x86_u8(e, 0x0f); /* movsx dst, word [m] */
 		x86_u8(e, 0xbf);
 		break;
 	case 4:
-		x86_u8(e, 0x63); /* movsxd dst, dword [base+disp] */
+		x86_u8(e, 0x63); /* movsxd dst, dword [m] */
 		break;
 	default:
 		x86_fail(e, -EINVAL);
 		return;
 	}
-	modrm_mem(e, dst, base, disp);
+	modrm_m(e, dst, m);
 }
 
-void x86_store(struct x86_emit *e, unsigned size, int base, int32_t disp, int src)
+void x86_store_m(struct x86_emit *e, unsigned size, struct x86_mem m, int src)
 {
 	switch (size) {
 	case 1:
-		rex(e, false, src, 0, base, is_byte_reg_needing_rex(src));
-		x86_u8(e, 0x88); /* mov byte [base+disp], src8 */
+		rex(e, false, src, mem_index(m), m.base, is_byte_reg_needing_rex(src));
+		x86_u8(e, 0x88); /* mov byte [m], src8 */
 		break;
 	case 2:
 		x86_u8(e, 0x66);
-		rex(e, false, src, 0, base, false);
-		x86_u8(e, 0x89); /* mov word [base+disp], src16 */
+		rex(e, false, src, mem_index(m), m.base, false);
+		x86_u8(e, 0x89); /* mov word [m], src16 */
 		break;
 	case 4:
-		rex(e, false, src, 0, base, false);
-		x86_u8(e, 0x89); /* mov dword [base+disp], src32 */
+		rex(e, false, src, mem_index(m), m.base, false);
+		x86_u8(e, 0x89); /* mov dword [m], src32 */
 		break;
 	case 8:
-		rex(e, true, src, 0, base, false);
-		x86_u8(e, 0x89); /* mov qword [base+disp], src */
+		rex(e, true, src, mem_index(m), m.base, false);
+		x86_u8(e, 0x89); /* mov qword [m], src */
 		break;
 	default:
 		x86_fail(e, -EINVAL);
 		return;
 	}
-	modrm_mem(e, src, base, disp);
+	modrm_m(e, src, m);
 }
 
-void x86_store_imm(struct x86_emit *e, unsigned size, int base, int32_t disp, int32_t imm)
+void x86_store_imm_m(struct x86_emit *e, unsigned size, struct x86_mem m, int32_t imm)
 {
 	switch (size) {
 	case 1:
-		rex(e, false, 0, 0, base, false);
-		x86_u8(e, 0xc6); /* mov byte [base+disp], imm8 */
-		modrm_mem(e, 0, base, disp);
+		rex(e, false, 0, mem_index(m), m.base, false);
+		x86_u8(e, 0xc6); /* mov byte [m], imm8 */
+		modrm_m(e, 0, m);
 		x86_u8(e, (uint8_t)imm);
 		return;
 	case 2:
 		x86_u8(e, 0x66);
-		rex(e, false, 0, 0, base, false);
-		x86_u8(e, 0xc7); /* mov word [base+disp], imm16 */
-		modrm_mem(e, 0, base, disp);
+		rex(e, false, 0, mem_index(m), m.base, false);
+		x86_u8(e, 0xc7); /* mov word [m], imm16 */
+		modrm_m(e, 0, m);
 		u16le(e, (uint16_t)imm);
 		return;
 	case 4:
 	case 8:
-		rex(e, size == 8, 0, 0, base, false);
-		x86_u8(e, 0xc7); /* mov d/qword [base+disp], simm32 */
-		modrm_mem(e, 0, base, disp);
+		rex(e, size == 8, 0, mem_index(m), m.base, false);
+		x86_u8(e, 0xc7); /* mov d/qword [m], simm32 */
+		modrm_m(e, 0, m);
 		x86_u32(e, (uint32_t)imm);
 		return;
 	default:
 		x86_fail(e, -EINVAL);
 	}
+}
+
+static struct x86_mem mem_bd(int base, int32_t disp)
+{
+	return (struct x86_mem){ .base = base, .index = -1, .disp = disp };
+}
+
+void x86_load(struct x86_emit *e, unsigned size, int dst, int base, int32_t disp)
+{
+	x86_load_m(e, size, dst, mem_bd(base, disp));
+}
+
+void x86_load_sx(struct x86_emit *e, unsigned size, int dst, int base, int32_t disp)
+{
+	x86_load_sx_m(e, size, dst, mem_bd(base, disp));
+}
+
+void x86_store(struct x86_emit *e, unsigned size, int base, int32_t disp, int src)
+{
+	x86_store_m(e, size, mem_bd(base, disp), src);
+}
+
+void x86_store_imm(struct x86_emit *e, unsigned size, int base, int32_t disp, int32_t imm)
+{
+	x86_store_imm_m(e, size, mem_bd(base, disp), imm);
+}
+
+/* op [m], src and op [m], imm at any access size: the read-modify-write
+ * (and compare) forms of fused load/op/store sequences. */
+void x86_alu_m_r(struct x86_emit *e, enum x86_alu op, unsigned size, struct x86_mem m, int src)
+{
+	switch (size) {
+	case 1:
+		rex(e, false, src, mem_index(m), m.base, is_byte_reg_needing_rex(src));
+		x86_u8(e, (uint8_t)(op - 1)); /* op byte [m], src8 */
+		break;
+	case 2:
+		x86_u8(e, 0x66);
+		rex(e, false, src, mem_index(m), m.base, false);
+		x86_u8(e, (uint8_t)op); /* op word [m], src16 */
+		break;
+	case 4:
+	case 8:
+		rex(e, size == 8, src, mem_index(m), m.base, false);
+		x86_u8(e, (uint8_t)op); /* op d/qword [m], src */
+		break;
+	default:
+		x86_fail(e, -EINVAL);
+		return;
+	}
+	modrm_m(e, src, m);
+}
+
+void x86_alu_m_i(struct x86_emit *e, enum x86_alu op, unsigned size, struct x86_mem m, int32_t imm)
+{
+	switch (size) {
+	case 1:
+		rex(e, false, 0, mem_index(m), m.base, false);
+		x86_u8(e, 0x80); /* op byte [m], imm8 */
+		modrm_m(e, (int)op >> 3, m);
+		x86_u8(e, (uint8_t)imm);
+		return;
+	case 2:
+		x86_u8(e, 0x66);
+		rex(e, false, 0, mem_index(m), m.base, false);
+		if (x86_is_imm8(imm)) {
+			x86_u8(e, 0x83); /* op word [m], imm8 (sign-extended) */
+			modrm_m(e, (int)op >> 3, m);
+			x86_u8(e, (uint8_t)imm);
+		} else {
+			x86_u8(e, 0x81); /* op word [m], imm16 */
+			modrm_m(e, (int)op >> 3, m);
+			u16le(e, (uint16_t)imm);
+		}
+		return;
+	case 4:
+	case 8:
+		rex(e, size == 8, 0, mem_index(m), m.base, false);
+		if (x86_is_imm8(imm)) {
+			x86_u8(e, 0x83); /* op d/qword [m], imm8 (sign-extended) */
+			modrm_m(e, (int)op >> 3, m);
+			x86_u8(e, (uint8_t)imm);
+		} else {
+			x86_u8(e, 0x81); /* op d/qword [m], imm32 (qword: sign-extended) */
+			modrm_m(e, (int)op >> 3, m);
+			x86_u32(e, (uint32_t)imm);
+		}
+		return;
+	default:
+		x86_fail(e, -EINVAL);
+	}
+}
+
+void x86_lea_m(struct x86_emit *e, bool w64, int dst, struct x86_mem m)
+{
+	rex(e, w64, dst, mem_index(m), m.base, false);
+	x86_u8(e, 0x8d); /* lea dst, [m] */
+	modrm_m(e, dst, m);
 }
 
 void x86_lea(struct x86_emit *e, int dst, int base, int32_t disp)

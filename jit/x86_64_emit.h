@@ -93,6 +93,26 @@ void x86_cmov(struct x86_emit *e, enum x86_cc cc, bool w64, int dst, int src);
 void x86_xchg_rr(struct x86_emit *e, int a, int b);
 
 /* ---- memory: [base + disp] ---- */
+/* A memory operand [base + index * scale + disp]; index < 0: none (and
+ * scale is ignored); scale 1, 2, 4 or 8 (0 means 1).  index may not be
+ * rsp. */
+struct x86_mem {
+	int base;
+	int index;
+	int32_t disp;
+	unsigned scale;
+};
+void x86_load_m(struct x86_emit *e, unsigned size, int dst, struct x86_mem m);
+void x86_load_sx_m(struct x86_emit *e, unsigned size, int dst, struct x86_mem m);
+void x86_store_m(struct x86_emit *e, unsigned size, struct x86_mem m, int src);
+void x86_store_imm_m(struct x86_emit *e, unsigned size, struct x86_mem m, int32_t imm);
+/* op [m], src / op [m], imm with an access of 1, 2, 4 or 8 bytes (no lock):
+ * fused load/op/store and load/compare sequences. */
+void x86_alu_m_r(struct x86_emit *e, enum x86_alu op, unsigned size, struct x86_mem m, int src);
+void x86_alu_m_i(struct x86_emit *e, enum x86_alu op, unsigned size, struct x86_mem m, int32_t imm);
+/* lea dst, [m]; !w64: the 32-bit result, zero-extended (multiply by 3, 5
+ * or 9 plus a constant in one instruction). */
+void x86_lea_m(struct x86_emit *e, bool w64, int dst, struct x86_mem m);
 /* Zero-extending load of size 1, 2, 4 or 8 bytes. */
 void x86_load(struct x86_emit *e, unsigned size, int dst, int base, int32_t disp);
 /* Sign-extending load of size 1, 2 or 4 into a 64-bit register. */

@@ -20,6 +20,9 @@ static const struct map_ops *map_type_ops(uint32_t type)
 	case BPFVM_MAP_PROG_ARRAY: return &map_prog_array_ops;
 	case BPFVM_MAP_ARRAY_OF_MAPS: return &map_array_of_maps_ops;
 	case BPFVM_MAP_HASH_OF_MAPS: return &map_hash_of_maps_ops;
+	case BPFVM_MAP_RINGBUF: return &map_ringbuf_ops;
+	case BPFVM_MAP_QUEUE: return &map_queue_ops;
+	case BPFVM_MAP_STACK: return &map_stack_ops;
 	case BPFVM_MAP_PERCPU_ARRAY: return &map_percpu_array_ops;
 	case BPFVM_MAP_PERCPU_HASH: return &map_percpu_hash_ops;
 	case BPFVM_MAP_LRU_HASH: return &map_lru_hash_ops;
@@ -264,9 +267,16 @@ void *map_alloc_base(const struct bpfvm_map_attr *attr, size_t size)
 	return map;
 }
 
+/* Types without keys (as Linux: key_size 0); their check_attr checks the
+ * sizes. */
+static bool map_keyless(uint32_t type)
+{
+	return type == BPFVM_MAP_RINGBUF || type == BPFVM_MAP_QUEUE || type == BPFVM_MAP_STACK;
+}
+
 static int check_common(const struct bpfvm_map_attr *attr, const char **why)
 {
-	if (attr->key_size == 0 || attr->value_size == 0 || attr->max_entries == 0) {
+	if (attr->max_entries == 0 || (!map_keyless(attr->type) && (attr->key_size == 0 || attr->value_size == 0))) {
 		*why = "key_size, value_size and max_entries must be non-zero";
 		return -EINVAL;
 	}
@@ -282,6 +292,8 @@ static int check_common(const struct bpfvm_map_attr *attr, const char **why)
 	 * may take (roughly: entries times rounded key + value + element
 	 * header), so a hostile object can't exhaust the host's memory. */
 	uint64_t per = ((attr->key_size + 7ull) & ~7ull) + ((attr->value_size + 7ull) & ~7ull) + 32;
+	if (attr->type == BPFVM_MAP_RINGBUF)
+		per = 1; /* max_entries is the size in bytes */
 	if (per * attr->max_entries > MAP_MAX_BYTES) {
 		*why = "the map would take more than bpfvm's 1 GiB per-map limit (max_entries x key and value size)";
 		return -E2BIG;
@@ -411,7 +423,7 @@ int bpfvm_map_info(const bpfvm_map *map, struct bpfvm_map_info *info)
 
 int bpfvm_map_lookup(bpfvm_map *map, const void *key, void *value, uint64_t flags)
 {
-	if (!map || !key || !value)
+	if (!map || (!key && map->key_size) || !value)
 		return -EINVAL;
 	if (flags & ~(uint64_t)BPFVM_F_LOCK)
 		return -EINVAL;
@@ -425,7 +437,7 @@ int bpfvm_map_lookup(bpfvm_map *map, const void *key, void *value, uint64_t flag
 
 int bpfvm_map_update(bpfvm_map *map, const void *key, const void *value, uint64_t flags)
 {
-	if (!map || !key || !value)
+	if (!map || (!key && map->key_size) || !value)
 		return -EINVAL;
 	int err = map_check_update_flags(map, flags);
 	if (err)

@@ -48,6 +48,11 @@ struct map_ops {
 	void (*release_uref)(struct bpfvm_map *map);
 	/* May `other` serve where a map shaped like `tmpl` is expected (map-in-map)? */
 	bool (*meta_equal)(const struct bpfvm_map *tmpl, const struct bpfvm_map *other);
+	/* Queue and stack (Linux's map_push/pop/peek_elem): value_size bytes
+	 * copied in or out; NULL for keyed maps.  Programs and the host. */
+	int (*push)(struct bpfvm_map *map, const void *value, uint64_t flags);
+	int (*pop)(struct bpfvm_map *map, void *value);
+	int (*peek)(struct bpfvm_map *map, void *value);
 };
 
 struct bpfvm_map {
@@ -89,7 +94,31 @@ uint64_t map_helper_for_each(uint64_t map, uint64_t cb, uint64_t ctx, uint64_t f
 uint64_t map_helper_spin_lock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t map_helper_spin_unlock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t);
 
+/* Queues and stacks (queue_stack.c): bpf_map_push/pop/peek_elem. */
+uint64_t map_helper_push(uint64_t map, uint64_t value, uint64_t flags, uint64_t, uint64_t);
+uint64_t map_helper_pop(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t);
+uint64_t map_helper_peek(uint64_t map, uint64_t value, uint64_t, uint64_t, uint64_t);
+
+/* Ring buffers (ringbuf.c): bpf_ringbuf_* helpers, and the end of a
+ * checked run, which discards the records it leaked. */
+struct vm_run;
+uint64_t map_helper_ringbuf_output(uint64_t map, uint64_t data, uint64_t size, uint64_t flags, uint64_t);
+uint64_t map_helper_ringbuf_reserve(uint64_t map, uint64_t size, uint64_t flags, uint64_t, uint64_t);
+uint64_t map_helper_ringbuf_submit(uint64_t rec, uint64_t flags, uint64_t, uint64_t, uint64_t);
+uint64_t map_helper_ringbuf_discard(uint64_t rec, uint64_t flags, uint64_t, uint64_t, uint64_t);
+uint64_t map_helper_ringbuf_query(uint64_t map, uint64_t flags, uint64_t, uint64_t, uint64_t);
+void map_ringbuf_run_end(const struct vm_run *run);
+
 /* Prog arrays: the program at `index` under RCU, or NULL (tail calls). */
 struct bpfvm_prog *map_prog_array_get(struct bpfvm_map *map, uint32_t index);
+/* Puts prog in slot index (the host's update, the ELF loader's initial
+ * slots) after the insertion checks: program type, a checked/unchecked mix,
+ * call frames along tail-call chains.  Takes its own reference on prog.
+ * Any thread; log (may be NULL) gets the reason of a refusal. */
+struct vm_log;
+int map_prog_array_insert(struct bpfvm_map *map, uint32_t index, struct bpfvm_prog *prog, struct vm_log *log);
+/* A verified program that tail-calls through map (at load): as Linux, it
+ * fixes the array's program type, or must have it. */
+int map_prog_array_use(struct bpfvm_map *map, const struct bpfvm_prog *prog, struct vm_log *log);
 
 #endif

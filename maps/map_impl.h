@@ -20,7 +20,7 @@
 
 extern const struct map_ops map_array_ops, map_hash_ops, map_array_of_maps_ops, map_hash_of_maps_ops,
 	map_prog_array_ops, map_percpu_array_ops, map_percpu_hash_ops, map_lru_hash_ops,
-	map_lru_percpu_hash_ops;
+	map_lru_percpu_hash_ops, map_ringbuf_ops, map_queue_ops, map_stack_ops;
 
 /* Per-VM state of maps/, hung off vm->pins (created with the first map or
  * pin, under vm->lock). */

@@ -9,10 +9,12 @@
  */
 #include "jit.h"
 #include "map_impl.h"
+#include "log.h"
+#include "tailgraph.h"
 
 struct map_prog_array {
 	struct bpfvm_map map;
-	pthread_mutex_t lock;       /* serializes updates: owner_type check and set */
+	pthread_mutex_t lock;       /* guards owner_type */
 	struct bpfvm_prog *_Atomic slots[];
 };
 
@@ -124,10 +126,143 @@ static int pa_lookup_copy(struct bpfvm_map *map, const void *key, void *value, u
 	return 0;
 }
 
+static const char *type_name(const void *t)
+{
+	const struct vm_prog_type *pt = t;
+	return pt && pt->t.name ? pt->t.name : "mem";
+}
+
+static const char *array_name(const struct bpfvm_map *map)
+{
+	return map->name[0] ? map->name : "(unnamed)";
+}
+
+/*
+ * As Linux's bpf_prog_map_compatible: the array's owner -- the first
+ * program put in it or verified tail-calling through it -- fixes the
+ * program type, so a tail call never hands a program a context it doesn't
+ * expect (an XDP frame to a "mem" program, say).  Linux also fixes
+ * jited-ness; bpfvm's engines mix freely, and its one unsafe mix (a checked
+ * run entering an unchecked program) is checked in map_prog_array_insert.
+ */
+static int claim_owner(struct bpfvm_map *map, const struct bpfvm_prog *prog, bool user, struct vm_log *log)
+{
+	struct map_prog_array *a = (struct map_prog_array *)map;
+	int err = 0;
+	const void *owner;
+	pthread_mutex_lock(&a->lock);
+	owner = map->owner_type;
+	if (!owner)
+		map->owner_type = prog->type;
+	else if (owner != prog->type)
+		err = -EINVAL;
+	pthread_mutex_unlock(&a->lock);
+	if (err)
+		vm_log(log, BPFVM_LOG_ERRORS, "prog array '%s' holds programs of type '%s' (fixed by its first program, as "
+		       "Linux): program '%s' of type '%s' can't %s it\n", array_name(map), type_name(owner), prog->name,
+		       type_name(prog->type), user ? "tail-call through" : "be put in");
+	return err;
+}
+
+int map_prog_array_use(struct bpfvm_map *map, const struct bpfvm_prog *prog, struct vm_log *log)
+{
+	if (!map || map->type != BPFVM_MAP_PROG_ARRAY)
+		return 0;
+	return claim_owner(map, prog, true, log);
+}
+
+/* A program loaded with BPFVM_PROG_NO_VERIFY that loads `map` (and so may
+ * tail-call through it), or NULL.  vm->lock held. */
+static const struct bpfvm_prog *checked_user(bpfvm *vm, const struct bpfvm_map *map)
+{
+	for (size_t i = 0; i < vm->progs_cap; i++) {
+		const struct bpfvm_prog *q = vm->progs[i];
+		if (!q || !(q->flags & BPFVM_PROG_NO_VERIFY))
+			continue;
+		for (uint32_t k = 0; q->aux && k < q->len; k++)
+			if (q->ops[k] == VM_OP_LDDW && q->aux[k].map == map)
+				return q;
+	}
+	return NULL;
+}
+
+int map_prog_array_insert(struct bpfvm_map *map, uint32_t index, struct bpfvm_prog *prog, struct vm_log *log)
+{
+	struct map_prog_array *a = (struct map_prog_array *)map;
+	if (!map || !prog || map->type != BPFVM_MAP_PROG_ARRAY)
+		return -EINVAL;
+	if (index >= map->max_entries) {
+		vm_log(log, BPFVM_LOG_ERRORS, "prog array '%s': slot %u is beyond max_entries %u\n", array_name(map), index,
+		       map->max_entries);
+		return -E2BIG;
+	}
+	if (prog->vm != map->vm) {
+		vm_log(log, BPFVM_LOG_ERRORS, "prog array '%s': program '%s' belongs to another VM\n", array_name(map),
+		       prog->name);
+		return -EINVAL;
+	}
+	bpfvm *vm = map->vm;
+	struct bpfvm_prog *old = NULL;
+	bool patched = false;
+	int err = 0;
+	/* vm->lock serializes insertions and program loads' checks, so two
+	 * insertions can't each pass the frame bound and together break it;
+	 * it also keeps every program of the VM in memory for the graph. */
+	pthread_mutex_lock(&vm->lock);
+	long n = atomic_load(&prog->refcnt);
+	bool got = false;
+	while (n > 0 && !got)
+		got = atomic_compare_exchange_weak(&prog->refcnt, &n, n + 1);
+	if (!got) {
+		err = -EBADF;
+		goto unlock;
+	}
+	/* The run-time rule (interp_loop.h) refuses a checked run entering a
+	 * verified or trusted program; refuse it here already when a checked
+	 * program that loads this array exists.  The other way round is safe:
+	 * a checked target of a fast run runs on the checked loop. */
+	const struct bpfvm_prog *cu;
+	if (!(prog->flags & BPFVM_PROG_NO_VERIFY) && (cu = checked_user(vm, map))) {
+		vm_log(log, BPFVM_LOG_ERRORS, "prog array '%s': program '%s' was loaded %s, but '%s', loaded with "
+		       "BPFVM_PROG_NO_VERIFY, uses this array and a checked run may only tail-call checked programs; load "
+		       "'%s' with BPFVM_PROG_NO_VERIFY too\n", array_name(map), prog->name,
+		       prog->flags & BPFVM_PROG_UNCHECKED ? "with BPFVM_PROG_UNCHECKED" : "verified", cu->name, prog->name);
+		err = -EINVAL;
+		goto unlock;
+	}
+	pthread_mutex_lock(&a->lock);
+	const void *owner = map->owner_type; /* a program load may be claiming it */
+	pthread_mutex_unlock(&a->lock);
+	if (owner && owner != prog->type) {
+		err = claim_owner(map, prog, false, log);
+		goto unlock;
+	}
+	struct vfy_tg_override ov = { .map = map, .slot = index, .prog = prog };
+	if ((err = vfy_tail_check_frames_held(vm, NULL, &ov, log))) {
+		if (err == -E2BIG)
+			vm_log(log, BPFVM_LOG_ERRORS, "prog array '%s': program '%s' refused for slot %u\n", array_name(map),
+			       prog->name, index);
+		goto unlock;
+	}
+	if ((err = claim_owner(map, prog, false, log)))
+		goto unlock;
+	old = pa_set(a, index, prog, &patched);
+	got = false; /* the slot owns the reference now */
+unlock:
+	pthread_mutex_unlock(&vm->lock);
+	if (patched)
+		jit_poke_sync(); /* before the old program's release (see pa_set) */
+	/* Releases outside vm->lock: a program's final free takes it. */
+	if (got)
+		vm_prog_release(prog);
+	if (old)
+		vm_prog_release(old);
+	return err;
+}
+
 /* Host: value is a program handle.  As Linux's fd arrays, only BPF_ANY. */
 static int pa_update_fd(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
 {
-	struct map_prog_array *a = (struct map_prog_array *)map;
 	uint32_t i;
 	int32_t fd;
 	memcpy(&i, key, 4);
@@ -139,38 +274,38 @@ static int pa_update_fd(struct bpfvm_map *map, const void *key, const void *valu
 	bpfvm *vm = map->vm;
 	struct bpfvm_prog *p = NULL;
 	pthread_mutex_lock(&vm->lock);
-	if (fd > 0 && (size_t)fd < vm->progs_cap && vm->progs[fd]) {
-		struct bpfvm_prog *c = vm->progs[fd];
-		long n = atomic_load(&c->refcnt);
-		while (n > 0)
-			if (atomic_compare_exchange_weak(&c->refcnt, &n, n + 1)) {
-				p = c;
-				break;
-			}
-	}
+	if (fd > 0 && (size_t)fd < vm->progs_cap && vm->progs[fd])
+		p = vm->progs[fd];
+	/* pinned across the unlock by taking a reference */
+	long n = p ? atomic_load(&p->refcnt) : 0;
+	bool got = false;
+	while (n > 0 && !got)
+		got = atomic_compare_exchange_weak(&p->refcnt, &n, n + 1);
 	pthread_mutex_unlock(&vm->lock);
-	if (!p)
+	if (!got)
 		return -EBADF;
-	int err = 0;
-	pthread_mutex_lock(&a->lock);
-	/* As Linux: every program in one array has the first one's type, so
-	 * a tail call never hands a program a context it doesn't expect. */
-	if (!map->owner_type)
-		map->owner_type = p->type;
-	else if (map->owner_type != p->type)
-		err = -EINVAL;
-	pthread_mutex_unlock(&a->lock);
-	if (err) {
-		vm_prog_release(p);
-		return err;
+	int err = map_prog_array_insert(map, i, p, NULL);
+	vm_prog_release(p);
+	return err;
+}
+
+int bpfvm_prog_array_update(bpfvm_map *map, uint32_t index, bpfvm_prog *prog, char *log_buf, size_t log_size)
+{
+	struct vm_log log;
+	vm_log_init(&log, log_buf, log_size, BPFVM_LOG_ERRORS);
+	if (!map || !prog || map->type != BPFVM_MAP_PROG_ARRAY) {
+		vm_log(&log, BPFVM_LOG_ERRORS, "bpfvm_prog_array_update: %s\n",
+		       !map || !prog ? "map and prog are required" : "the map is not a prog array");
+		return -EINVAL;
 	}
-	bool patched = false;
-	struct bpfvm_prog *old = pa_set(a, i, p, &patched);
-	if (patched)
-		jit_poke_sync();
-	if (old)
-		vm_prog_release(old);
-	return 0;
+	if (atomic_load(&map->frozen)) {
+		vm_log(&log, BPFVM_LOG_ERRORS, "prog array '%s' is frozen: read-only to the host\n", array_name(map));
+		return -EPERM;
+	}
+	rcu_read_lock();
+	int err = map_prog_array_insert(map, index, prog, &log);
+	rcu_read_unlock();
+	return err;
 }
 
 static int pa_delete(struct bpfvm_map *map, const void *key)

@@ -519,11 +519,17 @@ static int depth_walk(struct vfy_env *env, uint32_t k, uint32_t depth, uint32_t 
 	if (depth > BPF_STACK_SIZE)
 		return vfy_err(env, -EACCES, sp->start, "combined stack size of %u calls is %u. Too large (at most %d "
 		               "bytes): use less stack in the subprograms on this call chain", frames, depth, BPF_STACK_SIZE);
-	if (sp->has_tail_call && frames > 1 && depth - d > VFY_TAIL_CALL_STACK)
-		return vfy_err(env, -EACCES, sp->start, "tail call from a subprogram with %u bytes of caller stack: "
-		               "at most %d (as Linux)", depth - d, VFY_TAIL_CALL_STACK);
+	/* As Linux's check_max_stack_depth: a tail call unwinds only the
+	 * subprogram's own frame, so its callers' frames (rounded as above)
+	 * must stay below 256 bytes: 33 tail calls then stay near 8 KiB. */
+	if (sp->has_tail_call && frames > 1 && depth - d >= VFY_TAIL_CALL_STACK)
+		return vfy_err(env, -EACCES, sp->start, "tail_calls are not allowed when call stack of previous frames is "
+		               "%u bytes. Too large: the callers of this subprogram must use less than %d bytes of stack "
+		               "(as Linux)", depth - d, VFY_TAIL_CALL_STACK);
 	if (depth > *max)
 		*max = depth;
+	if (sp->has_tail_call && depth - d > env->max_tail_stack)
+		env->max_tail_stack = depth - d;
 	for (uint32_t i = sp->start; i < sp->end; i++) {
 		if (env->ops[i] != VM_OP_CALL_LOCAL)
 			continue;

@@ -58,6 +58,13 @@ static int map_func_compat(struct vfy_env *env, uint32_t idx, const struct vm_he
 	}
 	if (!ok)
 		return vfy_err(env, -EINVAL, idx, "cannot pass map_type %u into func %s#%u", t, h->name, id);
+	/* As Linux: a map programs may only read (.rodata) takes no helper
+	 * that changes it. */
+	if ((m->map_flags & BPFVM_F_RDONLY_PROG) &&
+	    (id == BPFVM_FN_map_update_elem || id == BPFVM_FN_map_delete_elem || id == BPFVM_FN_map_push_elem ||
+	     id == BPFVM_FN_map_pop_elem))
+		return vfy_err(env, -EACCES, idx, "write into map forbidden: map '%s' is read-only to programs "
+		               "(BPF_F_RDONLY_PROG), %s would change it", m->name, h->name);
 	return 0;
 }
 

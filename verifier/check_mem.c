@@ -131,7 +131,9 @@ static int stack_access(struct vfy_env *env, uint32_t idx, unsigned regno, const
 		return 0;
 	}
 	int64_t o = (int64_t)reg->off + off + (int64_t)reg->var_off.value;
-	if (!env->any_alignment && (o % (int64_t)size))
+	/* As Linux: stack accesses are aligned even with ANY_ALIGNMENT, since
+	 * spill tracking works on whole 8-byte slots. */
+	if (o % (int64_t)size)
 		return vfy_err(env, -EACCES, idx, "misaligned stack access off (0x%llx; 0x0)+%d+%d size %u: align it to "
 		               "its size", (unsigned long long)reg->var_off.value, reg->off, off, size);
 	if (o < -BPF_STACK_SIZE || o + size > 0)
@@ -193,7 +195,7 @@ static int stack_access(struct vfy_env *env, uint32_t idx, unsigned regno, const
 }
 
 static int ctx_access(struct vfy_env *env, uint32_t idx, unsigned regno, const struct vfy_reg *reg, int32_t off,
-                      unsigned size, bool write, struct vfy_reg *out, bool atomic)
+                      unsigned size, bool write, struct vfy_reg *out, bool atomic, bool sext)
 {
 	const struct bpfvm_prog_type *t = env->ptype;
 	if (!tnum_is_const(reg->var_off) || reg->var_off.value)
@@ -210,7 +212,8 @@ static int ctx_access(struct vfy_env *env, uint32_t idx, unsigned regno, const s
 			break;
 		struct vfy_insn_info *info = &env->info[idx];
 		if (is_pkt_field(fd)) {
-			if (write || o != fd->off || size != fd->size)
+			/* as Linux: no sign-extending load of a packet pointer */
+			if (write || sext || o != fd->off || size != fd->size)
 				break;
 			if (out) {
 				enum vfy_type ty = (fd->access & BPFVM_CTX_PKT_DATA) ? VT_PKT :
@@ -251,7 +254,7 @@ int vfy_check_mem_access(struct vfy_env *env, uint32_t idx, unsigned regno, int3
 		return stack_access(env, idx, regno, reg, off, size, write, val, out, sext);
 	case VT_CTX:
 		info->ctx_access = true;
-		return ctx_access(env, idx, regno, reg, off, size, write, out, atomic);
+		return ctx_access(env, idx, regno, reg, off, size, write, out, atomic, sext);
 	case VT_MAP_VALUE: {
 		struct bpfvm_map *m = reg->map;
 		if (write && (m->map_flags & BPFVM_F_RDONLY_PROG))
@@ -359,6 +362,11 @@ int vfy_check_load_store(struct vfy_env *env, uint32_t idx)
 		 * (stores through r10 are followed by precision, cfg.c). */
 		if (regs[in->dst_reg].type == VT_STACK && in->dst_reg != 10)
 			vfy_need_precise(env, idx, in->src_reg);
+		/* As Linux: part of a pointer is never spilled (those bytes
+		 * would be a number made of an address). */
+		if (regs[in->dst_reg].type == VT_STACK && size < 8 && vfy_is_ptr(&v))
+			return vfy_err(env, -EACCES, idx, "invalid size of register spill: R%u is a pointer (%s), spill it "
+			               "whole: 8 bytes to an 8-aligned slot", in->src_reg, vfy_type_name(&v));
 		if (size < 8 && !(v.type == VT_SCALAR && tnum_equals_const(tnum_cast(v.var_off, (uint8_t)size), 0)))
 			pv = NULL;
 		return vfy_check_mem_access(env, idx, in->dst_reg, in->off, size, true, pv, NULL, false, false);

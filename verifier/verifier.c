@@ -6,6 +6,7 @@
  * 1,000,000 processed insns bounds it, as Linux.
  */
 #include "vfy.h"
+#include "tailgraph.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -160,17 +161,13 @@ static void publish(struct vfy_env *env, uint64_t t0)
 		struct vfy_insn_info *info = &env->info[i];
 		prog->aux[i].const_tail_index = info->tail_seen && info->tail_const && !info->tail_map_multi;
 		prog->aux[i].tail_index = info->tail_index;
+		prog->aux[i].tail_map = info->tail_seen && !info->tail_map_multi ? info->tail_map : NULL;
 	}
 	free(prog->tail_maps);
 	prog->tail_maps = env->tail_maps;
 	prog->ntail_maps = env->ntail_maps;
 	env->tail_maps = NULL;
-	uint32_t tail_stack = 0;
-	for (uint32_t k = 0; k < env->nsubprogs; k++)
-		if (env->subprogs[k].has_tail_call && env->subprogs[k].stack_depth > tail_stack)
-			tail_stack = env->subprogs[k].stack_depth;
-	prog->max_tail_stack = env->max_stack;
-	(void)tail_stack;
+	prog->max_tail_stack = env->max_tail_stack;
 	prog->vstats.sz = sizeof(prog->vstats);
 	prog->vstats.insns_processed = env->insns_processed;
 	prog->vstats.states_total = env->states_total;
@@ -238,6 +235,8 @@ static int verify_walk(struct bpfvm_prog *prog, struct vm_log *log, const struct
 	}
 	convert_ctx_access(env);
 	publish(env, t0);
+	if ((err = vfy_tail_check_load(prog, log)))
+		goto out;
 	vm_log(log, BPFVM_LOG_STATS, "verification time %llu usec\nstack depth %u\nprocessed %llu insns "
 	       "(limit %u) total_states %llu peak_states %llu\n",
 	       (unsigned long long)(prog->vstats.time_ns / 1000), env->max_stack,

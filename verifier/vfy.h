@@ -86,6 +86,7 @@ struct vfy_env {
 	uint64_t prev_insns, jmps, prev_jmps;
 	uint32_t id_gen;
 	uint32_t max_stack;          /* deepest combined stack */
+	uint32_t max_tail_stack;     /* most caller-frame stack below a tail call */
 
 	bool any_alignment;
 	bool ctx_is_mem;             /* "mem" program type: r1 = PTR_TO_MEM */

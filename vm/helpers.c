@@ -10,9 +10,7 @@
 
 #include "interp.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
-#endif
 
 VM_HIDDEN int vm_helper_add(bpfvm *vm, uint32_t id, uint32_t kind, bpfvm_helper_fn fn,
                             const struct bpfvm_helper_proto *proto, void *ffi);
@@ -316,9 +314,10 @@ static const struct builtin builtins[] = {
 	  P(BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE, BPFVM_ARG_ANYTHING, BPFVM_ARG_PTR_TO_LONG), 0 },
 	{ BPFVM_FN_strtoul, VM_HELPER_PLAIN, h_strtoul, "bpf_strtoul", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE, BPFVM_ARG_ANYTHING, BPFVM_ARG_PTR_TO_LONG), 0 },
-	{ BPFVM_FN_tail_call, VM_HELPER_TAIL_CALL, NULL, "bpf_tail_call", BPFVM_RET_INTEGER,
+	/* RET_VOID as Linux: a tail call that falls through leaves r0 without
+	 * a value (the JIT's r0 at entry is whatever the host left there). */
+	{ BPFVM_FN_tail_call, VM_HELPER_TAIL_CALL, NULL, "bpf_tail_call", BPFVM_RET_VOID,
 	  P(BPFVM_ARG_PTR_TO_CTX, BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_SCALAR), 0 },
-#ifdef BPFVM_HAVE_MAPS
 	{ BPFVM_FN_map_lookup_elem, VM_HELPER_PLAIN, map_helper_lookup, "bpf_map_lookup_elem", BPFVM_RET_MAP_VALUE_OR_NULL,
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY), 0 },
 	{ BPFVM_FN_map_update_elem, VM_HELPER_PLAIN, map_helper_update, "bpf_map_update_elem", BPFVM_RET_INTEGER,
@@ -329,12 +328,31 @@ static const struct builtin builtins[] = {
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_KEY), 0 },
 	{ BPFVM_FN_for_each_map_elem, VM_HELPER_PLAIN, map_helper_for_each, "bpf_for_each_map_elem", BPFVM_RET_INTEGER,
 	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_FUNC, BPFVM_ARG_PTR_TO_STACK_OR_NULL, BPFVM_ARG_ANYTHING), 0 },
+	/* As Linux: pop and peek write value_size bytes, push reads them. */
+	{ BPFVM_FN_map_push_elem, VM_HELPER_PLAIN, map_helper_push, "bpf_map_push_elem", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MAP_VALUE, BPFVM_ARG_ANYTHING), 0 },
+	{ BPFVM_FN_map_pop_elem, VM_HELPER_PLAIN, map_helper_pop, "bpf_map_pop_elem", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE), 0 },
+	{ BPFVM_FN_map_peek_elem, VM_HELPER_PLAIN, map_helper_peek, "bpf_map_peek_elem", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_UNINIT_MAP_VALUE), 0 },
+	/* As Linux: reserve acquires a reference (the record, or NULL) that
+	 * submit or discard releases on every path. */
+	{ BPFVM_FN_ringbuf_output, VM_HELPER_PLAIN, map_helper_ringbuf_output, "bpf_ringbuf_output", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_PTR_TO_MEM, BPFVM_ARG_CONST_SIZE_OR_ZERO, BPFVM_ARG_ANYTHING), 0 },
+	{ BPFVM_FN_ringbuf_reserve, VM_HELPER_PLAIN, map_helper_ringbuf_reserve, "bpf_ringbuf_reserve",
+	  BPFVM_RET_ALLOC_MEM_OR_NULL, P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_CONST_ALLOC_SIZE_OR_ZERO, BPFVM_ARG_ANYTHING),
+	  BPFVM_HELPER_ACQUIRE },
+	{ BPFVM_FN_ringbuf_submit, VM_HELPER_PLAIN, map_helper_ringbuf_submit, "bpf_ringbuf_submit", BPFVM_RET_VOID,
+	  P(BPFVM_ARG_PTR_TO_ALLOC_MEM, BPFVM_ARG_ANYTHING), BPFVM_HELPER_RELEASE },
+	{ BPFVM_FN_ringbuf_discard, VM_HELPER_PLAIN, map_helper_ringbuf_discard, "bpf_ringbuf_discard", BPFVM_RET_VOID,
+	  P(BPFVM_ARG_PTR_TO_ALLOC_MEM, BPFVM_ARG_ANYTHING), BPFVM_HELPER_RELEASE },
+	{ BPFVM_FN_ringbuf_query, VM_HELPER_PLAIN, map_helper_ringbuf_query, "bpf_ringbuf_query", BPFVM_RET_INTEGER,
+	  P(BPFVM_ARG_CONST_MAP_PTR, BPFVM_ARG_ANYTHING), 0 },
 	/* As Linux: no helper but the unlock may run with a lock held. */
 	{ BPFVM_FN_spin_lock, VM_HELPER_PLAIN, map_helper_spin_lock, "bpf_spin_lock", BPFVM_RET_VOID,
 	  P(BPFVM_ARG_PTR_TO_SPIN_LOCK), 0 },
 	{ BPFVM_FN_spin_unlock, VM_HELPER_PLAIN, map_helper_spin_unlock, "bpf_spin_unlock", BPFVM_RET_VOID,
 	  P(BPFVM_ARG_PTR_TO_SPIN_LOCK), BPFVM_HELPER_LOCK_SAFE },
-#endif
 };
 
 VM_HIDDEN int vm_helpers_init(bpfvm *vm)

@@ -9,9 +9,7 @@
 #include "helper_check.h"
 #include "interp.h"
 #include "interp_ops.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
-#endif
 
 /* ---- checked mode: what memory a run may touch ---- */
 
@@ -193,7 +191,6 @@ int vm_interp_prepare(struct bpfvm_prog *prog)
 		default:
 			break;
 		}
-#ifdef BPFVM_HAVE_MAPS
 		struct bpfvm_map *m = op == VM_OP_LDDW ? prog->aux[i].map : NULL;
 		if (m) {
 			void *p = realloc(ip->maps, (ip->nmaps + 1) * sizeof(*ip->maps));
@@ -212,7 +209,6 @@ int vm_interp_prepare(struct bpfvm_prog *prog)
 					goto nomem;
 			}
 		}
-#endif
 	}
 	prog->interp = ip;
 	return 0;

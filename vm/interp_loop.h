@@ -330,7 +330,6 @@ do_tail_call: {
 	 * program in the same frame, r1 kept; as Linux at most 33 per run;
 	 * a missing target falls through to the next instruction. */
 	struct bpfvm_prog *t = NULL;
-#ifdef BPFVM_HAVE_MAPS
 #if CHECKED
 	if (!chk_is_map(ip, R[2], BPFVM_MAP_PROG_ARRAY)) {
 		vm_run_fail(run, -EINVAL, IDX, R[2], "tail call: r2 is not a prog array this program loaded");
@@ -339,7 +338,6 @@ do_tail_call: {
 #endif
 	if (run->tail_calls < BPF_MAX_TAIL_CALLS)
 		t = map_prog_array_get((struct bpfvm_map *)(uintptr_t)R[2], (uint32_t)R[3]);
-#endif
 	if (!t || !t->interp) {
 		pc++;
 		VM_DISPATCH();

@@ -9,12 +9,8 @@
 #include "interp.h"
 #include "log.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_VERIFIER
 #include "verifier.h"
-#endif
-#ifdef BPFVM_HAVE_JIT
 #include "jit.h"
-#endif
 
 VM_HIDDEN bool vm_prog_type_rewrites(const struct vm_prog_type *t);
 VM_HIDDEN int vm_prog_fd_alloc(struct bpfvm_prog *prog);
@@ -92,29 +88,19 @@ static int prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, con
 		goto fail;
 
 	if (verify) {
-#ifdef BPFVM_HAVE_VERIFIER
 		if ((err = vfy_verify(prog, &log)))
 			goto fail;
-#else
-		err = vm_log_err(&log, -EOPNOTSUPP, -1,
-		                 "this build of bpfvm has no verifier: load with BPFVM_PROG_NO_VERIFY to run in checked mode");
-		goto fail;
-#endif
 	}
 	/* The interpreter is always prepared: it runs callbacks and is the
 	 * fallback of the JIT. */
 	if ((err = vm_interp_prepare(prog)))
 		goto fail;
 	if (o.engine == BPFVM_ENGINE_JIT) {
-#ifdef BPFVM_HAVE_JIT
 		int jerr = jit_compile(prog, &log);
 		if (jerr)
 			vm_log(&log, BPFVM_LOG_ERRORS, "jit: %s; running on the interpreter\n", bpfvm_strerror(jerr));
 		else
 			prog->engine = BPFVM_ENGINE_JIT;
-#else
-		vm_log(&log, BPFVM_LOG_ERRORS, "jit: this build of bpfvm has no JIT; running on the interpreter\n");
-#endif
 	}
 	if ((err = vm_prog_fd_alloc(prog)))
 		goto fail;

@@ -8,9 +8,7 @@
 
 #include "log.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
-#endif
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -105,7 +103,6 @@ static int resolve_lddw(struct bpfvm_prog *prog, const struct bpfvm_prog_opts *o
 	default:
 		break;
 	}
-#ifdef BPFVM_HAVE_MAPS
 	struct bpfvm_map *map = map_from_fd(prog->vm, fd);
 	if (!map)
 		return vm_log_err(log, -EBADF, i, "lddw src=%u: %d is not a map handle", src, fd);
@@ -128,9 +125,6 @@ static int resolve_lddw(struct bpfvm_prog *prog, const struct bpfvm_prog_opts *o
 	map_get(map);
 	prog->aux[i].map = map;
 	return 0;
-#else
-	return vm_log_err(log, -EOPNOTSUPP, i, "lddw src=%u refers to map %d, but this build of bpfvm has no maps", src, fd);
-#endif
 }
 
 int vm_resolve(struct bpfvm_prog *prog, const struct bpfvm_prog_opts *opts, struct vm_log *log)

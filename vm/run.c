@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "interp.h"
+#include "map.h"
 #include "rcu.h"
 #include "vm.h"
 
@@ -73,7 +74,7 @@ void vm_run_add_region(struct vm_run *run, void *start, size_t len, bool writabl
 	run->regions[run->nregions++] = (struct vm_region){ s, e, writable };
 }
 
-static void run_remove_region(struct vm_run *run, uintptr_t start)
+void vm_run_remove_region(struct vm_run *run, uintptr_t start)
 {
 	for (uint32_t i = run->nregions; i-- > 0;)
 		if (run->regions[i].start == start) {
@@ -108,7 +109,7 @@ uint64_t vm_call_callback(struct vm_run *run, uint64_t cb, uint64_t r1, uint64_t
 			vm_run_add_region(run, (void *)base, BPF_STACK_SIZE * BPF_MAX_CALL_FRAMES, true);
 		r0 = vm_interp_loop_checked(ip, run, &ip->code[sp->start], args);
 		if (top)
-			run_remove_region(run, base);
+			vm_run_remove_region(run, base);
 	} else {
 		r0 = vm_interp_loop_fast(ip, run, &ip->code[sp->start], args);
 	}
@@ -179,6 +180,11 @@ int bpfvm_prog_run_opts(bpfvm_prog *prog, struct bpfvm_run_opts *opts)
 		r0 = vm_interp_run_checked(prog, &run, r1, r2);
 	else
 		r0 = vm_interp_run(prog, &run, r1, r2);
+	/* Ring buffer records an unverified run reserved and never submitted
+	 * are discarded, so they can't stall the consumer (verified programs
+	 * release every reservation: the verifier proves it). */
+	if (ip->checked)
+		map_ringbuf_run_end(&run);
 	if (tt)
 		rcu_tt_read_unlock();
 	else

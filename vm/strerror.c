@@ -15,7 +15,7 @@ const char *bpfvm_strerror(int err)
 	case -E2BIG: return "too big or too complex (or call stack too deep)";
 	case -EFAULT: return "bad memory access (or an internal inconsistency)";
 	case -ELOOP: return "instruction budget exhausted";
-	case -EOPNOTSUPP: return "not supported by this build";
+	case -EOPNOTSUPP: return "not supported";
 	case -EBADF: return "not a valid handle";
 	case -EPERM: return "operation not permitted";
 	case -EBUSY: return "busy";

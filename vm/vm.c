@@ -8,14 +8,10 @@
 
 #include "interp.h"
 #include "vm.h"
-#ifdef BPFVM_HAVE_MAPS
 #include "map.h"
 /* maps/: frees every map, pin and deferred free left in the VM. */
 void map_vm_cleanup(bpfvm *vm);
-#endif
-#ifdef BPFVM_HAVE_JIT
 #include "jit.h"
-#endif
 
 VM_HIDDEN int vm_prog_types_init(bpfvm *vm);
 VM_HIDDEN void vm_prog_types_free(bpfvm *vm);
@@ -64,16 +60,12 @@ void bpfvm_destroy(bpfvm *vm)
 	for (size_t i = 0; i < vm->progs_cap; i++) {
 		struct bpfvm_prog *p = vm->progs[i];
 		for (uint32_t k = 0; p && k < p->len; k++) {
-#ifdef BPFVM_HAVE_MAPS
 			if (p->aux[k].map)
 				map_put(p->aux[k].map);
-#endif
 			p->aux[k].map = NULL;
 		}
 	}
-#ifdef BPFVM_HAVE_MAPS
 	map_vm_cleanup(vm);
-#endif
 	for (size_t i = 0; i < vm->progs_cap; i++)
 		if (vm->progs[i])
 			prog_free(vm->progs[i]);
@@ -120,15 +112,18 @@ const struct vm_helper *vm_helper_find(const bpfvm *vm, uint32_t id)
 	return h;
 }
 
+/* Load time only (extern resolution): under the registration lock, so the
+ * table can't be replaced, let alone freed, while it is searched. */
 const struct vm_helper *vm_helper_find_name(const bpfvm *vm, const char *name)
 {
+	bpfvm *v = (bpfvm *)vm;
 	const struct vm_helper *h = NULL;
-	rcu_read_lock();
-	const struct vm_helper_tab *t = atomic_load_explicit(&((bpfvm *)vm)->htab, memory_order_acquire);
+	pthread_mutex_lock(&v->lock);
+	const struct vm_helper_tab *t = atomic_load_explicit(&v->htab, memory_order_relaxed);
 	for (size_t i = 0; t && i < t->n && !h; i++)
 		if (!strcmp(t->h[i]->name, name))
 			h = t->h[i];
-	rcu_read_unlock();
+	pthread_mutex_unlock(&v->lock);
 	return h;
 }
 
@@ -283,16 +278,12 @@ static void prog_free(struct bpfvm_prog *prog)
 			vm->progs[prog->fd] = NULL;
 		pthread_mutex_unlock(&vm->lock);
 	}
-#ifdef BPFVM_HAVE_JIT
 	if (prog->jit)
 		jit_free(prog);
-#endif
 	vm_interp_free(prog);
 	for (uint32_t i = 0; prog->aux && i < prog->len; i++) {
-#ifdef BPFVM_HAVE_MAPS
 		if (prog->aux[i].map)
 			map_put(prog->aux[i].map);
-#endif
 	}
 	free(prog->tail_maps);
 	free(prog->debug);

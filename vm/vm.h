@@ -92,6 +92,8 @@ struct vm_insn_aux {
 	bool zext_dst;                  /* verifier: 32-bit result's upper half is read */
 	bool const_tail_index;          /* verifier: tail call index proven constant */
 	uint32_t tail_index;
+	struct bpfvm_map *tail_map;     /* verifier: a tail call's prog array; NULL if several
+	                                 * or unknown (no reference: the lddw holds one) */
 };
 
 struct vm_subprog {
@@ -227,6 +229,8 @@ VM_HIDDEN uint64_t vm_call_callback(struct vm_run *run, uint64_t cb, uint64_t r1
 
 /* Adds memory a helper handed to the program (checked mode). */
 VM_HIDDEN void vm_run_add_region(struct vm_run *run, void *start, size_t len, bool writable);
+/* Takes back a region added at `start` (a ring buffer record once submitted). */
+VM_HIDDEN void vm_run_remove_region(struct vm_run *run, uintptr_t start);
 
 /* ---- load-time stages (vm/load.c drives them) ---- */
 

@@ -93,6 +93,9 @@ Test(cli, errors_exit_1)
 	cr_assert_eq(bpfvm(NULL, "run %s/tests/cli/bad.s --no-verify", SOURCE_ROOT), 1);
 	cr_assert_eq(bpfvm(NULL, "disasm %s/examples/hello.s", SOURCE_ROOT), 1); /* text: size not 8k */
 	cr_assert_eq(bpfvm(NULL, "conformance /nonexistent"), 1);
+	cr_assert_eq(bpfvm(NULL, "verify /nonexistent/prog.s"), 1);
+	cr_assert_eq(bpfvm(NULL, "show /nonexistent/prog.o"), 1);
+	cr_assert_eq(bpfvm(NULL, "jit-dump /nonexistent/prog.s"), 1);
 }
 
 Test(cli, run_prints_r0)
@@ -187,10 +190,6 @@ Test(cli, own_data_files)
 	const char *engines[] = { "interp", "jit" };
 	const char *modes[] = { "--unchecked", "--checked" };
 	for (size_t e = 0; e < 2; e++) {
-#ifndef BPFVM_HAVE_JIT
-		if (e == 1)
-			break;
-#endif
 		for (size_t m = 0; m < 2; m++) {
 			char *out;
 			int rc = bpfvm(&out, "conformance --engine %s %s %s/tests/data", engines[e], modes[m], SOURCE_ROOT);
@@ -239,3 +238,65 @@ Test(cli, conformance_negative_rejected)
 	closedir(d);
 	cr_assert_gt(files, 50);
 }
+
+#ifdef ELF_TEST_DIR
+/* --dump-maps prints a ring buffer's committed records (consuming them). */
+Test(cli, dump_maps_ringbuf_records)
+{
+	char *out;
+	cr_assert_eq(bpfvm(&out, "run --dump-maps %s/ringbuf.o", ELF_TEST_DIR), 0);
+	cr_expect(strstr(out, "map events (type 27, key 0, value 0):\n"
+	                      "  record 24 bytes  010000000000000020000000000000007265736572766500\n"), "%s", out);
+	free(out);
+	cr_assert_eq(bpfvm(&out, "run --dump-maps --json %s/ringbuf.o", ELF_TEST_DIR), 0);
+	cr_expect(strstr(out, "\"entries\": [], \"records\": [\"0100000000000000200000000000000072657365727665"
+	                      "00\", \"020000000000000000100000000000006f75747075740000\"]}"), "%s", out);
+	free(out);
+}
+
+/* --dump-maps pops queues and stacks empty, in pop order. */
+Test(cli, dump_maps_queue_stack_values)
+{
+	char *out;
+	cr_assert_eq(bpfvm(&out, "run --dump-maps --json %s/queue_stack.o", ELF_TEST_DIR), 0);
+	cr_expect(strstr(out, "{\"name\": \"fifo\", \"type\": 22, \"key_size\": 0, \"value_size\": 8, \"entries\": [], "
+	                      "\"values\": [\"0300000000000000\", \"0400000000000000\", \"0500000000000000\"]}"), "%s", out);
+	cr_expect(strstr(out, "\"values\": [\"0400000000000000\", \"0300000000000000\", \"0200000000000000\"]}"), "%s", out);
+	free(out);
+}
+#endif
+
+/* jit-dump on assembly: every BPF instruction heads its x86-64 block. */
+Test(cli, jit_dump_assembly)
+{
+	char *out;
+	cr_assert_eq(bpfvm(&out, "jit-dump %s/examples/hello.s", SOURCE_ROOT), 0);
+	cr_expect(strstr(out, "; entry trampoline and abort stub\n") != NULL, "%s", out);
+	cr_expect(strstr(out, "    0: mov %r0, 42\n") != NULL, "%s", out);
+	cr_expect(strstr(out, " ret") != NULL, "%s", out);
+	free(out);
+	cr_assert_eq(bpfvm(NULL, "jit-dump --prog x %s/examples/hello.s", SOURCE_ROOT), 2);
+}
+
+#ifdef ELF_TEST_DIR
+/* jit-dump on an ELF object: each program verified and printed under its
+ * name; --prog prints that one only. */
+Test(cli, jit_dump_elf)
+{
+	char *out;
+	static const char *names[] = { "stage1", "stage2", "ping", "pong", "again", "entry" };
+	cr_assert_eq(bpfvm(&out, "jit-dump %s/tailcalls.o", ELF_TEST_DIR), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char want[64];
+		snprintf(want, sizeof(want), "; program %s\n", names[i]);
+		cr_expect(strstr(out, want) != NULL, "no %s in:\n%s", want, out);
+	}
+	free(out);
+	cr_assert_eq(bpfvm(&out, "jit-dump --prog stage2 %s/tailcalls.o", ELF_TEST_DIR), 0);
+	cr_expect(strstr(out, "; program stage2\n") != NULL, "%s", out);
+	cr_expect(strstr(out, "; program stage1\n") == NULL, "%s", out);
+	free(out);
+	cr_assert_eq(bpfvm(NULL, "jit-dump --prog nope %s/tailcalls.o", ELF_TEST_DIR), 1);
+	cr_assert_eq(bpfvm(NULL, "jit-dump %s/tailcalls_bad.o", ELF_TEST_DIR), 1);
+}
+#endif

@@ -116,6 +116,35 @@ static const struct golden cases[] = {
 	{ "nop x3", "0f 1f 00" },
 	{ "nop x11", "0f 1f 84 00 00 00 00 00 0f 1f 00" },
 	{ "rep stosq", "f3 48 ab" },
+	/* memory operands with an index, read-modify-write and compare with
+	 * memory, lea with a scale (the peephole plan's encodings) */
+	{ "mov edi, dword ptr [r14+r13]", "43 8b 3c 2e" },
+	{ "movzx edx, byte ptr [r13+rcx+5]", "41 0f b6 54 0d 05" },
+	{ "mov rax, qword ptr [rbp+rsi-8]", "48 8b 44 35 f8" },
+	{ "movsx r8, word ptr [rdi+rbx+0x1000]", "4c 0f bf 84 1f 00 10 00 00" },
+	{ "mov byte ptr [r13+rcx], r8b", "45 88 44 0d 00" },
+	{ "mov byte ptr [rax+rdi], sil", "40 88 34 38" },
+	{ "mov word ptr [rdx+r15+2], ax", "66 42 89 44 3a 02" },
+	{ "mov qword ptr [r12+rbp], rbx", "49 89 1c 2c" },
+	{ "mov byte ptr [r15+rdx], 0", "41 c6 04 17 00" },
+	{ "mov dword ptr [rdi+rsi-4], 0x12345678", "c7 44 37 fc 78 56 34 12" },
+	{ "add dword ptr [r8+r13], edi", "43 01 3c 28" },
+	{ "sub qword ptr [rdi], r15", "4c 29 3f" },
+	{ "xor byte ptr [rsi+rcx], dil", "40 30 3c 0e" },
+	{ "or word ptr [rbp-2], r9w", "66 44 09 4d fe" },
+	{ "add qword ptr [r13+rax+8], 1", "49 83 44 05 08 01" },
+	{ "cmp byte ptr [r13+rcx], 0", "41 80 7c 0d 00 00" },
+	{ "cmp byte ptr [rdi+3], 200", "80 7f 03 c8" },
+	{ "cmp word ptr [rsi], 1000", "66 81 3e e8 03" },
+	{ "and dword ptr [rbx+r14], -256", "42 81 24 33 00 ff ff ff" },
+	{ "lea rbx, [rbx+rbx*2+1]", "48 8d 5c 5b 01" },
+	{ "lea ecx, [rcx+rcx*4]", "8d 0c 89" },
+	{ "lea r13, [r13+r13*8-7]", "4f 8d 6c ed f9" },
+	{ "lea rbp, [rbp+rbp*2]", "48 8d 6c 6d 00" },
+	{ "lea edx, [rcx+1]", "8d 51 01" },
+	{ "lea r8d, [rsi+r9]", "46 8d 04 0e" },
+	{ "test sil, 1", "40 f6 c6 01" },
+	{ "test r15b, 0x40", "41 f6 c7 40" },
 };
 
 static void emit_case(int i, struct x86_emit *e)
@@ -219,6 +248,33 @@ static void emit_case(int i, struct x86_emit *e)
 	case 95: x86_nops(e, 3); break;
 	case 96: x86_nops(e, 11); break;
 	case 97: x86_rep_stosq(e); break;
+	case 98: x86_load_m(e, 4, X86_RDI, (struct x86_mem){ X86_R14, X86_R13, 0, 1 }); break;
+	case 99: x86_load_m(e, 1, X86_RDX, (struct x86_mem){ X86_R13, X86_RCX, 5, 0 }); break;
+	case 100: x86_load_m(e, 8, X86_RAX, (struct x86_mem){ X86_RBP, X86_RSI, -8, 1 }); break;
+	case 101: x86_load_sx_m(e, 2, X86_R8, (struct x86_mem){ X86_RDI, X86_RBX, 0x1000, 1 }); break;
+	case 102: x86_store_m(e, 1, (struct x86_mem){ X86_R13, X86_RCX, 0, 1 }, X86_R8); break;
+	case 103: x86_store_m(e, 1, (struct x86_mem){ X86_RAX, X86_RDI, 0, 1 }, X86_RSI); break;
+	case 104: x86_store_m(e, 2, (struct x86_mem){ X86_RDX, X86_R15, 2, 1 }, X86_RAX); break;
+	case 105: x86_store_m(e, 8, (struct x86_mem){ X86_R12, X86_RBP, 0, 1 }, X86_RBX); break;
+	case 106: x86_store_imm_m(e, 1, (struct x86_mem){ X86_R15, X86_RDX, 0, 1 }, 0); break;
+	case 107: x86_store_imm_m(e, 4, (struct x86_mem){ X86_RDI, X86_RSI, -4, 1 }, 0x12345678); break;
+	case 108: x86_alu_m_r(e, X86_ADD, 4, (struct x86_mem){ X86_R8, X86_R13, 0, 1 }, X86_RDI); break;
+	case 109: x86_alu_m_r(e, X86_SUB, 8, (struct x86_mem){ X86_RDI, -1, 0, 0 }, X86_R15); break;
+	case 110: x86_alu_m_r(e, X86_XOR, 1, (struct x86_mem){ X86_RSI, X86_RCX, 0, 1 }, X86_RDI); break;
+	case 111: x86_alu_m_r(e, X86_OR, 2, (struct x86_mem){ X86_RBP, -1, -2, 0 }, X86_R9); break;
+	case 112: x86_alu_m_i(e, X86_ADD, 8, (struct x86_mem){ X86_R13, X86_RAX, 8, 1 }, 1); break;
+	case 113: x86_alu_m_i(e, X86_CMP, 1, (struct x86_mem){ X86_R13, X86_RCX, 0, 1 }, 0); break;
+	case 114: x86_alu_m_i(e, X86_CMP, 1, (struct x86_mem){ X86_RDI, -1, 3, 0 }, 200); break;
+	case 115: x86_alu_m_i(e, X86_CMP, 2, (struct x86_mem){ X86_RSI, -1, 0, 0 }, 1000); break;
+	case 116: x86_alu_m_i(e, X86_AND, 4, (struct x86_mem){ X86_RBX, X86_R14, 0, 1 }, -256); break;
+	case 117: x86_lea_m(e, true, X86_RBX, (struct x86_mem){ X86_RBX, X86_RBX, 1, 2 }); break;
+	case 118: x86_lea_m(e, false, X86_RCX, (struct x86_mem){ X86_RCX, X86_RCX, 0, 4 }); break;
+	case 119: x86_lea_m(e, true, X86_R13, (struct x86_mem){ X86_R13, X86_R13, -7, 8 }); break;
+	case 120: x86_lea_m(e, true, X86_RBP, (struct x86_mem){ X86_RBP, X86_RBP, 0, 2 }); break;
+	case 121: x86_lea_m(e, false, X86_RDX, (struct x86_mem){ X86_RCX, -1, 1, 0 }); break;
+	case 122: x86_lea_m(e, false, X86_R8, (struct x86_mem){ X86_RSI, X86_R9, 0, 1 }); break;
+	case 123: x86_test_ri(e, false, X86_RSI, 1); break;
+	case 124: x86_test_ri(e, false, X86_R15, 0x40); break;
 	default: x86_fail(e, -1); break;
 	}
 }

@@ -768,3 +768,295 @@ Test(jit, run_stop_from_helper)
 	}
 	bpfvm_destroy(vm);
 }
+
+/*
+ * The peephole plan (jit/x86_64_opt.c) against the interpreter: every
+ * fused sequence with its temporary dead (fused) and live (not fused, or
+ * fused only where the value is not needed), every access size, op and
+ * width, and compare constants at the edges of the loaded value's range.
+ */
+#define JMP_K(code, d, i, o) INS((code) | 0x05, d, 0, o, i)
+#define JMP32_K(code, d, i, o) INS((code) | 0x06, d, 0, o, i)
+
+static const uint8_t ldx_code[4] = { 0x71, 0x69, 0x61, 0x79 };  /* b h w dw */
+static const uint8_t stx_code[4] = { 0x73, 0x6b, 0x63, 0x7b };
+static const uint8_t st_code[4] = { 0x72, 0x6a, 0x62, 0x7a };
+
+static void peephole_mem(uint8_t *mem)
+{
+	for (int i = 0; i < 64; i++)
+		mem[i] = (uint8_t)(0x80 + 37 * i); /* both signs in every size */
+}
+
+Test(jit, peephole_rmw_matches_interpreter)
+{
+	bpfvm *vm = new_vm();
+	uint8_t mem[64];
+	static const uint8_t ops[5] = { OP_ADD, OP_SUB, OP_AND, OP_OR, OP_XOR };
+	static const int32_t ks[4] = { 1, -1, 0x7fffffff, (int32_t)0x80000000 };
+	for (int sz = 0; sz < 4; sz++)
+		for (int o = 0; o < 5; o++)
+			for (int w64 = 0; w64 < 2; w64++)
+				for (int form = 0; form < 5; form++)
+					for (int live = 0; live < 3; live++) {
+						peephole_mem(mem);
+						struct bpf_insn alu = form < 4 ? (w64 ? ALU64_K(ops[o], 4, ks[form]) : ALU32_K(ops[o], 4, ks[form]))
+						                               : (w64 ? ALU64_X(ops[o], 4, 5) : ALU32_X(ops[o], 4, 5));
+						/* live 0: r4 overwritten (fused); 1: r4 returned; 2: the
+						 * store is a jump target (not fused) */
+						struct bpf_insn prog[] = {
+							LDDW(5, 0x8123456789abcdefull),
+							MOV64_K(0, 0),
+							MOV64_K(4, 0x55),
+							JEQ_K(4, live == 2 ? 0x55 : 0x56, 2),
+							INS(ldx_code[sz], 4, 1, 8, 0),
+							alu,
+							INS(stx_code[sz], 1, 4, 8, 0),
+							live == 1 ? MOV64_X(0, 4) : MOV64_K(4, 0),
+							LDXDW(6, 1, 8),
+							ALU64_X(OP_XOR, 0, 6),
+							EXIT,
+						};
+						char what[64];
+						snprintf(what, sizeof(what), "rmw sz%d op%#x w%d form%d live%d", 1 << sz, ops[o], 32 << w64,
+						         form, live);
+						diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+					}
+	bpfvm_destroy(vm);
+}
+
+Test(jit, peephole_cmp_and_test_match_interpreter)
+{
+	bpfvm *vm = new_vm();
+	uint8_t mem[64];
+	static const uint8_t jcodes[11] = { 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0xa0, 0xb0, 0xc0, 0xd0 };
+	static const int32_t ks[] = { 0, 1, 127, 128, 200, 255, 256, 0x7fff, 0x8000, 65535, 65536, -1, 0x7fffffff,
+	                              (int32_t)0x80000000, 0x25 };
+	for (int sz = 0; sz < 3; sz++)
+		for (int j = 0; j < 11; j++)
+			for (size_t k = 0; k < N(ks); k++)
+				for (int w = 0; w < 2; w++)
+					for (int live = 0; live < 2; live++)
+						for (int off = 0; off < 40; off += 13) {
+							peephole_mem(mem);
+							struct bpf_insn prog[] = {
+								MOV64_K(0, 1),
+								INS(ldx_code[sz], 4, 1, (int16_t)off, 0),
+								w ? JMP32_K(jcodes[j], 4, ks[k], 1) : JMP_K(jcodes[j], 4, ks[k], 1),
+								MOV64_K(0, 2),
+								live ? ALU64_X(OP_ADD, 0, 4) : MOV64_K(4, 7),
+								EXIT,
+							};
+							char what[64];
+							snprintf(what, sizeof(what), "cmp sz%d j%#x k%d w%d live%d off%d", 1 << sz, jcodes[j],
+							         ks[k], w, live, off);
+							diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+						}
+	/* [mov] and K; jeq/jne 0 */
+	static const int32_t masks[] = { 1, 0x80, 0x7f, (int32_t)0x80000000, -1, 0x100, -256 };
+	static const uint64_t vals[] = { 0, 1, 0x80, 0xff00, 0x80000000ull, 0x100000000ull, 0xffffffff00000000ull, ~0ull };
+	for (size_t m = 0; m < N(masks); m++)
+		for (size_t v = 0; v < N(vals); v++)
+			for (int variant = 0; variant < 16; variant++) {
+				int mov = variant & 3; /* 0 none, 1 mov64, 2 mov32, 3 mov of the same register */
+				int and32 = (variant >> 2) & 1, j32 = (variant >> 3) & 1;
+				struct bpf_insn prog[] = {
+					LDDW(6, vals[v]),
+					MOV64_X(3, 6),
+					mov == 1 ? MOV64_X(3, 6) : mov == 2 ? INS(0xbc, 3, 6, 0, 0) : MOV64_X(3, 3),
+					and32 ? ALU32_K(OP_AND, 3, masks[m]) : ALU64_K(OP_AND, 3, masks[m]),
+					j32 ? JMP32_K(0x10, 3, 0, 2) : JMP_K(0x10, 3, 0, 2),
+					MOV64_K(0, 1),
+					EXIT,
+					MOV64_K(0, 2),
+					EXIT,
+				};
+				char what[64];
+				snprintf(what, sizeof(what), "test m%d v%d variant%d", masks[m], (int)v, variant);
+				diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+			}
+	bpfvm_destroy(vm);
+}
+
+/* rA = rB; rA += rC|K; [gap]; memory user at rA: folded into one address
+ * only when the gap leaves rA, rB and rC alone and rA is dead after. */
+Test(jit, peephole_address_fold_matches_interpreter)
+{
+	bpfvm *vm = new_vm();
+	uint8_t mem[64];
+	for (int user = 0; user < 6; user++)
+		for (int gap = 0; gap < 6; gap++)
+			for (int kform = 0; kform < 2; kform++)
+				for (int live = 0; live < 2; live++)
+					for (int sz = 0; sz < 4; sz++) {
+						peephole_mem(mem);
+						/* r1 = mem, r3 = 8 (index), r2 = the temporary */
+						struct bpf_insn gaps[6] = {
+							MOV64_K(7, 1),                /* unrelated */
+							ALU64_K(OP_ADD, 3, 8),        /* writes the index: no fold */
+							STXB(2, 3, 20),               /* reads the temporary: no fold */
+							MOV64_X(5, 1),                /* reads the base: fine */
+							LDXB(7, 1, 3),                /* unrelated load */
+							STXB(1, 3, 60),               /* unrelated store */
+						};
+						struct bpf_insn users[6] = {
+							INS(ldx_code[sz], 4, 2, 4, 0),  /* load */
+							INS(ldx_code[sz], 2, 2, 4, 0),  /* load into the temporary */
+							INS(stx_code[sz], 2, 6, 4, 0),  /* store */
+							INS(st_code[sz], 2, 0, 4, -3),  /* store imm */
+							INS(stx_code[sz], 2, 3, 4, 0),  /* store the index */
+							INS(0x91, 4, 2, 4, 0),          /* sign-extending load */
+						};
+						struct bpf_insn prog[] = {
+							MOV64_K(3, 8), MOV64_K(7, 0), MOV64_K(4, 0), LDDW(6, 0xfedcba9876543210ull),
+							MOV64_X(2, 1),
+							kform ? ALU64_K(OP_ADD, 2, 8) : ALU64_X(OP_ADD, 2, 3),
+							gaps[gap],
+							users[user],
+							/* r2 still read: minus mem (no pointer in r0) */
+							!live ? MOV64_K(2, 0) : user == 1 ? ALU64_K(OP_ADD, 2, 1) : ALU64_X(OP_SUB, 2, 1),
+							LDXDW(0, 1, 8), LDXDW(5, 1, 16), ALU64_X(OP_XOR, 0, 5), ALU64_X(OP_XOR, 0, 4),
+							ALU64_X(OP_XOR, 0, 7), ALU64_X(OP_ADD, 0, 3), ALU64_X(OP_ADD, 0, 2),
+							EXIT,
+						};
+						char what[64];
+						snprintf(what, sizeof(what), "fold user%d gap%d k%d live%d sz%d", user, gap, kform, live,
+						         1 << sz);
+						diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+					}
+	bpfvm_destroy(vm);
+}
+
+/* mul by 2^n, 3, 5, 9, and mul + add, as lea/shl, at both widths. */
+Test(jit, peephole_mul_matches_interpreter)
+{
+	bpfvm *vm = new_vm();
+	uint8_t mem[8] = { 0 };
+	static const int32_t ks[] = { 2, 3, 4, 5, 8, 9, 16, 1 << 30, 6, -3 };
+	static const uint64_t vals[] = { 1, 7, 0x7fffffff, 0x80000000ull, 0x5555555555555555ull, ~0ull };
+	for (size_t k = 0; k < N(ks); k++)
+		for (size_t v = 0; v < N(vals); v++)
+			for (int w = 0; w < 2; w++)
+				for (int add = 0; add < 2; add++) {
+					struct bpf_insn prog[] = {
+						LDDW(6, vals[v]),
+						w ? ALU64_K(OP_MUL, 6, ks[k]) : ALU32_K(OP_MUL, 6, ks[k]),
+						add ? (w ? ALU64_K(OP_ADD, 6, -5) : ALU32_K(OP_ADD, 6, -5)) : MOV64_K(7, 0),
+						MOV64_X(0, 6),
+						EXIT,
+					};
+					char what[64];
+					snprintf(what, sizeof(what), "mul k%d v%zu w%d add%d", ks[k], v, w, add);
+					diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+				}
+	bpfvm_destroy(vm);
+}
+
+/* The image of a[i] += b[i] * k holds one `add dword [base + index], reg`:
+ * the five-instruction BPF sequence became one x86 instruction. */
+Test(jit, peephole_rmw_is_one_instruction)
+{
+	bpfvm *vm = new_vm();
+	struct bpf_insn prog[] = {
+		MOV64_K(7, 0),
+		MOV64_X(0, 1), ALU64_X(OP_ADD, 0, 7), LDXW(9, 0, 0), ALU32_X(OP_ADD, 9, 3), STXW(0, 9, 0),
+		MOV64_K(0, 0), EXIT,
+	};
+	char log[256] = "";
+	bpfvm_prog *p = load(vm, prog, N(prog), BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+	const struct jit_image *img = p->jit;
+	cr_assert_not_null(img);
+	/* add dword ptr [rdi + r13], edx */
+	static const uint8_t want[] = { 0x42, 0x01, 0x14, 0x2f };
+	const uint8_t *code = img->mem;
+	uint32_t at = img->addrs[1];
+	cr_expect_eq(img->addrs[6] - at, sizeof(want), "the sequence is %u bytes", img->addrs[6] - at);
+	cr_expect(memcmp(code + at, want, sizeof(want)) == 0);
+	bpfvm_prog_put(p);
+	bpfvm_destroy(vm);
+}
+
+/* d op= x; if d ==/!= 0: the jump reuses the op's flags (a 64-bit jump
+ * after a 32-bit op too, never a 32-bit jump after a 64-bit op); and
+ * w = ws; w += wx|K as a 32-bit lea.  Values make the 32- and 64-bit
+ * results differ in zero-ness. */
+Test(jit, peephole_flags_and_lea32_match_interpreter)
+{
+	bpfvm *vm = new_vm();
+	uint8_t mem[8] = { 0 };
+	static const uint8_t ops[5] = { OP_ADD, OP_SUB, OP_AND, OP_OR, OP_XOR };
+	static const uint64_t vals[] = { 0, 1, 0x100000000ull, 0xffffffffull, ~0ull, 0xffffffff00000001ull };
+	for (int o = 0; o < 5; o++)
+		for (size_t a = 0; a < N(vals); a++)
+			for (size_t b = 0; b < N(vals); b++)
+				for (int v = 0; v < 8; v++) {
+					bool w64 = v & 1, x = v & 2, j32 = v & 4;
+					struct bpf_insn op = x ? (w64 ? ALU64_X(ops[o], 3, 4) : ALU32_X(ops[o], 3, 4))
+					                       : (w64 ? ALU64_K(ops[o], 3, (int32_t)vals[b]) : ALU32_K(ops[o], 3, (int32_t)vals[b]));
+					struct bpf_insn prog[] = {
+						LDDW(3, vals[a]), LDDW(4, vals[b]), MOV64_K(0, 1),
+						op,
+						j32 ? INS(0x16, 3, 0, 2, 0) : JEQ_K(3, 0, 2),
+						ALU64_K(OP_ADD, 0, 10),
+						j32 ? INS(0x56, 3, 0, 1, 0) : JNE_K(3, 0, 1),
+						ALU64_K(OP_ADD, 0, 100),
+						ALU64_X(OP_ADD, 0, 3),
+						EXIT,
+					};
+					char what[64];
+					snprintf(what, sizeof(what), "flags op%#x a%zu b%zu v%d", ops[o], a, b, v);
+					diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+				}
+	for (size_t a = 0; a < N(vals); a++)
+		for (size_t b = 0; b < N(vals); b++)
+			for (int v = 0; v < 3; v++) {
+				struct bpf_insn add = v == 0 ? ALU32_X(OP_ADD, 3, 4) : v == 1 ? ALU32_X(OP_ADD, 3, 3)
+				                                                            : ALU32_K(OP_ADD, 3, (int32_t)vals[b]);
+				struct bpf_insn prog[] = {
+					LDDW(5, vals[a]), LDDW(4, vals[b]), LDDW(3, 0x123456789ull),
+					INS(0xbc, 3, 5, 0, 0), add,
+					MOV64_X(0, 3), EXIT,
+				};
+				char what[64];
+				snprintf(what, sizeof(what), "lea32 a%zu b%zu v%d", a, b, v);
+				diff(vm, prog, N(prog), mem, sizeof(mem), 0, what);
+			}
+	bpfvm_destroy(vm);
+}
+
+/* Every loop head (backward-jump target) starts JIT_LOOP_ALIGN_AT bytes
+ * into a JIT_LOOP_ALIGN-byte line, also with jumps of every size around
+ * it; the nops in front keep the results unchanged. */
+Test(jit, loop_heads_are_aligned)
+{
+	bpfvm *vm = new_vm();
+	for (int pre = 0; pre < 40; pre++) {
+		struct bpf_insn prog[64];
+		size_t n = 0;
+		prog[n++] = MOV64_K(0, 0);
+		prog[n++] = MOV64_K(1, 5);
+		for (int k = 0; k < pre; k++)
+			prog[n++] = ALU64_K(OP_ADD, 0, k + 1000); /* shifts the loop by 4-7 bytes each */
+		size_t head = n;
+		prog[n++] = ALU64_K(OP_ADD, 0, 3);
+		prog[n++] = ALU64_K(OP_SUB, 1, 1);
+		prog[n] = JNE_K(1, 0, (int16_t)((int)head - (int)n - 1));
+		n++;
+		prog[n++] = EXIT;
+		char log[256] = "";
+		bpfvm_prog *p = load(vm, prog, n, BPFVM_ENGINE_JIT, BPFVM_PROG_UNCHECKED, log, sizeof(log));
+		const struct jit_image *img = p->jit;
+		cr_assert_not_null(img);
+		cr_expect_eq((img->addrs[head] + JIT_ENTRY_GUARD) % JIT_LOOP_ALIGN, JIT_LOOP_ALIGN_AT, "pre %d: head at %#x",
+		             pre, img->addrs[head]);
+		uint64_t r0 = 0;
+		uint8_t mem[8];
+		cr_expect_eq(bpfvm_prog_run(p, mem, 8, &r0), 0);
+		uint64_t want = 15;
+		for (int k = 0; k < pre; k++)
+			want += (uint64_t)(k + 1000);
+		cr_expect_eq(r0, want);
+		bpfvm_prog_put(p);
+	}
+	bpfvm_destroy(vm);
+}

@@ -30,7 +30,7 @@ static const struct {
 	{ "prog array value 8", { .type = BPFVM_MAP_PROG_ARRAY, .key_size = 4, .value_size = 8, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
 	{ "aom no template", { .type = BPFVM_MAP_ARRAY_OF_MAPS, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
 	{ "hom no template", { .type = BPFVM_MAP_HASH_OF_MAPS, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
-	{ "not yet: queue", { .type = BPFVM_MAP_QUEUE, .key_size = 0, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
+	{ "queue with a key", { .type = BPFVM_MAP_QUEUE, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
 };
 
 Test(map_attr, rejects_bad_attributes)

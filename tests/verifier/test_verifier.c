@@ -13,7 +13,7 @@
 #include "asm.h"
 #include "bpfvm.h"
 
-enum { NOMAP, HASH8, ARRAY48, LOCKED, PROGS, INMAP };
+enum { NOMAP, HASH8, ARRAY48, LOCKED, PROGS, INMAP, RODATA };
 
 struct vcase {
 	const char *name;
@@ -177,6 +177,28 @@ static const struct vcase cases[] = {
 	  false, "infinite loop detected", NULL },
 	{ "bpf_loop callback", NOMAP,
 	  "mov %r1, 10\nlddw %r2, func(+6)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\nmov %r0, 0\nexit\n", true, NULL, NULL },
+	/* regressions found by verifier_maps_fuzz */
+	{ "map_update_elem on a map read-only to programs", RODATA,
+	  "stw [%%r10-4], 0\nmov %%r2, %%r10\nadd %%r2, -4\nstdw [%%r10-16], 1\nmov %%r3, %%r10\nadd %%r3, -16\n"
+	  "mov %%r4, 0\nlddw %%r1, map_fd(%d)\ncall 2\nmov %%r0, 0\nexit\n", false, "write into map forbidden", NULL },
+	{ "map_delete_elem on a map read-only to programs", RODATA,
+	  "stw [%%r10-4], 0\nmov %%r2, %%r10\nadd %%r2, -4\nlddw %%r1, map_fd(%d)\ncall 3\nmov %%r0, 0\nexit\n",
+	  false, "write into map forbidden", NULL },
+	{ "map_lookup_elem on a map read-only to programs", RODATA,
+	  "stw [%%r10-4], 0\nmov %%r2, %%r10\nadd %%r2, -4\nlddw %%r1, map_fd(%d)\ncall 1\nmov %%r0, 0\nexit\n",
+	  true, NULL, NULL },
+	/* bpf_tail_call returns nothing (as Linux's RET_VOID): after a tail
+	 * call that falls through r0 holds no value the verifier knows. */
+	{ "r0 after a tail call that falls through", PROGS,
+	  "lddw %%r2, map_fd(%d)\nmov %%r3, 3\ncall 12\nexit\n", false, "R0 !read_ok", NULL },
+	{ "part of a pointer spilled", NOMAP, "stxw [%r10-8], %r10\nmov %r0, 0\nexit\n", false,
+	  "invalid size of register spill", NULL },
+	{ "a whole pointer spilled", NOMAP, "stxdw [%r10-8], %r10\nmov %r0, 0\nexit\n", true, NULL, NULL },
+	{ "sign-extending load of xdp_md data", NOMAP, "ldxsw %r2, [%r1+0]\nmov %r0, 0\nexit\n", false,
+	  "invalid bpf_context access", "xdp" },
+	{ "load of xdp_md data", NOMAP, "ldxw %r2, [%r1+0]\nmov %r0, 0\nexit\n", true, NULL, "xdp" },
+	{ "r0 set after a tail call", PROGS,
+	  "lddw %%r2, map_fd(%d)\nmov %%r3, 3\ncall 12\nmov %%r0, 0\nexit\n", true, NULL, NULL },
 	/* bpf_strtoul's result pointer (ARG_PTR_TO_LONG): may be uninitialized, must be 8 aligned bytes. */
 #define STRTOUL(res) "stdw [%r10-16], 0x3231\nmov %r1, %r10\nadd %r1, -16\nmov %r2, 2\nmov %r3, 0\n" res "call 106\n"
 	{ "strtoul into uninitialized stack", NOMAP,
@@ -221,6 +243,8 @@ static int make_map(bpfvm *vm, int kind, bpfvm_map **out)
 	case ARRAY48: a.type = BPFVM_MAP_ARRAY; a.key_size = 4; a.value_size = 48; break;
 	case LOCKED: a.type = BPFVM_MAP_ARRAY; a.key_size = 4; a.value_size = 8; a.spin_lock_off = 0; break;
 	case PROGS: a.type = BPFVM_MAP_PROG_ARRAY; a.key_size = 4; a.value_size = 4; break;
+	case RODATA: a.type = BPFVM_MAP_ARRAY; a.key_size = 4; a.value_size = 8; a.max_entries = 1;
+		a.map_flags = BPFVM_F_RDONLY_PROG; break;
 	case INMAP: {
 		struct bpfvm_map_attr ia = { .sz = sizeof(ia), .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 4,
 		                             .max_entries = 1, .spin_lock_off = -1, .name = "inner" };
@@ -344,4 +368,40 @@ Test(verifier, mem_tail_call_target_gets_length)
 		bpfvm_map_put(pa);
 		bpfvm_destroy(vm);
 	}
+}
+
+/* Found by verifier_maps_fuzz against Linux: as Linux, ANY_ALIGNMENT
+ * relaxes map value and packet accesses but never stack ones (spill
+ * tracking works on whole 8-byte slots). */
+Test(verifier, any_alignment_keeps_stack_aligned)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_ARRAY, .key_size = 4, .value_size = 16,
+	                            .max_entries = 1, .spin_lock_off = -1 };
+	bpfvm_map *map;
+	cr_assert_eq(bpfvm_map_create(vm, &a, &map), 0);
+	const struct bpf_insn stack[] = {
+		{ .code = 0x7a, .dst_reg = 10, .off = -12 },  /* *(u64 *)(r10 - 12) = 0 */
+		{ .code = 0xb7 },                              /* r0 = 0 */
+		{ .code = 0x95 },
+	};
+	const struct bpf_insn value[] = {
+		{ .code = 0x18, .dst_reg = 1, .src_reg = 2, .imm = bpfvm_map_fd(map) }, /* r1 = &value + 3 */
+		{ .imm = 3 },
+		{ .code = 0x7a, .dst_reg = 1, .off = 0 },      /* *(u64 *)(r1 + 0) = 0 */
+		{ .code = 0xb7 },
+		{ .code = 0x95 },
+	};
+	char log[4096] = "";
+	struct bpfvm_prog_opts o = { .sz = sizeof(o), .log_buf = log, .log_size = sizeof(log),
+	                             .log_level = BPFVM_LOG_ERRORS, .flags = BPFVM_PROG_ANY_ALIGNMENT };
+	bpfvm_prog *prog = NULL;
+	cr_expect_neq(bpfvm_prog_load(vm, stack, 3, &o, &prog), 0);
+	cr_expect(strstr(log, "misaligned stack access") != NULL, "%s", log);
+	cr_expect_eq(bpfvm_prog_load(vm, value, 5, &o, &prog), 0, "%s", log);
+	if (prog)
+		bpfvm_prog_put(prog);
+	bpfvm_map_put(map);
+	bpfvm_destroy(vm);
 }

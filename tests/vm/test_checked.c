@@ -168,7 +168,6 @@ Test(checked, random_programs_never_crash)
 	bpfvm_destroy(vm);
 }
 
-#ifdef BPFVM_HAVE_MAPS
 /* A program that tail-calls itself through slot 0 of a prog array: as
  * Linux, 33 tail calls happen, then the call falls through. */
 Test(checked, tail_call_limit)
@@ -211,9 +210,7 @@ Test(checked, tail_call_limit)
 	bpfvm_map_put(map);
 	bpfvm_destroy(vm);
 }
-#endif
 
-#ifdef BPFVM_HAVE_MAPS
 /*
  * Regression: the interpreter's checked mode derived the region of an lddw
  * src=2 (map value address) as `pointer - insns[i+1].imm`, but after the
@@ -263,4 +260,3 @@ Test(checked, lddw_map_value_region_from_high_half)
 	bpfvm_map_put(map);
 	bpfvm_destroy(vm);
 }
-#endif

@@ -10,7 +10,6 @@
 #include "bpfvm.h"
 #include "insn.h"
 
-#ifdef BPFVM_HAVE_MAPS
 static bpfvm_map *g_array;
 
 /* Embedder helper: empties slot 0 of the prog array, dropping the last
@@ -67,9 +66,7 @@ Test(lifetime, prog_freed_while_running_after_tail_call)
 	bpfvm_map_put(g_array);
 	bpfvm_destroy(vm);
 }
-#endif
 
-#ifdef BPFVM_HAVE_MAPS
 /* Regression: a program run without the verifier could tail-call a
  * verified (or trusted) program, which then ran on the fast loop with
  * registers the unchecked program chose (a fake ctx in r1). */
@@ -107,4 +104,3 @@ Test(lifetime, checked_program_cannot_tail_call_fast_program)
 	bpfvm_map_put(arr);
 	bpfvm_destroy(vm);
 }
-#endif

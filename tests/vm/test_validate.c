@@ -85,21 +85,6 @@ Test(validate, xdp_needs_verifier)
 	bpfvm_destroy(vm);
 }
 
-#ifndef BPFVM_HAVE_VERIFIER
-Test(validate, no_verifier_build_says_how_to_load)
-{
-	bpfvm *vm;
-	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
-	struct bpf_insn p[] = { MOV64_K(0, 2), EXIT };
-	char log[256];
-	struct bpfvm_prog_opts po = { .sz = sizeof(po), .log_buf = log, .log_size = sizeof(log) };
-	bpfvm_prog *prog;
-	cr_expect_eq(bpfvm_prog_load(vm, p, N(p), &po, &prog), -EOPNOTSUPP);
-	cr_expect(strstr(log, "BPFVM_PROG_NO_VERIFY") != NULL, "%s", log);
-	bpfvm_destroy(vm);
-}
-#endif
-
 /* The decoder maps every opcodes.def entry's canonical encoding back to it. */
 Test(decode, every_opcode_roundtrips)
 {

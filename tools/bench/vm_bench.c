@@ -328,7 +328,7 @@ out:
 }
 
 /* Loads a kernel for one engine.  *prog is NULL (and 0 returned) when the
- * engine asked for is not the one the program runs on (no JIT). */
+ * engine asked for is not the one the program runs on (the JIT fell back). */
 static int load(bpfvm *vm, const struct kernel *k, const struct bpf_insn *insns, size_t n,
                 int eng, bpfvm_prog **prog)
 {
@@ -638,8 +638,8 @@ static void usage(FILE *f)
 		"  -k, --kernels LIST   comma-separated kernels (default: all; see --list)\n"
 		"  -e, --engines LIST   comma-separated engines: interp, jit, checked (the\n"
 		"                       interpreter in checked mode); default interp,jit, and\n"
-		"                       all three with --verify-only.  jit is skipped with a\n"
-		"                       note when the build has none\n"
+		"                       all three with --verify-only.  A kernel the JIT\n"
+		"                       can't translate is skipped there with a note\n"
 		"  -q, --quick          short samples: a rough table in a few seconds\n"
 		"      --verify-only    only check every engine's result against native\n"
 		"  -s, --samples N      timed samples per cell, median reported (default 5)\n"

@@ -16,11 +16,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bpfvm jit_dump [--blind] [--checked] FILE\n"
-	           "Loads FILE (raw instructions or assembly) unverified on the JIT and prints\n"
-	           "the x86-64 code, each block under the BPF instruction it came from.\n"
-	           "  --blind   blind constants (BPFVM_PROG_JIT_BLIND)\n"
-	           "  --checked checked mode (BPFVM_PROG_NO_VERIFY): inline run-time checks\n");
+	fprintf(f, "usage: bpfvm jit-dump [--blind] [--checked] [--prog NAME] FILE\n"
+	           "Loads FILE on the JIT and prints the x86-64 code, each block under the BPF\n"
+	           "instruction it came from.  Raw instructions or assembly load unverified into\n"
+	           "a VM with the conformance suite's helpers (ids 0-5); an ELF object's programs\n"
+	           "are verified first, as `bpfvm run` does, and each one is printed.\n"
+	           "  --blind      blind constants (BPFVM_PROG_JIT_BLIND)\n"
+	           "  --checked    checked mode (BPFVM_PROG_NO_VERIFY): inline run-time checks\n"
+	           "  --prog NAME  ELF: only that program (function or section name)\n");
 }
 
 static void dump_range(csh cs, const uint8_t *base, size_t from, size_t to)
@@ -39,67 +42,14 @@ static void dump_range(csh cs, const uint8_t *base, size_t from, size_t to)
 		cs_free(insn, n);
 }
 
-int cli_cmd_jit_dump(int argc, char **argv)
+/* Prints one loaded program's image; log holds its load log (the reason
+ * when the JIT fell back to the interpreter). */
+static int dump_prog(csh cs, struct bpfvm_prog *prog, const char *path, const char *log)
 {
-	static const struct option opts[] = { { "blind", no_argument, NULL, 'b' }, { "checked", no_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
-		                              { NULL, 0, NULL, 0 } };
-	uint32_t flags = BPFVM_PROG_UNCHECKED;
-	int c, rc = CLI_FAIL;
-	while ((c = getopt_long(argc, argv, "bch", opts, NULL)) != -1) {
-		if (c == 'b') {
-			flags |= BPFVM_PROG_JIT_BLIND;
-		} else if (c == 'c') {
-			flags = (flags & ~BPFVM_PROG_UNCHECKED) | BPFVM_PROG_NO_VERIFY;
-		} else if (c == 'h') {
-			usage(stdout);
-			return CLI_OK;
-		} else {
-			usage(stderr);
-			return CLI_USAGE;
-		}
-	}
-	if (optind + 1 != argc) {
-		usage(stderr);
-		return CLI_USAGE;
-	}
-	const char *path = argv[optind];
-	char *buf = NULL;
-	size_t len = 0, n = 0;
-	struct bpf_insn *insns = NULL;
-	bpfvm *vm = NULL;
-	bpfvm_prog *prog = NULL;
-	csh cs = 0;
-	int err = cli_read_file(path, &buf, &len);
-	if (err) {
-		cli_err("jit-dump", "%s: %s", path, strerror(-err));
-		goto out;
-	}
-	enum cli_prog_kind kind = cli_prog_kind(buf, len);
-	if (kind == CLI_PROG_ELF) {
-		cli_err("jit-dump", "%s: ELF objects are not supported here yet; give raw instructions or assembly", path);
-		goto out;
-	}
-	if (cli_parse_prog("jit-dump", path, buf, len, kind, &insns, &n))
-		goto out;
-	if ((err = cli_conformance_vm(&vm))) {
-		cli_err("jit-dump", "cannot create a VM: %s", bpfvm_strerror(err));
-		goto out;
-	}
-	char log[4096] = "";
-	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = flags, .engine = BPFVM_ENGINE_JIT,
-		                      .log_buf = log, .log_size = sizeof(log) };
-	if ((err = bpfvm_prog_load(vm, insns, n, &po, &prog))) {
-		cli_err("jit-dump", "%s: %s\n%s", path, bpfvm_strerror(err), log);
-		goto out;
-	}
 	struct jit_image *img = prog->jit;
 	if (!img) {
 		cli_err("jit-dump", "%s: not JIT'd:\n%s", path, log);
-		goto out;
-	}
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
-		cli_err("jit-dump", "capstone cannot open x86-64");
-		goto out;
+		return CLI_FAIL;
 	}
 	const uint8_t *code = img->mem;
 	printf("; %zu bytes of x86-64, %u passes\n; entry trampoline and abort stub\n", img->code_size, img->passes);
@@ -125,7 +75,120 @@ int cli_cmd_jit_dump(int argc, char **argv)
 		printf("%5u: %s\n", i, text);
 		dump_range(cs, code, img->addrs[i], end);
 	}
+	return CLI_OK;
+}
+
+/* An ELF object: verified (or checked with --checked) as `bpfvm run`
+ * loads it, in a VM with bpfvm's own helpers; every loaded program is
+ * printed, or the one --prog names (loaded with the programs its prog
+ * arrays start with, which are not printed). */
+static int dump_elf(csh cs, const char *path, const char *name, uint32_t flags)
+{
+	static char log[1 << 16];
+	bpfvm *vm = NULL;
+	bpfvm_obj *obj = NULL;
+	int rc = CLI_FAIL, err;
+	if ((err = bpfvm_create(NULL, &vm))) {
+		cli_err("jit-dump", "cannot create a VM: %s", bpfvm_strerror(err));
+		return CLI_FAIL;
+	}
+	struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log),
+	                             .log_level = BPFVM_LOG_ERRORS, .prog_flags = flags, .engine = BPFVM_ENGINE_JIT };
+	if ((err = bpfvm_obj_open_file(vm, path, &oo, &obj))) {
+		cli_err("jit-dump", "%s: cannot open the ELF object: %s\n%s", path, bpfvm_strerror(err), log);
+		goto out;
+	}
+	if (name && (bpfvm_obj_set_autoload(obj, NULL, 0) || bpfvm_obj_set_autoload(obj, name, 1))) {
+		cli_err("jit-dump", "%s: no program named '%s' (a function or section name)", path, name);
+		goto out;
+	}
+	if ((err = bpfvm_obj_load(obj))) {
+		cli_err("jit-dump", "%s: load failed: %s\n%s", path, bpfvm_strerror(err), log);
+		goto out;
+	}
 	rc = CLI_OK;
+	bpfvm_prog *only = name ? bpfvm_obj_prog(obj, name) : NULL;
+	for (unsigned i = 0; i < bpfvm_obj_prog_count(obj) && rc == CLI_OK; i++) {
+		bpfvm_prog *p = bpfvm_obj_prog_at(obj, i);
+		if (!p || (only && p != only))
+			continue;
+		printf("; program %s\n", bpfvm_prog_name(p));
+		rc = dump_prog(cs, p, path, log);
+	}
+out:
+	bpfvm_obj_close(obj);
+	bpfvm_destroy(vm);
+	return rc;
+}
+
+int cli_cmd_jit_dump(int argc, char **argv)
+{
+	static const struct option opts[] = { { "blind", no_argument, NULL, 'b' }, { "checked", no_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
+		                              { "prog", required_argument, NULL, 'p' }, { NULL, 0, NULL, 0 } };
+	uint32_t flags = 0; /* BPFVM_PROG_UNCHECKED for raw input, below */
+	bool checked = false;
+	const char *elf_prog = NULL;
+	int c, rc = CLI_FAIL;
+	while ((c = getopt_long(argc, argv, "bchp:", opts, NULL)) != -1) {
+		if (c == 'b') {
+			flags |= BPFVM_PROG_JIT_BLIND;
+		} else if (c == 'c') {
+			checked = true;
+		} else if (c == 'p') {
+			elf_prog = optarg;
+		} else if (c == 'h') {
+			usage(stdout);
+			return CLI_OK;
+		} else {
+			usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	const char *path = argv[optind];
+	char *buf = NULL;
+	size_t len = 0, n = 0;
+	struct bpf_insn *insns = NULL;
+	bpfvm *vm = NULL;
+	bpfvm_prog *prog = NULL;
+	csh cs = 0;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
+		cli_err("jit-dump", "capstone cannot open x86-64");
+		goto out;
+	}
+	int err = cli_read_file(path, &buf, &len);
+	if (err) {
+		cli_err("jit-dump", "%s: %s", path, strerror(-err));
+		goto out;
+	}
+	enum cli_prog_kind kind = cli_prog_kind(buf, len);
+	if (kind == CLI_PROG_ELF) {
+		rc = dump_elf(cs, path, elf_prog, flags | (checked ? BPFVM_PROG_NO_VERIFY : 0));
+		goto out;
+	}
+	if (elf_prog) {
+		cli_err("jit-dump", "%s: --prog needs an ELF object", path);
+		rc = CLI_USAGE;
+		goto out;
+	}
+	flags |= checked ? BPFVM_PROG_NO_VERIFY : BPFVM_PROG_UNCHECKED;
+	if (cli_parse_prog("jit-dump", path, buf, len, kind, &insns, &n))
+		goto out;
+	if ((err = cli_conformance_vm(&vm))) {
+		cli_err("jit-dump", "cannot create a VM: %s", bpfvm_strerror(err));
+		goto out;
+	}
+	char log[4096] = "";
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = flags, .engine = BPFVM_ENGINE_JIT,
+		                      .log_buf = log, .log_size = sizeof(log) };
+	if ((err = bpfvm_prog_load(vm, insns, n, &po, &prog))) {
+		cli_err("jit-dump", "%s: %s\n%s", path, bpfvm_strerror(err), log);
+		goto out;
+	}
+	rc = dump_prog(cs, prog, path, log);
 out:
 	if (cs)
 		cs_close(&cs);

@@ -58,8 +58,6 @@ static int report_error(const struct run_args *a, const char *what, int err, con
 	while (dl && detail[dl - 1] == '\n')
 		dl--;
 	cli_err("run", "%s: %s: %s%s%.*s", a->file, what, bpfvm_strerror(err), dl ? "\n" : "", (int)dl, detail);
-	if (err == -EOPNOTSUPP && !a->flags && !strstr(detail, "--no-verify"))
-		fprintf(stderr, "bpfvm run: this build cannot verify the program; use --no-verify (checked mode)\n");
 	return CLI_FAIL;
 }
 
@@ -124,7 +122,6 @@ out:
 	return rc;
 }
 
-#ifdef BPFVM_HAVE_ELF
 static int run_elf(const struct run_args *a, bpfvm *vm, const uint8_t *mem, size_t memlen)
 {
 	static char log[1 << 16];
@@ -173,7 +170,6 @@ static int run_elf(const struct run_args *a, bpfvm *vm, const uint8_t *mem, size
 	bpfvm_obj_close(obj);
 	return rc;
 }
-#endif
 
 int cli_cmd_run(int argc, char **argv)
 {
@@ -261,12 +257,7 @@ int cli_cmd_run(int argc, char **argv)
 	}
 	enum cli_prog_kind kind = cli_prog_kind(buf, len);
 	if (kind == CLI_PROG_ELF) {
-#ifdef BPFVM_HAVE_ELF
 		rc = run_elf(&a, vm, (uint8_t *)membuf, memlen);
-#else
-		cli_err("run", "%s is an ELF object, but this build has no ELF loader yet; "
-		        "give raw instructions or assembly text", a.file);
-#endif
 		goto out;
 	}
 	if (a.prog)

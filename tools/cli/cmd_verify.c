@@ -1,9 +1,10 @@
 /*
- * bpfvm verify FILE [--type T] [--mem-size N] [--json] [--log-level N]
+ * bpfvm verify FILE [--type T] [--mem-size N] [--json] [--log-level N] [--tail-calls]
  * Loads a program (raw instructions or assembly) or every program of an ELF
  * object through the verifier and prints the log: exit 0 accepted, 1
  * rejected, 2 usage.  --json prints
- * {"accepted": bool, "error": ..., "log": ..., statistics}.
+ * {"accepted": bool, "error": ..., "log": ..., statistics}.  --tail-calls
+ * (ELF objects) adds the tail-call graph (tail_graph.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,15 +12,21 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tail_graph.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bpfvm verify FILE [--type TYPE] [--mem-size N] [--any-alignment] [--json] [--log-level N]\n"
-	           "                    [--prog NAME]\n"
+	           "                    [--prog NAME] [--tail-calls]\n"
 	           "  Verifies a program (raw bytes, assembly, or every program of an ELF object)\n"
 	           "  and prints the verifier log; objects built with -g name the source line.\n"
 	           "  --prog: ELF: only that program (and those in its prog arrays' initial slots).\n"
-	           "  --log-level: 1 errors (default), 2 adds per-insn states, 4 adds statistics (bits, e.g. 7).\n"
+	           "  --tail-calls (ELF objects): print the tail-call graph: programs, prog arrays,\n"
+	           "  edges, cycles, and the deepest stack along any chain of tail calls.\n"
+	           "  --type, --mem-size, --any-alignment: for raw or assembly input, the program type\n"
+	           "  (default mem), its input size if fixed, and BPFVM_PROG_ANY_ALIGNMENT; an ELF\n"
+	           "  object's programs take their types from their section names.\n"
+	           "  --log-level: bits: 1 errors, 2 per-insn states, 4 statistics (default 5).\n"
 	           "  Exit status: 0 accepted, 1 rejected, 2 usage error.\n");
 }
 
@@ -32,7 +39,8 @@ static void print_stats_json(const struct bpfvm_verify_stats *st)
 
 /* Every program of an ELF object: the loader links, relocates and verifies
  * them all (as `bpfvm run` does); one rejection rejects the object. */
-static int verify_elf(const char *path, const char *prog, uint32_t level, uint32_t flags, bool json)
+static int verify_elf(const char *path, const char *prog, uint32_t level, uint32_t flags, bool json,
+                      bool tail_calls)
 {
 	bpfvm *vm = NULL;
 	int err = bpfvm_create(NULL, &vm);
@@ -66,7 +74,14 @@ static int verify_elf(const char *path, const char *prog, uint32_t level, uint32
 			print_stats_json(&st);
 			printf("}");
 		}
-		printf("], \"log\": ");
+		printf("]");
+		if (!err && tail_calls) {
+			printf(", \"tail_calls\": {");
+			if ((err = cli_tail_graph(obj, path, true)))
+				cli_err("verify", "tail-call graph: %s", bpfvm_strerror(err));
+			printf("}");
+		}
+		printf(", \"log\": ");
 		cli_json_str(log ? log : "");
 		printf("}\n");
 	} else {
@@ -81,6 +96,8 @@ static int verify_elf(const char *path, const char *prog, uint32_t level, uint32
 			printf("%s: accepted (%llu insns processed, %llu states, stack %u bytes)\n", bpfvm_prog_name(p),
 			       (unsigned long long)st.insns_processed, (unsigned long long)st.states_total, st.stack_depth);
 		}
+		if (!err && tail_calls && (err = cli_tail_graph(obj, path, false)))
+			cli_err("verify", "tail-call graph: %s", bpfvm_strerror(err));
 		printf("%s: %s\n", path, err ? "rejected" : "accepted");
 	}
 	bpfvm_obj_close(obj);
@@ -92,7 +109,7 @@ static int verify_elf(const char *path, const char *prog, uint32_t level, uint32
 int cli_cmd_verify(int argc, char **argv)
 {
 	const char *path = NULL, *type = NULL, *elf_prog = NULL;
-	bool json = false;
+	bool json = false, tail_calls = false;
 	uint32_t level = BPFVM_LOG_ERRORS | BPFVM_LOG_STATS, mem_size = 0, flags = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -100,6 +117,8 @@ int cli_cmd_verify(int argc, char **argv)
 			return CLI_OK;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--tail-calls")) {
+			tail_calls = true;
 		} else if (!strcmp(argv[i], "--any-alignment")) {
 			flags |= BPFVM_PROG_ANY_ALIGNMENT;
 		} else if (!strcmp(argv[i], "--log-level") && i + 1 < argc) {
@@ -131,12 +150,17 @@ int cli_cmd_verify(int argc, char **argv)
 	int err = cli_read_file(path, &buf, &len);
 	if (err) {
 		cli_err("verify", "%s: %s", path, strerror(-err));
-		return CLI_USAGE;
+		return CLI_FAIL;
 	}
 	enum cli_prog_kind kind = cli_prog_kind(buf, len);
 	if (kind == CLI_PROG_ELF) {
 		free(buf);
-		return verify_elf(path, elf_prog, level, flags, json);
+		return verify_elf(path, elf_prog, level, flags, json, tail_calls);
+	}
+	if (tail_calls) {
+		cli_err("verify", "%s: --tail-calls needs an ELF object (prog arrays and their initial slots)", path);
+		free(buf);
+		return CLI_USAGE;
 	}
 	if (cli_parse_prog("verify", path, buf, len, kind, &insns, &n)) {
 		free(buf);

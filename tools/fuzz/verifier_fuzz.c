@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "bpfvm.h"
+#include "fix_jumps.h"
 #include "isa.h"
 
 static bpfvm *vm;
@@ -99,22 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	insns[k].code = 0x95; /* exit */
 	n = k + 1;
-	for (size_t i = 0; i < n; i++) {
-		enum vm_op op = vm_decode(&insns[i]);
-		if (op == VM_OP_INVALID)
-			continue;
-		uint8_t f = vm_opinfo[op].fmt;
-		bool in_imm = f == FMT_JA32 || f == FMT_CALL_LOCAL;
-		if (f != FMT_JA && f != FMT_JCOND_K && f != FMT_JCOND_X && !in_imm)
-			continue;
-		int64_t t = (int64_t)i + 1 + (in_imm ? insns[i].imm : insns[i].off);
-		if (t < 0 || t >= (int64_t)n || (t > 0 && insns[t - 1].code == 0x18 && vm_decode(&insns[t - 1]) == VM_OP_LDDW))
-			t = (int64_t)n - 1;
-		if (in_imm)
-			insns[i].imm = (int32_t)(t - (int64_t)i - 1);
-		else
-			insns[i].off = (int16_t)(t - (int64_t)i - 1);
-	}
+	fuzz_fix_jumps(insns, (uint32_t)n);
 	if (getenv("VFY_FUZZ_DUMP"))
 		for (size_t i = 0; i < n; i++)
 			fprintf(stderr, "%zu: %02x dst=%u src=%u off=%d imm=%d\n", i, insns[i].code, insns[i].dst_reg,

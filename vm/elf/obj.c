@@ -42,7 +42,6 @@ static int obj_err(struct bpfvm_obj *obj, int err, const char *fmt, ...)
 	return err;
 }
 
-#ifdef BPFVM_HAVE_MAPS
 static int create_one(struct bpfvm_obj *obj, struct elf_map *m, bpfvm_map **out)
 {
 	struct bpfvm_map_attr attr = m->attr;
@@ -115,15 +114,6 @@ static int create_maps(struct bpfvm_obj *obj)
 	}
 	return 0;
 }
-#else
-static int create_maps(struct bpfvm_obj *obj)
-{
-	if (obj->o.nmaps)
-		return obj_err(obj, -ENOTSUP, "the object has maps ('%s'), but this bpfvm was built without maps",
-		               obj->o.maps[0].name);
-	return 0;
-}
-#endif
 
 int bpfvm_obj_open_mem(bpfvm *vm, const void *buf, size_t len, const struct bpfvm_obj_opts *opts, bpfvm_obj **out)
 {
@@ -336,7 +326,6 @@ int bpfvm_obj_load(bpfvm_obj *obj)
 	free(want);
 	if (err)
 		return err;
-#ifdef BPFVM_HAVE_MAPS
 	for (uint32_t i = 0; i < o->nmaps; i++) {
 		struct elf_map *m = &o->maps[i];
 		for (uint32_t s = 0; s < m->nslots; s++) {
@@ -345,14 +334,18 @@ int bpfvm_obj_load(bpfvm_obj *obj)
 			if (m->slots[s].kind != ELF_SLOT_PROG || !obj->progs[m->slots[s].target])
 				continue;
 			uint32_t key = m->slots[s].index;
-			int fd = bpfvm_prog_fd(obj->progs[m->slots[s].target]);
-			err = bpfvm_map_update(obj->maps[i], &key, &fd, BPFVM_ANY);
+			/* the prog array's insertion checks log their reason here */
+			struct vm_log *L = &obj->log;
+			size_t room = L->size > L->len ? L->size - L->len : 0;
+			err = bpfvm_prog_array_update(obj->maps[i], key, obj->progs[m->slots[s].target],
+			                              room > 1 ? L->buf + L->len : NULL, room > 1 ? room : 0);
+			if (room > 1)
+				L->len += strnlen(L->buf + L->len, room - 1);
 			if (err)
 				return obj_err(obj, err, "prog array '%s': can't put program '%s' in slot %u: %s", m->name,
 				               o->progs[m->slots[s].target].name, key, bpfvm_strerror(err));
 		}
 	}
-#endif
 	obj->loaded = true;
 	return 0;
 }
@@ -364,11 +357,9 @@ void bpfvm_obj_close(bpfvm_obj *obj)
 	for (uint32_t i = 0; obj->progs && i < obj->o.nprogs; i++)
 		if (obj->progs[i])
 			bpfvm_prog_put(obj->progs[i]);
-#ifdef BPFVM_HAVE_MAPS
 	for (uint32_t i = 0; obj->maps && i < obj->o.nmaps; i++)
 		if (obj->maps[i])
 			bpfvm_map_put(obj->maps[i]);
-#endif
 	free(obj->progs);
 	free(obj->autoload);
 	free(obj->maps);

@@ -328,20 +328,21 @@ BPFVM_API int bpfvm_prog_verify_stats(const bpfvm_prog *prog, struct bpfvm_verif
 /* Maps                                                                */
 /* ------------------------------------------------------------------ */
 
-/* Map types, numbered as Linux numbers them. */
+/* Map types, numbered as Linux numbers them.  Those marked "not yet" are
+ * reserved: bpfvm_map_create() rejects them with -EINVAL. */
 enum bpfvm_map_type {
 	BPFVM_MAP_HASH = 1,
 	BPFVM_MAP_ARRAY = 2,
 	BPFVM_MAP_PROG_ARRAY = 3,
-	BPFVM_MAP_PERCPU_HASH = 5,
-	BPFVM_MAP_PERCPU_ARRAY = 6,
-	BPFVM_MAP_LRU_HASH = 9,
+	BPFVM_MAP_PERCPU_HASH = 5,   /* one value per possible CPU (docs/maps.md) */
+	BPFVM_MAP_PERCPU_ARRAY = 6,  /* one value per possible CPU (docs/maps.md) */
+	BPFVM_MAP_LRU_HASH = 9,      /* a full map evicts (docs/maps.md) */
 	BPFVM_MAP_LRU_PERCPU_HASH = 10,
 	BPFVM_MAP_ARRAY_OF_MAPS = 12,
 	BPFVM_MAP_HASH_OF_MAPS = 13,
-	BPFVM_MAP_QUEUE = 22,
-	BPFVM_MAP_STACK = 23,
-	BPFVM_MAP_RINGBUF = 27,
+	BPFVM_MAP_QUEUE = 22,        /* key_size 0: push, pop, peek */
+	BPFVM_MAP_STACK = 23,        /* key_size 0: push, pop, peek */
+	BPFVM_MAP_RINGBUF = 27,      /* max_entries = data bytes; key/value size 0 */
 };
 
 /* Map flags and update flags, as Linux. */
@@ -400,10 +401,50 @@ BPFVM_API unsigned bpfvm_num_possible_cpus(void);
 BPFVM_API int bpfvm_map_lookup(bpfvm_map *map, const void *key, void *value, uint64_t flags);
 BPFVM_API int bpfvm_map_update(bpfvm_map *map, const void *key, const void *value, uint64_t flags);
 BPFVM_API int bpfvm_map_delete(bpfvm_map *map, const void *key);
+/* Copies the element out and removes it, atomically (as Linux's
+ * BPF_MAP_LOOKUP_AND_DELETE_ELEM).  Queues pop their oldest element,
+ * stacks their newest (key NULL, flags 0; -ENOENT when empty).  Not yet
+ * for keyed maps: -ENOTSUP.  Queues and stacks also take key NULL in
+ * bpfvm_map_update (push; BPFVM_EXIST overwrites the oldest element when
+ * full) and bpfvm_map_lookup (peek). */
+BPFVM_API int bpfvm_map_lookup_and_delete(bpfvm_map *map, const void *key, void *value, uint64_t flags);
 /* key NULL gives the first key; -ENOENT after the last. */
 BPFVM_API int bpfvm_map_get_next_key(bpfvm_map *map, const void *key, void *next_key);
+/* Puts `prog` in slot `index` of a prog array, as bpfvm_map_update with its
+ * handle, and on refusal writes the reason into log_buf (may be NULL).
+ * Refused: a program of another type than the array's (fixed by the first
+ * program put in it or tail-calling through it, as Linux), a verified or
+ * unchecked program in an array a BPFVM_PROG_NO_VERIFY program uses, and
+ * one that would let a chain of tail calls need more call frames than the
+ * interpreter has (docs/verifier.md).  The array takes its own reference.
+ * Called from any thread; may run concurrently with programs. */
+BPFVM_API int bpfvm_prog_array_update(bpfvm_map *map, uint32_t index, bpfvm_prog *prog, char *log_buf,
+                                      size_t log_size);
 /* Makes the map read-only to the host (as BPF_MAP_FREEZE). */
 BPFVM_API int bpfvm_map_freeze(bpfvm_map *map);
+
+/* ------------------------------------------------------------------ */
+/* Ring buffers (BPFVM_MAP_RINGBUF): the consumer side                 */
+/* ------------------------------------------------------------------ */
+
+/* Called once per committed record, in reservation order; data/size is
+ * the record's payload, valid only during the call.  Return 0 to go on, a
+ * negative errno to stop (the record counts as consumed). */
+typedef int (*bpfvm_ringbuf_sample_fn)(void *ctx, void *data, size_t size);
+
+/* Consumes every committed record available now, stopping at the first
+ * record a producer reserved but has not yet submitted (as Linux).
+ * Returns the number of records passed to fn (discarded records are
+ * skipped silently), or fn's negative return.  One consumer per ring
+ * buffer: any thread, one at a time (-EBUSY if another thread, or fn
+ * itself, is consuming).  Programs may produce concurrently on any
+ * threads. */
+BPFVM_API int bpfvm_ringbuf_consume(bpfvm_map *map, bpfvm_ringbuf_sample_fn fn, void *ctx);
+/* As bpfvm_ringbuf_consume(), but when nothing is available waits up to
+ * timeout_ms (-1: forever, 0: don't wait) for a producer to commit one.
+ * Returns the records consumed, 0 on timeout.  Not from inside a program
+ * run (-EDEADLK) unless timeout_ms is 0. */
+BPFVM_API int bpfvm_ringbuf_poll(bpfvm_map *map, bpfvm_ringbuf_sample_fn fn, void *ctx, int timeout_ms);
 
 /* Waits until every program run that was in progress when it was called
  * has finished (in the spirit of the proposed BPF_SYNCHRONIZE_MAPS): after
