@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "seed.h"
 #include "util.h"
 
 Test(elf_percpu, counter)
@@ -83,4 +84,26 @@ Test(elf_percpu, hash_counters)
 		bpfvm_obj_close(obj);
 		bpfvm_destroy(vm);
 	}
+}
+
+/* bpfvm run --seed on a per-CPU hash: the one value given seeds every
+ * CPU's, so the program's sum over CPUs starts at value x CPUs. */
+Test(elf_percpu, hash_seeded)
+{
+	bpfvm *vm;
+	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
+	char log[8192] = "", path[512], err[256] = "";
+	snprintf(path, sizeof(path), "%s/percpu_hash.o", ELF_TEST_DIR);
+	struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log) };
+	bpfvm_obj *obj;
+	cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s", log);
+	cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+	const char *json = "{\"maps\": [{\"name\": \"hits\", \"entries\": [{\"key\": 7, \"value\": 100}]},"
+	                   " {\"name\": \"hits_np\", \"entries\": [{\"key\": 7, \"value\": 100}]}]}";
+	cr_assert_eq(cli_seed_maps(obj, json, strlen(json), err, sizeof(err)), 0, "%s", err);
+	uint64_t r0;
+	cr_assert_eq(bpfvm_prog_run(bpfvm_obj_prog(obj, "count"), NULL, 0, &r0), 0);
+	cr_expect_eq(r0, 100ull * bpfvm_num_possible_cpus() + 1, "r0 %llu", (unsigned long long)r0);
+	bpfvm_obj_close(obj);
+	bpfvm_destroy(vm);
 }

@@ -334,7 +334,7 @@ enum bpfvm_map_type {
 	BPFVM_MAP_HASH = 1,
 	BPFVM_MAP_ARRAY = 2,
 	BPFVM_MAP_PROG_ARRAY = 3,
-	BPFVM_MAP_PERCPU_HASH = 5,   /* one value per possible CPU (docs/maps.md) */
+	BPFVM_MAP_PERCPU_HASH = 5,   /* one value per possible CPU per key (docs/maps.md) */
 	BPFVM_MAP_PERCPU_ARRAY = 6,  /* one value per possible CPU (docs/maps.md) */
 	BPFVM_MAP_LRU_HASH = 9,      /* a full map evicts (docs/maps.md) */
 	BPFVM_MAP_LRU_PERCPU_HASH = 10,
