@@ -15,6 +15,10 @@
  * examined it is not evicted while an unreferenced element can be; among
  * unreferenced elements, roughly the oldest insert goes first.
  *
+ * With BPF_F_NO_COMMON_LRU each possible CPU has its own lists and lock
+ * and an equal share of max_entries, as Linux: an insert evicts from its
+ * CPU's lists when that CPU's share is full.
+ *
  * Concurrency.  Lookups never take the LRU lock (lru.h: one relaxed load,
  * at most one relaxed store).  Inserts, replaces and deletes take it once,
  * under their bucket lock, to list or unlist the element; the evictor

@@ -5,8 +5,9 @@
  *
  * Every element of an LRU map carries a struct lru_node right before its
  * struct htab_elem (hash.c allocates h->pre bytes in front of each
- * element).  The lists and `list` are guarded by the map's LRU lock;
- * `ref` is the lock-free "referenced" hint that lookups set.
+ * element).  The lists and `list` are guarded by the lock of the LRU
+ * `owner` names (the map's one LRU, or with BPF_F_NO_COMMON_LRU one per
+ * CPU); `ref` is the lock-free "referenced" hint that lookups set.
  *
  * Lock order: a bucket lock, then the LRU lock, then (only by trylock) the
  * bucket lock of an eviction victim.  The evictor never waits for a bucket
