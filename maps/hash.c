@@ -683,7 +683,7 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 		/* On the lists before readers can see it: its ref flag is reset
 		 * while no lookup can set it (lru.h). */
 		if (old)
-			map_lru_replace(h->lru, (struct lru_node *)old - 1, (struct lru_node *)e - 1);
+			map_lru_replace(h->lru, (struct lru_node *)old - 1, (struct lru_node *)e - 1, p.home);
 		else
 			map_lru_push(h->lru, (struct lru_node *)e - 1, lru_list);
 	}

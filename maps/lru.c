@@ -134,17 +134,31 @@ void map_lru_push(struct map_lru *l, struct lru_node *n, uint32_t list)
 	map_spin_unlock(&ll->lock);
 }
 
-void map_lru_replace(struct map_lru *l, struct lru_node *old, struct lru_node *fresh)
+static int evict(struct map_lru *l, struct lru_list *ll, const void *held);
+
+void map_lru_replace(struct map_lru *l, struct lru_node *old, struct lru_node *fresh, const void *held)
 {
-	/* The new element stays charged to old's list (Linux charges it to
-	 * the updating CPU's list, evicting there if that one is full). */
-	struct lru_list *ll = &l->list[old->owner];
-	atomic_store_explicit(&fresh->ref, 0, memory_order_relaxed);
-	fresh->owner = old->owner;
-	map_spin_lock(&ll->lock);
-	list_del(ll, old);
-	list_add_head(ll, LRU_INACTIVE, fresh);
-	map_spin_unlock(&ll->lock);
+	uint32_t to = old->owner;
+	if (l->nlists > 1 && vm_cpu_current() != to) {
+		/* As Linux's per-CPU LRU: the new element is charged to the
+		 * updating CPU, which evicts from its own lists if its share is
+		 * full (never `old`: that is on another CPU's lists), and old's
+		 * place in its CPU's share is freed.  If nothing could be
+		 * evicted, the element stays in old's share instead. */
+		uint32_t c = vm_cpu_current();
+		struct lru_list *cl = &l->list[c];
+		if (atomic_fetch_add_explicit(&cl->used, 1, memory_order_relaxed) < l->cap || !evict(l, cl, held)) {
+			atomic_fetch_sub_explicit(&l->list[to].used, 1, memory_order_relaxed);
+			to = c;
+		} else {
+			atomic_fetch_sub_explicit(&cl->used, 1, memory_order_relaxed);
+		}
+	}
+	struct lru_list *ol = &l->list[old->owner];
+	map_spin_lock(&ol->lock);
+	list_del(ol, old);
+	map_spin_unlock(&ol->lock);
+	map_lru_push(l, fresh, to);
 }
 
 void map_lru_remove(struct map_lru *l, struct lru_node *n)

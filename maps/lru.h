@@ -66,10 +66,11 @@ void map_lru_unreserve(struct map_lru *l, uint32_t list);
 /* The new element goes on the inactive list of `list`, unreferenced.
  * Called under the element's bucket lock, before it is published. */
 void map_lru_push(struct map_lru *l, struct lru_node *n, uint32_t list);
-/* `fresh` replaces `old` (an update of an existing key): it takes old's
- * list and goes on its inactive list, unreferenced.  Under the bucket
- * lock, before fresh is published. */
-void map_lru_replace(struct map_lru *l, struct lru_node *old, struct lru_node *fresh);
+/* `fresh` replaces `old` (an update of an existing key) and goes on an
+ * inactive list, unreferenced: old's list, or with per-CPU lists the
+ * updating CPU's (which may evict there; `held` as for map_lru_reserve).
+ * Under the bucket lock, before fresh is published. */
+void map_lru_replace(struct map_lru *l, struct lru_node *old, struct lru_node *fresh, const void *held);
 /* An element leaves the lists (delete).  Under its bucket lock. */
 void map_lru_remove(struct map_lru *l, struct lru_node *n);
 

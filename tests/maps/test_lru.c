@@ -573,6 +573,20 @@ Test(lru, per_cpu_lists_give_each_cpu_its_share)
 		cr_expect_eq(count_keys(m), 8, "a second CPU's share adds up");
 		for (uint64_t k = 36; k < 40; k++)
 			cr_expect(has(m, k), "key %llu: another CPU's inserts evicted it", (unsigned long long)k);
+		/* Replacing one of them from here moves it to this CPU's share
+		 * (as Linux), evicting one of this CPU's keys. */
+		uint64_t k = 36, v = 1;
+		cr_expect_eq(bpfvm_map_update(m, &k, &v, BPFVM_EXIST), 0);
+		cr_expect_eq(count_keys(m), 7);
+		cr_assert(pin(0, &saved));
+		k = 300;
+		cr_expect_eq(bpfvm_map_update(m, &k, &k, BPFVM_NOEXIST), 0);
+		cr_expect_eq(count_keys(m), 8, "the first CPU had a free place");
+		cr_assert(pin(1, &saved));
+		k = 36;
+		cr_expect(has(m, k));
+		k = 300;
+		cr_expect_eq(bpfvm_map_delete(m, &k), 0);
 		/* Deleting the first CPU's keys frees its share, not this one's. */
 		for (uint64_t k = 36; k < 40; k++)
 			cr_expect_eq(bpfvm_map_delete(m, &k), 0);
