@@ -25,6 +25,8 @@ static const struct map_ops *map_type_ops(uint32_t type)
 	case BPFVM_MAP_STACK: return &map_stack_ops;
 	case BPFVM_MAP_PERCPU_ARRAY: return &map_percpu_array_ops;
 	case BPFVM_MAP_PERCPU_HASH: return &map_percpu_hash_ops;
+	case BPFVM_MAP_LRU_HASH: return &map_lru_hash_ops;
+	case BPFVM_MAP_LRU_PERCPU_HASH: return &map_lru_percpu_hash_ops;
 	default: return NULL;
 	}
 }

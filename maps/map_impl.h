@@ -19,8 +19,8 @@
 #define MAP_MAX_BYTES (1ull << 30)     /* per map, see check_common() */
 
 extern const struct map_ops map_array_ops, map_hash_ops, map_array_of_maps_ops, map_hash_of_maps_ops,
-	map_prog_array_ops, map_percpu_array_ops, map_percpu_hash_ops, map_ringbuf_ops, map_queue_ops,
-	map_stack_ops;
+	map_prog_array_ops, map_percpu_array_ops, map_percpu_hash_ops, map_lru_hash_ops,
+	map_lru_percpu_hash_ops, map_ringbuf_ops, map_queue_ops, map_stack_ops;
 
 /* Per-VM state of maps/, hung off vm->pins (created with the first map or
  * pin, under vm->lock). */
@@ -95,7 +95,7 @@ void map_htab_free(struct bpfvm_map *map);
 /* BPF_MAP_TYPE_HASH's lookup (map_hash_ops.lookup), called directly by
  * map_helper_lookup: a direct call instead of a load and an indirect one. */
 void *map_htab_lookup(struct bpfvm_map *map, const void *key);
-/* Test hook: every key of this empty BPFVM_MAP_HASH or _PERCPU_HASH map
+/* Test hook: every key of this empty BPFVM_MAP_HASH, _PERCPU_HASH or LRU hash map
  * collides in one bucket, to reach overflow chains with few keys.
  * -EINVAL otherwise. */
 int map_htab_test_collide(struct bpfvm_map *map);

@@ -32,7 +32,6 @@ static const struct {
 	{ "hom no template", { .type = BPFVM_MAP_HASH_OF_MAPS, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
 	{ "queue with a key", { .type = BPFVM_MAP_QUEUE, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
 	{ "per-CPU hash with a spin lock", { .type = BPFVM_MAP_PERCPU_HASH, .key_size = 4, .value_size = 8, .max_entries = 1, .spin_lock_off = 0 }, -EINVAL },
-	{ "not yet: LRU hash", { .type = BPFVM_MAP_LRU_HASH, .key_size = 4, .value_size = 4, .max_entries = 1, .spin_lock_off = -1 }, -EINVAL },
 };
 
 Test(map_attr, rejects_bad_attributes)

@@ -336,7 +336,8 @@ enum bpfvm_map_type {
 	BPFVM_MAP_PROG_ARRAY = 3,
 	BPFVM_MAP_PERCPU_HASH = 5,   /* one value per possible CPU per key (docs/maps.md) */
 	BPFVM_MAP_PERCPU_ARRAY = 6,  /* one value per possible CPU (docs/maps.md) */
-	BPFVM_MAP_LRU_HASH = 9,      /* not yet */
+	BPFVM_MAP_LRU_HASH = 9,      /* a full map evicts (docs/maps.md) */
+	BPFVM_MAP_LRU_PERCPU_HASH = 10,
 	BPFVM_MAP_ARRAY_OF_MAPS = 12,
 	BPFVM_MAP_HASH_OF_MAPS = 13,
 	BPFVM_MAP_QUEUE = 22,        /* key_size 0: push, pop, peek */
