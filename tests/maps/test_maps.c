@@ -43,9 +43,38 @@ Test(map_attr, rejects_bad_attributes)
 		bpfvm_map *m = (bpfvm_map *)0x1;
 		cr_expect_eq(bpfvm_map_create(vm, &a, &m), bad_attrs[i].err, "%s", bad_attrs[i].what);
 		cr_expect_eq(m, (bpfvm_map *)0x1, "%s: *out untouched on failure", bad_attrs[i].what);
+		/* The same refusal with a log: one line saying why. */
+		char why[256];
+		memset(why, 'x', sizeof(why));
+		a.log_buf = why;
+		a.log_size = sizeof(why);
+		cr_expect_eq(bpfvm_map_create(vm, &a, &m), bad_attrs[i].err, "%s", bad_attrs[i].what);
+		size_t l = strnlen(why, sizeof(why));
+		cr_expect(l > 10 && l < sizeof(why) && why[l - 1] == '\n',
+		          "%s: reason '%.*s'", bad_attrs[i].what, (int)(l < sizeof(why) ? l : 0), why);
 	}
-	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_HASH, .key_size = 4, .value_size = 4, .max_entries = 1 };
+	/* Reasons name the problem; a short log is truncated, still terminated;
+	 * a success empties it; callers built before log_buf existed are fine. */
+	char why[256] = "stale";
+	struct bpfvm_map_attr bad = { .sz = sizeof(bad), .type = 999, .key_size = 4, .value_size = 4, .max_entries = 1,
+	                              .spin_lock_off = -1, .log_buf = why, .log_size = sizeof(why) };
 	bpfvm_map *m;
+	cr_expect_eq(bpfvm_map_create(vm, &bad, &m), -EINVAL);
+	cr_expect_str_eq(why, "unknown map type 999\n");
+	bad = (struct bpfvm_map_attr){ .sz = sizeof(bad), .type = BPFVM_MAP_ARRAY, .key_size = 8, .value_size = 4,
+	                               .max_entries = 1, .spin_lock_off = -1, .log_buf = why, .log_size = 8 };
+	cr_expect_eq(bpfvm_map_create(vm, &bad, &m), -EINVAL);
+	cr_expect_eq(strlen(why), 7);
+	bad.key_size = 4;
+	cr_assert_eq(bpfvm_map_create(vm, &bad, &m), 0);
+	cr_expect_str_eq(why, "");
+	bpfvm_map_put(m);
+	bad.sz = offsetof(struct bpfvm_map_attr, log_buf);
+	bad.key_size = 8;
+	strcpy(why, "untouched");
+	cr_expect_eq(bpfvm_map_create(vm, &bad, &m), -EINVAL);
+	cr_expect_str_eq(why, "untouched");
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_HASH, .key_size = 4, .value_size = 4, .max_entries = 1 };
 	cr_expect_eq(bpfvm_map_create(NULL, &a, &m), -EINVAL);
 	cr_expect_eq(bpfvm_map_create(vm, NULL, &m), -EINVAL);
 	cr_expect_eq(bpfvm_map_create(vm, &a, NULL), -EINVAL);

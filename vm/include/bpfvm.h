@@ -366,6 +366,10 @@ struct bpfvm_map_attr {
 	int32_t spin_lock_off;
 	/* Map-in-map: a map whose shape inner maps must match. */
 	bpfvm_map *inner_template;
+	/* Optional, caller-owned: why a creation was refused (one line,
+	 * NUL-terminated; empty on success). */
+	char *log_buf;
+	size_t log_size;
 };
 
 /* Creates a map.  The caller owns one user reference in *out. */
