@@ -716,16 +716,24 @@ int map_htab_update_fill(struct bpfvm_map *map, const void *key, const void *val
 	return htab_update(map, key, value, flags, fill);
 }
 
-int map_htab_delete(struct bpfvm_map *map, const void *key)
+/* Deletes key and, with copy set, first copies its value out through the
+ * map's own lookup_copy (per-CPU layout, BPF_F_LOCK): under the home
+ * bucket's lock no update, delete or eviction of the key can come between
+ * the copy and the unlink. */
+static int htab_delete(struct bpfvm_map *map, const void *key, void *copy, uint64_t flags)
 {
 	struct map_htab *h = (struct map_htab *)map;
 	struct htab_pos p = htab_pos(h, key);
 	struct htab_bucket *b;
-	int i, err = -ENOENT;
+	int i, err = 0;
 
 	map_spin_lock(&p.home->lock);
 	struct htab_elem *e = htab_find(h, key, p, &b, &i);
-	if (e) {
+	if (!e)
+		err = -ENOENT;
+	else if (copy)
+		err = map->ops->lookup_copy(map, key, copy, flags);
+	if (!err) {
 		/* Readers standing on e keep using it until their section
 		 * ends; the slot's tag stays until the slot is reused. */
 		atomic_store_explicit(&b->slot[i].elem, NULL, memory_order_release);
@@ -733,10 +741,19 @@ int map_htab_delete(struct bpfvm_map *map, const void *key)
 		if (h->lru)
 			map_lru_remove(h->lru, (struct lru_node *)e - 1);
 		elem_retire(h, e);
-		err = 0;
 	}
 	map_spin_unlock(&p.home->lock);
 	return err;
+}
+
+int map_htab_delete(struct bpfvm_map *map, const void *key)
+{
+	return htab_delete(map, key, NULL, 0);
+}
+
+int map_htab_lookup_and_delete(struct bpfvm_map *map, const void *key, void *value, uint64_t flags)
+{
+	return htab_delete(map, key, value, flags);
 }
 
 /* The first element at or after slot i of bucket b (a bucket of the chain
@@ -900,6 +917,7 @@ const struct map_ops map_hash_ops = {
 	.lookup = map_htab_lookup,
 	.update = map_htab_update_raw,
 	.delete = map_htab_delete,
+	.lookup_and_delete = map_htab_lookup_and_delete,
 	.get_next_key = map_htab_get_next_key,
 	.lookup_copy = htab_lookup_copy,
 	.for_each = map_htab_for_each,

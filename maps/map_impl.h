@@ -89,6 +89,7 @@ int map_htab_update_fill(struct bpfvm_map *map, const void *key, const void *val
                          map_htab_fill_fn *fill);
 int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags);
 int map_htab_delete(struct bpfvm_map *map, const void *key);
+int map_htab_lookup_and_delete(struct bpfvm_map *map, const void *key, void *value, uint64_t flags);
 int map_htab_get_next_key(struct bpfvm_map *map, const void *key, void *next_key);
 long map_htab_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void *, void *, void *), void *ctx);
 void map_htab_free(struct bpfvm_map *map);

@@ -407,8 +407,10 @@ BPFVM_API int bpfvm_map_update(bpfvm_map *map, const void *key, const void *valu
 BPFVM_API int bpfvm_map_delete(bpfvm_map *map, const void *key);
 /* Copies the element out and removes it, atomically (as Linux's
  * BPF_MAP_LOOKUP_AND_DELETE_ELEM).  Queues pop their oldest element,
- * stacks their newest (key NULL, flags 0; -ENOENT when empty).  Not yet
- * for keyed maps: -ENOTSUP.  Queues and stacks also take key NULL in
+ * stacks their newest (key NULL, flags 0; -ENOENT when empty).  Hash maps
+ * (plain, per-CPU, LRU) copy key's value out as bpfvm_map_lookup does
+ * (flags 0 or BPFVM_F_LOCK) and delete it; -ENOENT if absent.  Other keyed
+ * maps: -ENOTSUP, as Linux.  Queues and stacks also take key NULL in
  * bpfvm_map_update (push; BPFVM_EXIST overwrites the oldest element when
  * full) and bpfvm_map_lookup (peek). */
 BPFVM_API int bpfvm_map_lookup_and_delete(bpfvm_map *map, const void *key, void *value, uint64_t flags);
