@@ -334,8 +334,8 @@ static void emit_shift_x(struct jit_pass *p, enum x86_shift op, bool w64, int ds
 		x86_shift_cl(e, op, w64, dst);
 		x86_mov_rr(e, true, X86_RCX, AUX);
 	}
-	if (!w64 && dst == X86_RCX && src == X86_RCX)
-		return;
+	/* A 32-bit shift by cl zero-extends dst even when cl & 31 == 0 (the
+	 * 64-bit mode rule; docs/jit.md "Zero-extension"), so no mov here. */
 }
 
 /*

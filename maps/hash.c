@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 
+#include "lru.h"
 #include "map_impl.h"
 
 #define HTAB_SLOTS 3
@@ -109,6 +110,11 @@ struct map_htab {
 	size_t elem_size;
 	_Atomic long count;         /* elements linked (max_entries enforced on it) */
 	void (*release)(void *value); /* an element's value leaves the map (hash-of-maps) */
+	/* LRU hash: eviction lists (lru.c), and the struct lru_node in front
+	 * of every element (`pre` bytes); NULL and 0 for other hash maps. */
+	struct map_lru *lru;
+	uint32_t pre;
+	uint32_t pool_cap;          /* elements in the preallocated block */
 	/* Preallocated mode: one block and a free list under pool_lock. */
 	uint8_t *pool;
 	struct htab_mem pool_mem;
@@ -313,10 +319,10 @@ static struct htab_elem *elem_alloc(struct map_htab *h)
 		e = h->freelist;
 		if (e) {
 			h->freelist = e->link;
-		} else if (h->pool_used < h->map.max_entries) {
+		} else if (h->pool_used < h->pool_cap) {
 			/* Carve the block lazily: creating a map with a huge
 			 * max_entries must not touch every element up front. */
-			e = (struct htab_elem *)(h->pool + h->elem_size * h->pool_used++);
+			e = (struct htab_elem *)(h->pool + (h->pre + h->elem_size) * h->pool_used++ + h->pre);
 			e->pooled = 1;
 			e->owner = h;
 		}
@@ -330,7 +336,8 @@ static struct htab_elem *elem_alloc(struct map_htab *h)
 		retire_flush_locked(h);
 		map_spin_unlock(&h->retire_lock);
 	}
-	e = malloc(h->elem_size);
+	uint8_t *raw = malloc(h->pre + h->elem_size);
+	e = raw ? (struct htab_elem *)(raw + h->pre) : NULL;
 	if (e) {
 		e->pooled = 0;
 		e->owner = h;
@@ -341,7 +348,7 @@ static struct htab_elem *elem_alloc(struct map_htab *h)
 static void elem_free_now(struct htab_elem *e)
 {
 	if (!e->pooled)
-		free(e);
+		free((uint8_t *)e - e->owner->pre);
 }
 
 /* After a grace period: a batch of unlinked elements goes back to the pool
@@ -357,7 +364,7 @@ static void retire_batch_rcu(struct rcu_head *head)
 			*tail = e;
 			tail = &e->link;
 		} else {
-			free(e);
+			elem_free_now(e);
 		}
 	}
 	if (pooled) {
@@ -408,7 +415,27 @@ static uint64_t htab_nbuckets(uint32_t max_entries)
 	return n;
 }
 
-static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
+/* LRU maps: a struct lru_node in front of each element, and spare
+ * preallocated elements.  An evicted element is reused only after a grace
+ * period, so a full map's inserts take spares meanwhile (then, as a plain
+ * hash's inserts after deletes, heap elements). */
+static bool htab_is_lru(const struct bpfvm_map_attr *attr)
+{
+	return attr->type == BPFVM_MAP_LRU_HASH || attr->type == BPFVM_MAP_LRU_PERCPU_HASH;
+}
+
+static uint32_t htab_pre(const struct bpfvm_map_attr *attr)
+{
+	return htab_is_lru(attr) ? sizeof(struct lru_node) : 0;
+}
+
+static uint64_t htab_pool_cap(const struct bpfvm_map_attr *attr)
+{
+	uint64_t n = attr->max_entries;
+	return htab_is_lru(attr) ? n + n / 8 + 2 * HTAB_RETIRE_BATCH : n;
+}
+
+int map_htab_check_attr(const struct bpfvm_map_attr *attr, uint64_t vsize, const char **why)
 {
 	if (attr->map_flags & ~(BPFVM_F_NO_PREALLOC | BPFVM_F_RDONLY_PROG)) {
 		*why = "hash map_flags may only hold BPF_F_NO_PREALLOC and BPF_F_RDONLY_PROG";
@@ -420,12 +447,18 @@ static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 	}
 	/* check_common() bounds elements at 32 bytes of overhead each; here
 	 * the real element header and the bucket array count too. */
-	uint64_t elem = sizeof(struct htab_elem) + ((attr->key_size + 7ull) & ~7ull) + ((attr->value_size + 7ull) & ~7ull);
-	if (elem * attr->max_entries + htab_nbuckets(attr->max_entries) * sizeof(struct htab_bucket) > MAP_MAX_BYTES) {
+	uint64_t elem = htab_pre(attr) + sizeof(struct htab_elem) + ((attr->key_size + 7ull) & ~7ull) +
+	                ((vsize + 7ull) & ~7ull);
+	if (elem * htab_pool_cap(attr) + htab_nbuckets(attr->max_entries) * sizeof(struct htab_bucket) > MAP_MAX_BYTES) {
 		*why = "the hash map would take more than bpfvm's 1 GiB per-map limit (elements and buckets)";
 		return -E2BIG;
 	}
 	return 0;
+}
+
+static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
+{
+	return map_htab_check_attr(attr, attr->value_size, why);
 }
 
 struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsize, void (*release)(void *value))
@@ -440,6 +473,8 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	h->vsize = vsize;
 	h->elem_size = sizeof(struct htab_elem) + h->key_round + ((vsize + 7) & ~7u);
 	h->release = release;
+	h->pre = htab_pre(attr);
+	h->pool_cap = (uint32_t)htab_pool_cap(attr);
 	if (getrandom(&h->seed, sizeof(h->seed), 0) != sizeof(h->seed))
 		h->seed = (uintptr_t)h * 0x9e3779b97f4a7c15ull;
 	/* Untouched zero pages for big tables, cache-line aligned. */
@@ -449,7 +484,7 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	if (!(attr->map_flags & BPFVM_F_NO_PREALLOC)) {
 		/* Elements are carved from the block on first use: creating a
 		 * map with a huge max_entries touches no element up front. */
-		h->pool = htab_zalloc(&h->pool_mem, attr->max_entries, h->elem_size);
+		h->pool = htab_zalloc(&h->pool_mem, h->pool_cap, h->pre + h->elem_size);
 		if (!h->pool)
 			goto fail;
 	}
@@ -495,6 +530,7 @@ static void htab_free(struct bpfvm_map *map)
 	if (h->pool)
 		htab_zfree(&h->pool_mem);
 	htab_zfree(&h->buckets_mem);
+	map_lru_free(h->lru);
 	free(h);
 }
 
@@ -508,8 +544,10 @@ static __attribute__((noinline)) void *htab_lookup_other(struct map_htab *h, con
 
 /* Programs and host, lock-free under the read side.  8-byte keys take a
  * leaf path with no call and no saved registers: 3x faster than the
- * general one when the table is in cache (docs/maps.md). */
-static inline void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
+ * general one when the table is in cache (docs/maps.md).  always_inline:
+ * GCC otherwise keeps one out-of-line copy that htab_lookup jumps to, one
+ * more taken branch per helper call. */
+static inline __attribute__((always_inline)) void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
 {
 	struct map_htab *h = (struct map_htab *)map;
 	if (__builtin_expect(h->kind != HTAB_K8, 0))
@@ -527,7 +565,7 @@ static inline void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
 	return NULL;
 }
 
-static void *htab_lookup(struct bpfvm_map *map, const void *key)
+void *map_htab_lookup(struct bpfvm_map *map, const void *key)
 {
 	return htab_lookup_inline(map, key);
 }
@@ -552,14 +590,21 @@ static int htab_lookup_copy(struct bpfvm_map *map, const void *key, void *value,
 	return 0;
 }
 
-/* Inserts or replaces key with a value of h->vsize bytes (already in the
- * stored form).  Programs and host; writers serialize per home bucket. */
-int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
+/* Inserts or replaces key.  fill NULL: value is h->vsize bytes in the
+ * stored form, and a replace publishes a new element.  fill set (per-CPU
+ * maps): fill(map, dst, value, fresh) writes the stored value, into a new
+ * element (fresh) or into the existing one in place, as Linux updates
+ * per-CPU values in place: a new element would lose the other CPUs'
+ * concurrent atomic adds.  Programs and host; writers serialize per home
+ * bucket, so in-place fills of one key never interleave. */
+static int htab_update(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags,
+                       map_htab_fill_fn *fill)
 {
 	struct map_htab *h = (struct map_htab *)map;
 	struct htab_pos p = htab_pos(h, key);
 	struct htab_bucket *b = NULL, *free_b = NULL, *last = NULL, *fresh = NULL;
 	int i = 0, free_i = -1, err = 0;
+	uint32_t lru_list = 0; /* LRU: the list the new element is charged to */
 
 	map_spin_lock(&p.home->lock);
 	struct htab_elem *old = htab_find(h, key, p, &b, &i);
@@ -576,11 +621,19 @@ int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *valu
 		map_value_copy_in(map, elem_value(h, old), value, BPFVM_F_LOCK);
 		goto out;
 	}
+	if (old && fill) {
+		fill(map, elem_value(h, old), value, false);
+		if (h->lru) /* as Linux's LRU per-CPU hash: an in-place update is a use */
+			map_lru_mark((struct lru_node *)old - 1);
+		goto out;
+	}
 	if (!old) {
 		/* Count first so that racing inserts can't overshoot max_entries. */
-		if (atomic_fetch_add(&h->count, 1) >= (long)map->max_entries) {
+		bool full = atomic_fetch_add(&h->count, 1) >= (long)map->max_entries;
+		/* LRU: full is not an error, lru.c evicts an element. */
+		err = h->lru ? map_lru_reserve(h->lru, p.home, full, &lru_list) : full ? -E2BIG : 0;
+		if (err) {
 			atomic_fetch_sub(&h->count, 1);
-			err = -E2BIG;
 			goto out;
 		}
 		/* The first free slot of the chain (we hold its lock). */
@@ -599,6 +652,8 @@ int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *valu
 			fresh = aligned_alloc(64, sizeof(*fresh));
 			if (!fresh) {
 				atomic_fetch_sub(&h->count, 1);
+				if (h->lru)
+					map_lru_unreserve(h->lru, lru_list);
 				err = -ENOMEM;
 				goto out;
 			}
@@ -611,14 +666,27 @@ int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *valu
 	if (!e) {
 		if (!old)
 			atomic_fetch_sub(&h->count, 1);
+		if (!old && h->lru)
+			map_lru_unreserve(h->lru, lru_list);
 		free(fresh);
 		err = -ENOMEM;
 		goto out;
 	}
 	memcpy(e->data, key, map->key_size);
-	memcpy(elem_value(h, e), value, h->vsize);
+	if (fill)
+		fill(map, elem_value(h, e), value, true);
+	else
+		memcpy(elem_value(h, e), value, h->vsize);
 	if (map->spin_lock_off >= 0)
 		memset(elem_value(h, e) + map->spin_lock_off, 0, 4); /* a fresh, unlocked lock */
+	if (h->lru) {
+		/* On the lists before readers can see it: its ref flag is reset
+		 * while no lookup can set it (lru.h). */
+		if (old)
+			map_lru_replace(h->lru, (struct lru_node *)old - 1, (struct lru_node *)e - 1, p.home);
+		else
+			map_lru_push(h->lru, (struct lru_node *)e - 1, lru_list);
+	}
 	if (old) {
 		/* Same key, same slot, same tag: release publishes e's key and
 		 * value to a reader that loads the new pointer. */
@@ -637,30 +705,55 @@ out:
 	return err;
 }
 
-static int htab_update(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
+int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags)
 {
-	return map_htab_update_raw(map, key, value, flags);
+	return htab_update(map, key, value, flags, NULL);
 }
 
-int map_htab_delete(struct bpfvm_map *map, const void *key)
+int map_htab_update_fill(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags,
+                         map_htab_fill_fn *fill)
+{
+	return htab_update(map, key, value, flags, fill);
+}
+
+/* Deletes key and, with copy set, first copies its value out through the
+ * map's own lookup_copy (per-CPU layout, BPF_F_LOCK): under the home
+ * bucket's lock no update, delete or eviction of the key can come between
+ * the copy and the unlink. */
+static int htab_delete(struct bpfvm_map *map, const void *key, void *copy, uint64_t flags)
 {
 	struct map_htab *h = (struct map_htab *)map;
 	struct htab_pos p = htab_pos(h, key);
 	struct htab_bucket *b;
-	int i, err = -ENOENT;
+	int i, err = 0;
 
 	map_spin_lock(&p.home->lock);
 	struct htab_elem *e = htab_find(h, key, p, &b, &i);
-	if (e) {
+	if (!e)
+		err = -ENOENT;
+	else if (copy)
+		err = map->ops->lookup_copy(map, key, copy, flags);
+	if (!err) {
 		/* Readers standing on e keep using it until their section
 		 * ends; the slot's tag stays until the slot is reused. */
 		atomic_store_explicit(&b->slot[i].elem, NULL, memory_order_release);
 		atomic_fetch_sub(&h->count, 1);
+		if (h->lru)
+			map_lru_remove(h->lru, (struct lru_node *)e - 1);
 		elem_retire(h, e);
-		err = 0;
 	}
 	map_spin_unlock(&p.home->lock);
 	return err;
+}
+
+int map_htab_delete(struct bpfvm_map *map, const void *key)
+{
+	return htab_delete(map, key, NULL, 0);
+}
+
+int map_htab_lookup_and_delete(struct bpfvm_map *map, const void *key, void *value, uint64_t flags)
+{
+	return htab_delete(map, key, value, flags);
 }
 
 /* The first element at or after slot i of bucket b (a bucket of the chain
@@ -725,7 +818,7 @@ long map_htab_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void
 
 void *map_htab_lookup_raw(struct bpfvm_map *map, const void *key)
 {
-	return htab_lookup(map, key);
+	return map_htab_lookup(map, key);
 }
 
 void map_htab_free(struct bpfvm_map *map)
@@ -738,7 +831,8 @@ void map_htab_free(struct bpfvm_map *map)
 int map_htab_test_collide(struct bpfvm_map *map)
 {
 	struct map_htab *h = (struct map_htab *)map;
-	if (map->type != BPFVM_MAP_HASH || atomic_load(&h->count))
+	if ((map->type != BPFVM_MAP_HASH && map->type != BPFVM_MAP_PERCPU_HASH && map->type != BPFVM_MAP_LRU_HASH &&
+	     map->type != BPFVM_MAP_LRU_PERCPU_HASH) || atomic_load(&h->count))
 		return -EINVAL;
 	h->mask = 0; /* the other buckets stay unused until the map is freed */
 	return 0;
@@ -752,13 +846,78 @@ static bool htab_meta_equal(const struct bpfvm_map *t, const struct bpfvm_map *o
 	       t->map_flags == o->map_flags && t->spin_lock_off == o->spin_lock_off;
 }
 
+/* ---- LRU hash (lru.c) ---- */
+
+/* See lru.h.  Called with the LRU lock held, which a bucket-lock holder
+ * may be waiting for: never wait for the bucket lock here. */
+int map_htab_evict(struct bpfvm_map *map, struct lru_node *n, const void *held)
+{
+	struct map_htab *h = (struct map_htab *)map;
+	struct htab_elem *e = (struct htab_elem *)(n + 1);
+	/* e is on the LRU lists, so linked, so its key is stable. */
+	struct htab_pos p = htab_pos(h, e->data);
+	int err = -ENOENT;
+	if (p.home != held) {
+		if (atomic_load_explicit(&p.home->lock, memory_order_relaxed) ||
+		    atomic_exchange_explicit(&p.home->lock, 1, memory_order_acquire))
+			return -EBUSY;
+	}
+	for (struct htab_bucket *b = p.home; b; b = atomic_load_explicit(&b->next, memory_order_relaxed))
+		for (int i = 0; i < HTAB_SLOTS; i++)
+			if (atomic_load_explicit(&b->slot[i].elem, memory_order_relaxed) == e) {
+				/* As a delete: readers on e keep it for their section. */
+				atomic_store_explicit(&b->slot[i].elem, NULL, memory_order_release);
+				atomic_fetch_sub(&h->count, 1);
+				elem_retire(h, e);
+				err = 0;
+				goto out;
+			}
+out:
+	if (p.home != held)
+		map_spin_unlock(&p.home->lock);
+	return err;
+}
+
+struct bpfvm_map *map_htab_alloc_lru(const struct bpfvm_map_attr *attr, uint32_t vsize)
+{
+	struct bpfvm_map *map = map_htab_alloc(attr, vsize, NULL);
+	struct map_htab *h = (struct map_htab *)map;
+	if (map && !(h->lru = map_lru_new(map))) {
+		htab_free(map);
+		return NULL;
+	}
+	return map;
+}
+
+/* A program's lookup marks the element it finds (host lookups don't, as
+ * Linux's htab_lru_map_lookup_elem_sys). */
+void *map_htab_lookup_lru(struct bpfvm_map *map, const void *key)
+{
+	void *v = htab_lookup_inline(map, key);
+	if (v)
+		map_lru_mark((struct lru_node *)((uint8_t *)v - ((struct map_htab *)map)->key_round -
+		                                 offsetof(struct htab_elem, data)) - 1);
+	return v;
+}
+
+int map_htab_lookup_copy(struct bpfvm_map *map, const void *key, void *value, uint64_t flags)
+{
+	return htab_lookup_copy(map, key, value, flags);
+}
+
+bool map_htab_meta_equal(const struct bpfvm_map *t, const struct bpfvm_map *o)
+{
+	return htab_meta_equal(t, o);
+}
+
 const struct map_ops map_hash_ops = {
 	.check_attr = htab_check_attr,
 	.alloc = htab_alloc,
 	.free = htab_free,
-	.lookup = htab_lookup,
-	.update = htab_update,
+	.lookup = map_htab_lookup,
+	.update = map_htab_update_raw,
 	.delete = map_htab_delete,
+	.lookup_and_delete = map_htab_lookup_and_delete,
 	.get_next_key = map_htab_get_next_key,
 	.lookup_copy = htab_lookup_copy,
 	.for_each = map_htab_for_each,

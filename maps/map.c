@@ -24,6 +24,9 @@ static const struct map_ops *map_type_ops(uint32_t type)
 	case BPFVM_MAP_QUEUE: return &map_queue_ops;
 	case BPFVM_MAP_STACK: return &map_stack_ops;
 	case BPFVM_MAP_PERCPU_ARRAY: return &map_percpu_array_ops;
+	case BPFVM_MAP_PERCPU_HASH: return &map_percpu_hash_ops;
+	case BPFVM_MAP_LRU_HASH: return &map_lru_hash_ops;
+	case BPFVM_MAP_LRU_PERCPU_HASH: return &map_lru_percpu_hash_ops;
 	default: return NULL;
 	}
 }
@@ -330,6 +333,18 @@ out:
 	return err;
 }
 
+/* The reason of a refused creation, into the caller's log if it gave one. */
+static int create_err(const struct bpfvm_map_attr *a, int err, const char *why, uint32_t type)
+{
+	if (a->log_buf && a->log_size) {
+		char t[32] = "";
+		if (!why)
+			snprintf(t, sizeof(t), "unknown map type %u", type);
+		snprintf(a->log_buf, a->log_size, "%s\n", why ? why : t);
+	}
+	return err;
+}
+
 int bpfvm_map_create(bpfvm *vm, const struct bpfvm_map_attr *attr, bpfvm_map **out)
 {
 	const char *why = NULL;
@@ -339,14 +354,16 @@ int bpfvm_map_create(bpfvm *vm, const struct bpfvm_map_attr *attr, bpfvm_map **o
 	struct bpfvm_map_attr a = { .spin_lock_off = -1 };
 	memcpy(&a, attr, attr->sz < sizeof(a) ? attr->sz : sizeof(a));
 	a.sz = sizeof(a);
+	if (a.log_buf && a.log_size)
+		a.log_buf[0] = '\0';
 	const struct map_ops *ops = map_type_ops(a.type);
 	if (!ops)
-		return -EINVAL; /* unknown or unsupported map type */
+		return create_err(&a, -EINVAL, NULL, a.type);
 	int err = check_common(&a, &why);
 	if (!err)
 		err = ops->check_attr(&a, &why);
 	if (err)
-		return err;
+		return create_err(&a, err, why ? why : "invalid attributes", a.type);
 	if (!map_vm_state(vm))
 		return -ENOMEM;
 	struct bpfvm_map *map = ops->alloc(&a);

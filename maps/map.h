@@ -53,6 +53,10 @@ struct map_ops {
 	int (*push)(struct bpfvm_map *map, const void *value, uint64_t flags);
 	int (*pop)(struct bpfvm_map *map, void *value);
 	int (*peek)(struct bpfvm_map *map, void *value);
+	/* Host: copy the value out (as lookup_copy) and delete the element,
+	 * with no writer in between (Linux's BPF_MAP_LOOKUP_AND_DELETE_ELEM on
+	 * hashes); NULL where Linux doesn't offer it. */
+	int (*lookup_and_delete)(struct bpfvm_map *map, const void *key, void *value, uint64_t flags);
 };
 
 struct bpfvm_map {

@@ -19,7 +19,8 @@
 #define MAP_MAX_BYTES (1ull << 30)     /* per map, see check_common() */
 
 extern const struct map_ops map_array_ops, map_hash_ops, map_array_of_maps_ops, map_hash_of_maps_ops,
-	map_prog_array_ops, map_percpu_array_ops, map_ringbuf_ops, map_queue_ops, map_stack_ops;
+	map_prog_array_ops, map_percpu_array_ops, map_percpu_hash_ops, map_lru_hash_ops,
+	map_lru_percpu_hash_ops, map_ringbuf_ops, map_queue_ops, map_stack_ops;
 
 /* Per-VM state of maps/, hung off vm->pins (created with the first map or
  * pin, under vm->lock). */
@@ -76,8 +77,28 @@ bool map_tryget(struct bpfvm_map *map);
 struct map_htab;
 struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t stored_value_size,
                                  void (*release)(void *value));
-/* Test hook: every key of this (empty, BPFVM_MAP_HASH) map collides in one
- * bucket, to reach overflow chains with few keys.  -EINVAL otherwise. */
+/* The hash table's other entry points, shared with hash-of-maps
+ * (map_in_map.c) and the per-CPU hash (percpu_hash.c).  Lookups return
+ * the stored value, under the read side. */
+int map_htab_check_attr(const struct bpfvm_map_attr *attr, uint64_t stored_value_size, const char **why);
+/* map_htab_update_fill: fill(map, dst, src, fresh) writes the stored value
+ * under the bucket lock, into a new element (fresh) or in place into the
+ * key's existing one (per-CPU maps: see hash.c's htab_update). */
+typedef void map_htab_fill_fn(struct bpfvm_map *map, void *dst, const void *src, bool fresh);
+int map_htab_update_fill(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags,
+                         map_htab_fill_fn *fill);
+int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags);
+int map_htab_delete(struct bpfvm_map *map, const void *key);
+int map_htab_lookup_and_delete(struct bpfvm_map *map, const void *key, void *value, uint64_t flags);
+int map_htab_get_next_key(struct bpfvm_map *map, const void *key, void *next_key);
+long map_htab_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void *, void *, void *), void *ctx);
+void map_htab_free(struct bpfvm_map *map);
+/* BPF_MAP_TYPE_HASH's lookup (map_hash_ops.lookup), called directly by
+ * map_helper_lookup: a direct call instead of a load and an indirect one. */
+void *map_htab_lookup(struct bpfvm_map *map, const void *key);
+/* Test hook: every key of this empty BPFVM_MAP_HASH, _PERCPU_HASH or LRU hash map
+ * collides in one bucket, to reach overflow chains with few keys.
+ * -EINVAL otherwise. */
 int map_htab_test_collide(struct bpfvm_map *map);
 
 #endif

@@ -225,11 +225,17 @@ int bpfvm_map_lookup_and_delete(bpfvm_map *map, const void *key, void *value, ui
 {
 	if (!map || !value || (!key && map->key_size))
 		return -EINVAL;
-	if (!map->ops->pop)
-		return -ENOTSUP; /* not yet for keyed maps (Linux also has it for hashes) */
-	if (flags)
-		return -EINVAL;
+	if (!map->ops->pop && !map->ops->lookup_and_delete)
+		return -ENOTSUP; /* as Linux: arrays, prog arrays, map-in-map, ring buffers */
 	if (atomic_load(&map->frozen))
 		return -EPERM;
-	return map->ops->pop(map, value);
+	if (map->ops->pop)
+		return flags ? -EINVAL : map->ops->pop(map, value);
+	/* Hashes: BPF_F_LOCK only, and only with a spin lock in the value. */
+	if ((flags & ~(uint64_t)BPFVM_F_LOCK) || ((flags & BPFVM_F_LOCK) && map->spin_lock_off < 0))
+		return -EINVAL;
+	rcu_read_lock();
+	int err = map->ops->lookup_and_delete(map, key, value, flags);
+	rcu_read_unlock();
+	return err;
 }

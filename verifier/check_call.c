@@ -50,7 +50,7 @@ static int map_func_compat(struct vfy_env *env, uint32_t idx, const struct vm_he
 	}
 	if (ok) {
 		if (id == BPFVM_FN_map_lookup_percpu_elem)
-			ok = t == BPFVM_MAP_PERCPU_ARRAY || t == BPFVM_MAP_PERCPU_HASH;
+			ok = t == BPFVM_MAP_PERCPU_ARRAY || t == BPFVM_MAP_PERCPU_HASH || t == BPFVM_MAP_LRU_PERCPU_HASH;
 		else if (h->kind == VM_HELPER_TAIL_CALL)
 			ok = t == BPFVM_MAP_PROG_ARRAY;
 		else if (id == BPFVM_FN_ringbuf_output || id == BPFVM_FN_ringbuf_reserve || id == BPFVM_FN_ringbuf_query)

@@ -175,11 +175,11 @@ static inline size_t gen_prog(struct gen_rng *r, struct bpf_insn *out, size_t ca
 				switch (gen_next(r) % 4) {
 				case 0: out[n++] = GI(ld[w], dst, dst, ao, 0); loaded = true; break;
 				case 1: out[n++] = GI(ld[w], src, dst, ao, 0); loaded = src == dst; break;
-				case 2: out[n++] = GI(st[w], dst, src == dst ? 0 : src, ao, 0); break;
+				case 2: /* store a value, never rA (the pointer): with rA = r0, src == dst must not mean r0 */
+					out[n++] = GI(st[w], dst, src != dst ? src : dst ? 0 : 1, ao, 0);
+					break;
 				default: out[n++] = GI((uint8_t)(st[w] - 1), dst, 0, ao, gen_imm(r)); break;
 				}
-				if (src == dst && (out[n - 1].code & 7) == 3) /* stored the pointer: overwrite */
-					out[n++] = GI(st[w], dst, 0, ao, 0);
 				/* rA may hold the pointer: make it pointer-free, read (live) or not */
 				if (gen_next(r) & 1) /* rA read again: a value, or the pointer minus base */
 					out[n++] = loaded ? GI(0x07, dst, 0, 0, 1) : GI(0x1f, dst, base, 0, 0);

@@ -21,7 +21,8 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 /* Per-CPU maps: the host reads and writes one value per possible CPU. */
 static inline bool cli_map_percpu(const struct bpfvm_map_info *info)
 {
-	return info->type == BPFVM_MAP_PERCPU_ARRAY || info->type == BPFVM_MAP_PERCPU_HASH;
+	return info->type == BPFVM_MAP_PERCPU_ARRAY || info->type == BPFVM_MAP_PERCPU_HASH ||
+	       info->type == BPFVM_MAP_LRU_PERCPU_HASH;
 }
 /* Bytes of a value as bpfvm_map_lookup/update take it. */
 static inline size_t cli_map_value_bytes(const struct bpfvm_map_info *info)

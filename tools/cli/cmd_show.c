@@ -20,6 +20,7 @@ static const char *map_type_name(uint32_t t)
 	case BPFVM_MAP_PERCPU_HASH: return "percpu_hash";
 	case BPFVM_MAP_PERCPU_ARRAY: return "percpu_array";
 	case BPFVM_MAP_LRU_HASH: return "lru_hash";
+	case BPFVM_MAP_LRU_PERCPU_HASH: return "lru_percpu_hash";
 	case BPFVM_MAP_ARRAY_OF_MAPS: return "array_of_maps";
 	case BPFVM_MAP_HASH_OF_MAPS: return "hash_of_maps";
 	case BPFVM_MAP_QUEUE: return "queue";

@@ -54,12 +54,20 @@ static int create_one(struct bpfvm_obj *obj, struct elf_map *m, bpfvm_map **out)
 			return err;
 		attr.inner_template = inner;
 	}
+	char why[256] = "";
+	attr.log_buf = why;
+	attr.log_size = sizeof(why);
 	err = bpfvm_map_create(obj->vm, &attr, out);
 	if (inner)
 		bpfvm_map_put(inner); /* the outer map keeps its own copy of the shape */
-	if (err)
-		return obj_err(obj, err, "can't create map '%s' (type %u, key %u, value %u, max_entries %u): %s", m->name,
-		               attr.type, attr.key_size, attr.value_size, attr.max_entries, bpfvm_strerror(err));
+	if (err) {
+		size_t l = strlen(why);
+		while (l && why[l - 1] == '\n')
+			why[--l] = '\0';
+		return obj_err(obj, err, "can't create map '%s' (type %u, key %u, value %u, max_entries %u): %s%s%s",
+		               m->name, attr.type, attr.key_size, attr.value_size, attr.max_entries, bpfvm_strerror(err),
+		               l ? ": " : "", l ? why : "");
+	}
 	return 0;
 }
 

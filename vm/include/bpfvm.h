@@ -334,9 +334,10 @@ enum bpfvm_map_type {
 	BPFVM_MAP_HASH = 1,
 	BPFVM_MAP_ARRAY = 2,
 	BPFVM_MAP_PROG_ARRAY = 3,
-	BPFVM_MAP_PERCPU_HASH = 5,   /* not yet */
+	BPFVM_MAP_PERCPU_HASH = 5,   /* one value per possible CPU per key (docs/maps.md) */
 	BPFVM_MAP_PERCPU_ARRAY = 6,  /* one value per possible CPU (docs/maps.md) */
-	BPFVM_MAP_LRU_HASH = 9,      /* not yet */
+	BPFVM_MAP_LRU_HASH = 9,      /* a full map evicts (docs/maps.md) */
+	BPFVM_MAP_LRU_PERCPU_HASH = 10,
 	BPFVM_MAP_ARRAY_OF_MAPS = 12,
 	BPFVM_MAP_HASH_OF_MAPS = 13,
 	BPFVM_MAP_QUEUE = 22,        /* key_size 0: push, pop, peek */
@@ -365,6 +366,10 @@ struct bpfvm_map_attr {
 	int32_t spin_lock_off;
 	/* Map-in-map: a map whose shape inner maps must match. */
 	bpfvm_map *inner_template;
+	/* Optional, caller-owned: why a creation was refused (one line,
+	 * NUL-terminated; empty on success). */
+	char *log_buf;
+	size_t log_size;
 };
 
 /* Creates a map.  The caller owns one user reference in *out. */
@@ -402,8 +407,10 @@ BPFVM_API int bpfvm_map_update(bpfvm_map *map, const void *key, const void *valu
 BPFVM_API int bpfvm_map_delete(bpfvm_map *map, const void *key);
 /* Copies the element out and removes it, atomically (as Linux's
  * BPF_MAP_LOOKUP_AND_DELETE_ELEM).  Queues pop their oldest element,
- * stacks their newest (key NULL, flags 0; -ENOENT when empty).  Not yet
- * for keyed maps: -ENOTSUP.  Queues and stacks also take key NULL in
+ * stacks their newest (key NULL, flags 0; -ENOENT when empty).  Hash maps
+ * (plain, per-CPU, LRU) copy key's value out as bpfvm_map_lookup does
+ * (flags 0 or BPFVM_F_LOCK) and delete it; -ENOENT if absent.  Other keyed
+ * maps: -ENOTSUP, as Linux.  Queues and stacks also take key NULL in
  * bpfvm_map_update (push; BPFVM_EXIST overwrites the oldest element when
  * full) and bpfvm_map_lookup (peek). */
 BPFVM_API int bpfvm_map_lookup_and_delete(bpfvm_map *map, const void *key, void *value, uint64_t flags);
