@@ -46,6 +46,13 @@ static struct rcu_list rcu_registry[RCU_NR_FLAVOURS] = {
 	{ &rcu_registry[0], &rcu_registry[0] },
 	{ &rcu_registry[1], &rcu_registry[1] },
 };
+/* Thread indexes in use (rcu_thread_index), under rcu_registry_lock. */
+static uint64_t rcu_index_used[RCU_MAX_INDEX / 64];
+/* Unregister notifiers: set once each, never removed; a count published
+ * with release after its slot is written. */
+static void (*rcu_notifier[RCU_MAX_NOTIFIERS])(unsigned index);
+static _Atomic unsigned rcu_nnotifiers;
+static pthread_mutex_t rcu_notifier_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Serialises writers of one flavour (the counter flip is theirs). */
 static pthread_mutex_t rcu_gp_lock[RCU_NR_FLAVOURS] = {
 	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
@@ -178,15 +185,55 @@ void rcu_thread_register(void)
 	pthread_mutex_lock(&rcu_registry_lock);
 	for (int f = 0; f < RCU_NR_FLAVOURS; f++)
 		list_add(&r->node[f], &rcu_registry[f]);
+	r->index = RCU_NO_INDEX;
+	for (unsigned w = 0; w < RCU_MAX_INDEX / 64; w++)
+		if (~rcu_index_used[w]) {
+			unsigned b = (unsigned)__builtin_ctzll(~rcu_index_used[w]);
+			rcu_index_used[w] |= 1ull << b;
+			r->index = w * 64 + b;
+			break;
+		}
 	r->registered = true;
 	pthread_mutex_unlock(&rcu_registry_lock);
 	/* Non-NULL value: the key's destructor runs at thread exit. */
 	pthread_setspecific(rcu_exit_key, r);
 }
 
+int rcu_on_thread_unregister(void (*fn)(unsigned index))
+{
+	int err = 0;
+	pthread_mutex_lock(&rcu_notifier_lock);
+	unsigned n = atomic_load_explicit(&rcu_nnotifiers, memory_order_relaxed), i;
+	for (i = 0; i < n && rcu_notifier[i] != fn; i++)
+		;
+	if (i == n) {
+		if (n == RCU_MAX_NOTIFIERS) {
+			err = -ENOSPC;
+		} else {
+			rcu_notifier[n] = fn;
+			/* Release: a thread that sees the count sees the slot. */
+			atomic_store_explicit(&rcu_nnotifiers, n + 1, memory_order_release);
+		}
+	}
+	pthread_mutex_unlock(&rcu_notifier_lock);
+	return err;
+}
+
 static void rcu_unregister(struct rcu_reader *r)
 {
+	/* The notifiers flush what other subsystems keep under this thread's
+	 * index while the index is still ours: no other thread can take it
+	 * and touch the same state meanwhile.  No RCU lock is held, so they
+	 * may queue callbacks. */
+	if (r->index != RCU_NO_INDEX) {
+		unsigned n = atomic_load_explicit(&rcu_nnotifiers, memory_order_acquire);
+		for (unsigned i = 0; i < n; i++)
+			rcu_notifier[i](r->index);
+	}
 	pthread_mutex_lock(&rcu_registry_lock);
+	if (r->index != RCU_NO_INDEX)
+		rcu_index_used[r->index / 64] &= ~(1ull << (r->index % 64));
+	r->index = RCU_NO_INDEX;
 	/* A writer may have moved the node to one of its private lists;
 	 * deleting it from there is what lets the writer stop waiting for a
 	 * thread that exited inside a section (see rcu_thread_exit). */

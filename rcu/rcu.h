@@ -25,6 +25,24 @@ struct rcu_head {
 void rcu_thread_register(void);
 void rcu_thread_unregister(void);
 
+/* A small number for the calling registered thread, unique among the
+ * registered threads and reused after one unregisters (lowest free first),
+ * so other subsystems can keep per-thread state in arrays: maps/hash.c's
+ * per-thread element caches.  RCU_NO_INDEX when the thread is not
+ * registered or RCU_MAX_INDEX threads already hold one.  Inline, in
+ * rcu_inline.h. */
+#define RCU_MAX_INDEX 1024u
+#define RCU_NO_INDEX (~0u)
+static inline unsigned rcu_thread_index(void);
+/* fn(index) is called on a thread that holds an index when it
+ * unregisters, explicitly or at thread exit, before its index can go to
+ * another thread: per-thread state kept under that index is flushed there.
+ * Outside read sections, no RCU lock held (fn may call rcu_call, never
+ * rcu_synchronize or rcu_barrier).  At most RCU_MAX_NOTIFIERS, never
+ * removed; registering the same fn twice is a no-op.  0 or -ENOSPC. */
+#define RCU_MAX_NOTIFIERS 4
+int rcu_on_thread_unregister(void (*fn)(unsigned index));
+
 /* Defined inline in rcu_inline.h: */
 static inline void rcu_read_lock(void);
 static inline void rcu_read_unlock(void);

@@ -46,6 +46,8 @@ struct rcu_list {
 struct rcu_reader {
 	_Atomic unsigned long ctr[RCU_NR_FLAVOURS];
 	bool registered;
+	/* rcu_thread_index(): set at registration, under the registry lock. */
+	unsigned index;
 	struct rcu_list node[RCU_NR_FLAVOURS];
 };
 
@@ -176,6 +178,12 @@ static inline void rcu_tt_read_unlock(void)
 		if (__builtin_expect(atomic_load_explicit(&rcu_gp.tt_waiting, memory_order_relaxed), 0))
 			rcu_tt_wake_writer();
 	}
+}
+
+/* See rcu.h.  A plain TLS load: only this thread writes its index. */
+static inline unsigned rcu_thread_index(void)
+{
+	return rcu_reader_self.registered ? rcu_reader_self.index : RCU_NO_INDEX;
 }
 
 /* Is the calling thread inside a read section of that flavour? */

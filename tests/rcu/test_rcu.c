@@ -105,6 +105,70 @@ Test(rcu, registration_automatic_on_first_lock)
 	cr_assert_eq(rcu_registered_threads(), base);
 }
 
+/* rcu_thread_index(): unique among registered threads, lowest free first,
+ * released on unregister; the notifier sees each index before release. */
+static _Atomic unsigned notified[8];
+static void note_unregister(unsigned index)
+{
+	if (index < 8)
+		atomic_fetch_add(&notified[index], 1);
+	/* The index is still ours: nobody else holds it yet. */
+	cr_assert_eq(rcu_thread_index(), index);
+}
+
+static void *index_thread(void *arg)
+{
+	pthread_barrier_t *b = arg;
+	rcu_read_lock();
+	unsigned i = rcu_thread_index();
+	rcu_read_unlock();
+	pthread_barrier_wait(b); /* all registered at once */
+	pthread_barrier_wait(b); /* main has read the indexes */
+	return (void *)(uintptr_t)i; /* exits registered: the destructor unregisters */
+}
+
+Test(rcu, thread_index_unique_reused_and_notified)
+{
+	cr_assert_eq(rcu_thread_index(), RCU_NO_INDEX);
+	cr_assert_eq(rcu_on_thread_unregister(note_unregister), 0);
+	cr_assert_eq(rcu_on_thread_unregister(note_unregister), 0, "twice is a no-op");
+	rcu_thread_register();
+	unsigned mine = rcu_thread_index();
+	cr_assert_lt(mine, 8);
+	pthread_barrier_t b;
+	pthread_barrier_init(&b, NULL, 4);
+	pthread_t th[3];
+	for (int t = 0; t < 3; t++)
+		pthread_create(&th[t], NULL, index_thread, &b);
+	pthread_barrier_wait(&b);
+	pthread_barrier_wait(&b);
+	unsigned seen = 1u << mine;
+	for (int t = 0; t < 3; t++) {
+		void *r;
+		pthread_join(th[t], &r);
+		unsigned i = (unsigned)(uintptr_t)r;
+		cr_assert_lt(i, 8);
+		cr_assert_eq(seen & (1u << i), 0, "index %u given to two registered threads", i);
+		seen |= 1u << i;
+		cr_assert_eq(atomic_load(&notified[i]), 1, "index %u: notifier at thread exit", i);
+	}
+	/* The exited threads' indexes are free again: a new thread gets the
+	 * lowest of them. */
+	unsigned lowest = (unsigned)__builtin_ctz(seen & ~(1u << mine));
+	pthread_barrier_t b1;
+	pthread_barrier_init(&b1, NULL, 1);
+	pthread_t t1;
+	void *r;
+	pthread_create(&t1, NULL, index_thread, &b1);
+	pthread_join(t1, &r);
+	cr_assert_eq((unsigned)(uintptr_t)r, lowest);
+	rcu_thread_unregister();
+	cr_assert_eq(atomic_load(&notified[mine]), 1, "notifier on explicit unregister");
+	cr_assert_eq(rcu_thread_index(), RCU_NO_INDEX);
+	pthread_barrier_destroy(&b);
+	pthread_barrier_destroy(&b1);
+}
+
 static void *exit_registered(void *arg)
 {
 	(void)arg;
