@@ -48,7 +48,7 @@ struct htab_elem {
 	struct map_htab *owner;
 	struct rcu_head rcu;        /* used by the first element of a retire batch */
 	uint32_t pooled;            /* from the preallocated block: back to the free list */
-	uint32_t unused;
+	uint32_t batch_heap;        /* first element of a submitted retire batch: its heap elements */
 	uint8_t data[] __attribute__((aligned(8))); /* key, then the value at key_round */
 };
 
@@ -77,7 +77,7 @@ enum htab_kind { HTAB_K8, HTAB_KSMALL, HTAB_KLONG };
 struct htab_tcache {
 	struct htab_elem *free;     /* magazine: free pooled elements (one pool chain) */
 	struct htab_elem *retired;  /* unlinked, waiting for their batch's rcu_call */
-	uint32_t nretired;
+	uint32_t nretired, nheap;   /* in `retired`: elements, heap elements */
 } __attribute__((aligned(64)));
 
 /* A zeroed block: calloc, or for 2 MiB and more an mmap aligned to 2 MiB
@@ -163,7 +163,7 @@ struct map_htab {
 	 * to rcu_call as one batch, under retire_lock: one rcu_call (a mutex
 	 * and a wake-up, ~1 us) per HTAB_RETIRE_BATCH deletes. */
 	_Atomic uint32_t retire_lock __attribute__((aligned(64)));
-	uint32_t nretired;
+	uint32_t nretired, nheap;
 	struct htab_elem *retired;
 };
 
@@ -491,12 +491,22 @@ static void elem_free_list(struct htab_elem *e)
 }
 
 /* After a grace period: a batch of unlinked elements goes back to the pool
- * or the heap. */
+ * or the heap.  A batch of preallocated elements only goes back, as one
+ * chain, without a walk: the callback runs on RCU's thread, and touching
+ * each element there (as it did) moved its line to that thread's core, from
+ * where the next writer to allocate it had to fetch it back (measured: a
+ * 1-thread 64K-key replace cost up to 2x a 2-thread one per thread, whose
+ * callbacks often ran on the core of the thread that got the elements). */
 static void retire_batch_rcu(struct rcu_head *head)
 {
 	struct htab_elem *e = (struct htab_elem *)((char *)head - offsetof(struct htab_elem, rcu)), *next;
 	struct map_htab *h = e->owner;
 	struct htab_elem *pooled = NULL;
+	if (!e->batch_heap) {
+		pool_give(h, e);
+		map_put(&h->map);
+		return;
+	}
 	for (; e; e = next) {
 		next = e->link;
 		if (e->pooled) {
@@ -511,10 +521,11 @@ static void retire_batch_rcu(struct rcu_head *head)
 	map_put(&h->map); /* the pending batch held the map */
 }
 
-/* Hands a chain of unlinked elements to rcu_call as one batch, which
- * holds a map reference the caller took. */
-static void retire_submit(struct htab_elem *first)
+/* Hands a chain of unlinked elements, nheap of them heap ones, to
+ * rcu_call as one batch, which holds a map reference the caller took. */
+static void retire_submit(struct htab_elem *first, uint32_t nheap)
 {
+	first->batch_heap = nheap;
 	map_defer(&first->rcu, retire_batch_rcu);
 }
 
@@ -524,10 +535,11 @@ static void retire_flush_locked(struct map_htab *h)
 	struct htab_elem *first = h->retired;
 	if (!first)
 		return;
+	uint32_t nheap = h->nheap;
 	h->retired = NULL;
-	h->nretired = 0;
+	h->nretired = h->nheap = 0;
 	map_get(&h->map);
-	retire_submit(first);
+	retire_submit(first, nheap);
 }
 
 /* The same for this thread's batch.  The caller is in a map operation, so
@@ -537,10 +549,11 @@ static void tc_retire_flush(struct map_htab *h, struct htab_tcache *tc)
 	struct htab_elem *first = tc->retired;
 	if (!first)
 		return;
+	uint32_t nheap = tc->nheap;
 	tc->retired = NULL;
-	tc->nretired = 0;
+	tc->nretired = tc->nheap = 0;
 	map_get(&h->map);
-	retire_submit(first);
+	retire_submit(first, nheap);
 }
 
 /* e was unlinked (under its bucket lock): free it after a grace period.
@@ -553,6 +566,7 @@ static void elem_retire(struct map_htab *h, struct htab_tcache *tc, struct htab_
 	if (tc) {
 		e->link = tc->retired;
 		tc->retired = e;
+		tc->nheap += !e->pooled;
 		if (++tc->nretired >= HTAB_RETIRE_BATCH)
 			tc_retire_flush(h, tc);
 		return;
@@ -560,6 +574,7 @@ static void elem_retire(struct map_htab *h, struct htab_tcache *tc, struct htab_
 	map_spin_lock(&h->retire_lock);
 	e->link = h->retired;
 	h->retired = e;
+	h->nheap += !e->pooled;
 	if (++h->nretired >= HTAB_RETIRE_BATCH)
 		retire_flush_locked(h);
 	map_spin_unlock(&h->retire_lock);
@@ -591,10 +606,11 @@ static void htab_thread_flush(unsigned index)
 		struct htab_elem *first = tc->retired;
 		if (!first)
 			continue;
+		uint32_t nheap = tc->nheap;
 		tc->retired = NULL;
-		tc->nretired = 0;
+		tc->nretired = tc->nheap = 0;
 		if (map_tryget(&h->map)) {
-			retire_submit(first);
+			retire_submit(first, nheap);
 		} else {
 			struct htab_elem *last = first;
 			while (last->link)

@@ -7,7 +7,9 @@
  * plain single-threaded linear-probing table written here.  65,536 and 1M
  * scattered 8-byte keys, 8- and 64-byte values; lookup, update (replace an
  * existing key), delete and insert, bpfvm's on 1 and 2 threads (writers
- * on disjoint keys).
+ * on disjoint keys; "host API, map/thread" is the control where the second
+ * thread writes a second map holding the same keys, so the two threads
+ * share no line of a map).
  *
  * Timing: each figure is thread CPU time (CLOCK_THREAD_CPUTIME_ID) per op,
  * the best of SAMPLES rounds, and the rounds interleave every cell so a
@@ -150,11 +152,15 @@ struct subj {
 	bpfvm_map *m;
 	bpfvm_prog *p_lookup, *p_update, *p_delete, *p_insert;
 	uint8_t val[64];
+	struct subj *own; /* I_HOST_OWN's second thread: the same keys in another map */
 };
 
-enum impl { I_PLAIN, I_UT, I_UT_COPY, I_HELPER, I_HOST, I_PROG, NIMPL };
+/* I_HOST_OWN: the host API, but on 2 threads each thread writes a map of
+ * its own (a control: what two writers give when they share no line). */
+enum impl { I_PLAIN, I_UT, I_UT_COPY, I_HELPER, I_HOST, I_PROG, I_HOST_OWN, NIMPL };
 static const char *impl_name[NIMPL] = { "plain open addressing", "uthash (pointer)", "uthash (copy out)",
-	                                "bpfvm helper", "bpfvm host API", "bpfvm program (interp)" };
+	                                "bpfvm helper", "bpfvm host API", "bpfvm program (interp)",
+	                                "host API, map/thread" };
 enum op { O_LOOKUP, O_UPDATE, O_DELETE, O_INSERT, NOP };
 static const char *op_name[NOP] = { "lookup", "update", "delete", "insert" };
 
@@ -164,6 +170,8 @@ static double pass(struct subj *S, enum impl im, enum op op, const uint64_t *key
 	uint64_t acc = 0, t0 = cpu_ns();
 	uint8_t v[64];
 	struct ut *e;
+	if (im == I_HOST_OWN)
+		im = I_HOST; /* the same pass, on the thread's own map */
 	switch (im * NOP + op) {
 	case I_PLAIN * NOP + O_LOOKUP:
 		for (size_t i = 0; i < cnt; i++)
@@ -307,7 +315,7 @@ static double pass_2threads(struct subj *S, enum impl im, enum op op, const uint
 	struct pass2 a[2];
 	uint64_t t0 = now_ns();
 	for (int i = 0; i < 2; i++) {
-		a[i] = (struct pass2){ S, im, op, i ? k1 : k0, cnt, 0 };
+		a[i] = (struct pass2){ i && im == I_HOST_OWN ? S->own : S, im, op, i ? k1 : k0, cnt, 0 };
 		pthread_create(&th[i], NULL, pass_thread, &a[i]);
 	}
 	for (int i = 0; i < 2; i++)
@@ -387,6 +395,7 @@ static const struct cellspec cells[] = {
 	{ I_PROG, O_UPDATE, true },    { I_PLAIN, O_DELETE, false },  { I_PLAIN, O_INSERT, false },
 	{ I_UT, O_DELETE, false },     { I_UT, O_INSERT, false },     { I_HOST, O_DELETE, true },
 	{ I_HOST, O_INSERT, true },    { I_PROG, O_DELETE, true },    { I_PROG, O_INSERT, true },
+	{ I_HOST_OWN, O_UPDATE, true }, { I_HOST_OWN, O_DELETE, true }, { I_HOST_OWN, O_INSERT, true },
 };
 #define NCELLS (sizeof(cells) / sizeof(cells[0]))
 
@@ -423,6 +432,13 @@ static void run(size_t n, size_t vs, bpfvm *vm)
 		if (bpfvm_map_update(S.m, &keys[i], S.val, BPFVM_NOEXIST))
 			exit(1);
 	}
+	struct subj own = S;
+	if (bpfvm_map_create(vm, &a, &own.m))
+		exit(1);
+	for (size_t i = 0; i < n; i++)
+		if (bpfvm_map_update(own.m, &keys[i], S.val, BPFVM_NOEXIST))
+			exit(1);
+	S.own = &own;
 	S.p_lookup = loop_prog(vm, S.m, BPFVM_FN_map_lookup_elem, 0);
 	S.p_update = loop_prog(vm, S.m, BPFVM_FN_map_update_elem, BPFVM_EXIST);
 	S.p_delete = loop_prog(vm, S.m, BPFVM_FN_map_delete_elem, 0);
@@ -483,6 +499,7 @@ static void run(size_t n, size_t vs, bpfvm *vm)
 	bpfvm_prog_put(S.p_delete);
 	bpfvm_prog_put(S.p_insert);
 	bpfvm_map_put(S.m);
+	bpfvm_map_put(own.m);
 	rcu_barrier();
 	HASH_CLEAR(hh, S.ut_head);
 	free(S.ut_elems);
