@@ -336,7 +336,7 @@ static inline void diff_gen(struct gen_rng *r, struct diff_gen *g, size_t cap, u
 		g->c.ntargets = (unsigned)(gen_next(r) % (GEN_MAX_TARGETS + 1));
 		for (unsigned i = 0; i < g->c.ntargets; i++) {
 			g->c.target[i] = g->target[i];
-			g->c.target_n[i] = gen_prog_ex(r, g->target[i], DIFF_TARGET_CAP, features);
+			g->c.target_n[i] = gen_prog_ex(r, g->target[i], DIFF_TARGET_CAP, features & ~GEN_F_TAIL_SUB);
 		}
 	}
 	g->c.insns = g->prog;

@@ -97,8 +97,11 @@ enum gen_feature {
 	GEN_F_MAPS = 1u << 0,  /* map_lookup/update/delete_elem on gen_maps[] */
 	GEN_F_LOOPS = 1u << 1, /* bounded loops (backward jumps) */
 	GEN_F_CALLS = 1u << 2, /* bpf-to-bpf calls to generated subprograms */
-	GEN_F_TAIL = 1u << 3,  /* bpf_tail_call through the prog array (main function only) */
-	GEN_F_ALL = 0xf,
+	GEN_F_TAIL = 1u << 3,  /* bpf_tail_call through the prog array, from the main function */
+	/* and from subprograms (not in tail-call targets: a chain of tail
+	 * calls from subprograms keeps every caller's frame) */
+	GEN_F_TAIL_SUB = 1u << 4,
+	GEN_F_ALL = 0x1f,
 };
 
 /* The maps, by index in the load's fd_array (lddw src=5, BPF_PSEUDO_MAP_IDX).
@@ -161,6 +164,7 @@ struct gen_st {
 	size_t n;
 	uint32_t feat;
 	int fn, nfns;        /* function being generated, functions in all */
+	bool ptr_arg[GEN_MAXFN]; /* subprogram's r2: 16 bytes of its caller's stack */
 	uint16_t keep;       /* registers the enclosing loop bodies must not write */
 	int loops;           /* loop nesting here */
 	uint16_t cur, nscopes;
@@ -406,6 +410,10 @@ static inline void gen_call_local(struct gen_st *st)
 		else
 			E(GI(0xbf, x, gen_reg(st, 0), 0, 0));
 	}
+	if (st->ptr_arg[callee]) { /* r2 = r10 - 64..-24: the callee accesses [r2, r2 + 16) */
+		E(GI(0xbf, 2, 10, 0, 0));
+		E(GI(0x07, 2, 0, 0, (int32_t)(-64 + 8 * (int32_t)(gen_next(r) % 6))));
+	}
 	E(GI(0xbf, 1, 6, 0, 0)); /* r1 = input: the callee may load and store it */
 	st->calls[st->ncalls].at = n;
 	st->calls[st->ncalls++].callee = callee;
@@ -561,7 +569,7 @@ static inline void gen_item_new(struct gen_st *st, size_t lim)
 		gen_loop(st, lim);
 	} else if (c < 90 && (st->feat & GEN_F_CALLS) && st->fn + 1 < st->nfns) {
 		gen_call_local(st);
-	} else if (c >= 90 && (st->feat & GEN_F_TAIL) && st->fn == 0) {
+	} else if (c >= 90 && (st->feat & GEN_F_TAIL) && (st->fn == 0 || (st->feat & GEN_F_TAIL_SUB))) {
 		gen_tail_call(st);
 	}
 }
@@ -816,6 +824,21 @@ static inline void gen_sub(struct gen_st *st, size_t cap)
 	E(GI(0xb7, 1, 0, 0, gen_imm(r)));    /* r1: a scalar, the pointer is in r6 */
 	for (int16_t o = -64; o < 0; o += 8) /* this frame's stack starts out defined */
 		E(GI(0x7a, 10, 0, o, gen_imm(r)));
+	if (st->ptr_arg[st->fn]) { /* 1-3 accesses to the caller's frame, then r2 = K */
+		static const uint8_t ld[] = { 0x71, 0x69, 0x61, 0x79 };
+		static const uint8_t stx[] = { 0x73, 0x6b, 0x63, 0x7b };
+		for (int k = 1 + (int)(gen_next(r) % 3); k > 0; k--) {
+			unsigned w = (unsigned)(gen_next(r) % 4);
+			int16_t o = (int16_t)(gen_next(r) % (17 - (1u << w)));
+			switch (gen_next(r) % 4) {
+			case 0: E(GI(ld[w], 3, 2, o, 0)); break;                   /* r3 = *(r2 + o) */
+			case 1: E(GI(stx[w], 2, 4, o, 0)); break;                  /* *(r2 + o) = r4 */
+			case 2: E(GI(0x7a, 2, 0, (int16_t)(o & 8), gen_imm(r))); break;
+			default: E(GI(0xdb, 2, 5, (int16_t)(o & 8), (gen_next(r) & 1) ? 0x01 : 0xa0)); break; /* fetch add, xor */
+			}
+		}
+		E(GI(0xb7, 2, 0, 0, gen_imm(r)));
+	}
 	E(GI(0xbf, 7, 2, 0, 0));
 	E(GI(0xbf, 8, 3, 0, 0));
 	E(GI(0xbf, 9, 4, 0, 0));
@@ -851,6 +874,8 @@ static inline size_t gen_prog_ex(struct gen_rng *r, struct bpf_insn *out, size_t
 	if ((features & GEN_F_CALLS) && cap >= 128 + GEN_SUBCAP)
 		st->nfns += (int)(gen_next(r) % (uint64_t)((cap - 128) / GEN_SUBCAP < GEN_MAXFN ? (cap - 128) / GEN_SUBCAP + 1
 		                                                                                : GEN_MAXFN));
+	for (int f = 1; f < st->nfns; f++)
+		st->ptr_arg[f] = gen_next(r) % 3 == 0;
 	for (st->fn = 0; st->fn < st->nfns; st->fn++) {
 		st->fn_start[st->fn] = st->n;
 		st->cur = gen_scope_new(st, st->nscopes); /* a root: its own parent */
