@@ -25,6 +25,7 @@
 #ifndef BPFVM_TEST_JIT_DIFF_H
 #define BPFVM_TEST_JIT_DIFF_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,12 +77,24 @@ struct diff_env {
 	bpfvm_map *maps[2][GEN_NMAPS];
 };
 
+/* A program type whose context is the input itself.  Tail calls into a
+ * "mem" program run it on the interpreter (it must be entered with r2 =
+ * the input length); into this type, the JIT jumps into the target's
+ * image, so cases of this type test JIT-to-JIT tail calls. */
+#define DIFF_CTX_TYPE "diff_ctx"
+
 /* Creates the maps in vm (which must have the built-in helpers, i.e. not
- * BPFVM_VM_BARE, for programs that call them).  0 or a negative errno. */
+ * BPFVM_VM_BARE, for programs that call them) and registers
+ * DIFF_CTX_TYPE.  0 or a negative errno. */
 static inline int diff_env_init(struct diff_env *env, bpfvm *vm)
 {
 	memset(env, 0, sizeof(*env));
 	env->vm = vm;
+	struct bpfvm_prog_type t = { .sz = sizeof(t), .name = DIFF_CTX_TYPE, .ctx_size = GEN_MEM,
+		                     .real_ctx_size = GEN_MEM };
+	int err = bpfvm_prog_type_register(vm, &t);
+	if (err && err != -EEXIST)
+		return err;
 	for (int s = 0; s < 2; s++)
 		for (int m = 0; m < GEN_NMAPS; m++) {
 			const struct gen_map_shape *ms = &gen_maps[m];
@@ -112,6 +125,7 @@ struct diff_case {
 	size_t target_n[GEN_MAX_TARGETS];
 	unsigned ntargets;
 	const uint8_t *m0;              /* GEN_MEM bytes of input */
+	const char *type;               /* program type of all the case's programs; NULL: "mem" */
 	const struct gen_map_init *mi;  /* NULL: no maps (env may have none) */
 };
 
@@ -208,11 +222,11 @@ static inline bool diff_dumps_differ(const struct diff_dump *a, const struct dif
 }
 
 /* Loads insns for run d (fd_array: the maps, then the prog array). */
-static inline int diff_load(bpfvm *vm, const struct diff_run *d, const struct bpf_insn *insns, size_t n,
-                            const int *fds, uint32_t nfds, bpfvm_prog **p, char *msg, size_t msgsz)
+static inline int diff_load(bpfvm *vm, const struct diff_run *d, const char *type, const struct bpf_insn *insns,
+                            size_t n, const int *fds, uint32_t nfds, bpfvm_prog **p, char *msg, size_t msgsz)
 {
 	char log[256] = "";
-	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = d->flags, .engine = d->engine, .log_buf = log,
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .type = type, .flags = d->flags, .engine = d->engine, .log_buf = log,
 		                      .log_size = sizeof(log), .fd_array = nfds ? fds : NULL, .fd_array_cnt = nfds };
 	if (bpfvm_prog_load(vm, insns, n, &po, p)) {
 		snprintf(msg, msgsz, "%s: did not load: %s", d->name, log);
@@ -262,14 +276,14 @@ static inline enum diff_verdict diff_case(const struct diff_env *env, const stru
 		}
 		for (unsigned i = 0; maps && !v && i < c->ntargets; i++) {
 			char log[256] = "";
-			v = diff_load(env->vm, d, c->target[i], c->target_n[i], fds, nfds, &t[i], msg, msgsz);
+			v = diff_load(env->vm, d, c->type, c->target[i], c->target_n[i], fds, nfds, &t[i], msg, msgsz);
 			if (!v && bpfvm_prog_array_update(progs, i, t[i], log, sizeof(log))) {
 				snprintf(msg, msgsz, "%s: target %u not put in the prog array: %s", d->name, i, log);
 				v = DIFF_NOT_LOADED;
 			}
 		}
 		if (!v)
-			v = diff_load(env->vm, d, c->insns, c->n, fds, nfds, &p, msg, msgsz);
+			v = diff_load(env->vm, d, c->type, c->insns, c->n, fds, nfds, &p, msg, msgsz);
 		if (!v) {
 			memcpy(mem[k], c->m0, GEN_MEM);
 			r0[k] = 0;
@@ -318,8 +332,9 @@ static inline enum diff_verdict diff_prog(bpfvm *vm, const struct bpf_insn *insn
 	return diff_case(&env, &c, msg, msgsz);
 }
 
-/* A generated case: 0-2 tail-call targets (generated first), the
- * program, its input, the maps' initial contents, all from r. */
+/* A generated case: its program type ("mem" or DIFF_CTX_TYPE), 0-2
+ * tail-call targets (generated first), the program, its input, the maps'
+ * initial contents, all from r. */
 #define DIFF_TARGET_CAP 300
 struct diff_gen {
 	struct bpf_insn prog[GEN_MAXLEN];
@@ -332,6 +347,8 @@ struct diff_gen {
 static inline void diff_gen(struct gen_rng *r, struct diff_gen *g, size_t cap, uint32_t features)
 {
 	memset(&g->c, 0, sizeof(g->c));
+	if (features && (gen_next(r) & 1))
+		g->c.type = DIFF_CTX_TYPE;
 	if (features & GEN_F_TAIL) {
 		g->c.ntargets = (unsigned)(gen_next(r) % (GEN_MAX_TARGETS + 1));
 		for (unsigned i = 0; i < g->c.ntargets; i++) {
