@@ -166,6 +166,7 @@ struct gen_st {
 	int fn, nfns;        /* function being generated, functions in all */
 	bool ptr_arg[GEN_MAXFN]; /* subprogram's r2: 16 bytes of its caller's stack */
 	uint16_t keep;       /* registers the enclosing loop bodies must not write */
+	uint16_t ptrs;       /* registers holding a map value pointer: never read as values */
 	int loops;           /* loop nesting here */
 	uint16_t cur, nscopes;
 	uint16_t scope[GEN_MAXLEN];  /* innermost scope of each instruction */
@@ -206,9 +207,11 @@ static inline bool gen_lands(const struct gen_st *st, size_t from, size_t t)
 	}
 }
 
-/* A register other than r6 (input) and r10, not in avoid. */
+/* A register other than r6 (input), r10 and a map value pointer, not in
+ * avoid. */
 static inline int gen_reg(struct gen_st *st, uint16_t avoid)
 {
+	avoid |= st->ptrs;
 	for (int tries = 0; tries < 16; tries++) {
 		int x = (int)(gen_next(st->r) % 10);
 		if (x != 6 && !((avoid >> x) & 1))
@@ -232,7 +235,7 @@ static inline void gen_clobber(struct gen_st *st)
 	size_t n = st->n;
 	for (int x = 1; x <= 5; x++) {
 		uint64_t c = gen_next(st->r);
-		if (c & 3)
+		if ((c & 3) || ((st->ptrs >> (7 + (c >> 2) % 3)) & 1))
 			E(GI(0xb7, x, 0, 0, gen_imm(st->r))); /* rX = imm */
 		else
 			E(GI(0xbf, x, 7 + (int)((c >> 2) % 3), 0, 0)); /* rX = r7..r9 */
@@ -279,10 +282,15 @@ static inline void gen_map_args(struct gen_st *st, int m)
 	st->n = n;
 }
 
+static inline void gen_update(struct gen_st *st);
+static inline void gen_delete(struct gen_st *st);
+
 /*
  * r0 = bpf_map_lookup_elem(map, &key); if (r0) { [rP = r0; r0 = K;]
  * 1-4 loads/stores/atomics inside the value; r0 = K1; rP = K2 } else
- * { r0 = K3; rP = K4 }.  The pointer never outlives the scope.
+ * { r0 = K3; rP = K4 }.  The pointer never outlives the scope.  rP is
+ * r0, one of r1-r5, or one of r7-r9 (not a loop counter), which survives
+ * helper calls: then an update or delete may come between the accesses.
  */
 static inline void gen_lookup(struct gen_st *st)
 {
@@ -304,15 +312,28 @@ static inline void gen_lookup(struct gen_st *st)
 	size_t jnull = n;
 	E(GI(0x15, 0, 0, 0, 0)); /* if r0 == 0 goto miss */
 	int p = 0;
-	if (gen_next(r) & 1) {
+	uint64_t how = gen_next(r) % 4;
+	if (how == 1 || how == 2)
 		p = 1 + (int)(gen_next(r) % 5);
+	else if (how == 3 && (p = gen_reg(st, (uint16_t)(0x3f | st->keep))) < 7)
+		p = 1;
+	if (p) {
 		E(GI(0xbf, p, 0, 0, 0));               /* rP = r0 */
 		E(GI(0xb7, 0, 0, 0, gen_imm(r)));      /* r0 = K: a scalar again */
 	}
 	uint16_t ptr = (uint16_t)(1u << p);            /* registers holding the pointer */
+	st->ptrs = ptr;
 	int ops = 1 + (int)(gen_next(r) % 4);
 	for (int k = 0; k < ops; k++) {
 		uint64_t c = gen_next(r);
+		if (p >= 7 && k == ops / 2 && (c & 8)) { /* a helper call while r7-r9 hold the pointer */
+			st->n = n;
+			if (c & 16)
+				gen_update(st);
+			else
+				gen_delete(st);
+			n = st->n;
+		}
 		switch (c % 4) {
 		case 0: { /* load, any width, signed too */
 			unsigned w = (unsigned)(gen_next(r) % 7);
@@ -340,6 +361,7 @@ static inline void gen_lookup(struct gen_st *st)
 		}
 		}
 	}
+	st->ptrs = 0;
 	E(GI(0xb7, 0, 0, 0, gen_imm(r))); /* hit: r0 = K1 */
 	if (p)
 		E(GI(0xb7, p, 0, 0, gen_imm(r)));
@@ -556,7 +578,7 @@ static inline void gen_loop(struct gen_st *st, size_t lim)
 static inline void gen_item_new(struct gen_st *st, size_t lim)
 {
 	uint64_t c = gen_next(st->r) % 100;
-	if (st->n + 40 > lim)
+	if (st->n + 60 > lim) /* the largest, a lookup with an update inside: ~45 */
 		return;
 	if (c < 60 && (st->feat & GEN_F_MAPS)) {
 		if (c < 30)
