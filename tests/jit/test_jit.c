@@ -407,6 +407,44 @@ Test(jit, generated_programs_do_not_depend_on_addresses)
 	bpfvm_destroy(vm);
 }
 
+/*
+ * gen.h's full repertoire (maps, loops, bpf-to-bpf calls, tail calls) on
+ * the 7 runs of diff.h, comparing the maps too: the first 300 seeds of
+ * diff_seeds (which runs them for 20 s in the stress suite); and a map
+ * value that differs between two dumps is reported with its map and key.
+ */
+Test(jit, generated_programs_with_maps_calls_and_loops_match)
+{
+	bpfvm *vm = NULL;
+	struct bpfvm_opts vo = { .sz = sizeof(vo) }; /* built-in helpers */
+	cr_assert_eq(bpfvm_create(&vo, &vm), 0);
+	struct diff_env env;
+	cr_assert_eq(diff_env_init(&env, vm), 0);
+	static struct diff_gen g;
+	for (uint64_t seed = 1; seed <= 300; seed++) {
+		struct gen_rng r = { .s = seed * 7919 };
+		diff_gen(&r, &g, 600, GEN_F_ALL);
+		char msg[512] = "";
+		cr_expect_eq(diff_case(&env, &g.c, msg, sizeof(msg)), DIFF_SAME, "seed %llu: %s", (unsigned long long)seed,
+		             msg);
+	}
+	struct gen_map_init mi;
+	struct gen_rng r = { .s = 1 };
+	gen_map_init(&r, &mi);
+	struct diff_dump a, b;
+	cr_assert_eq(diff_maps_reset(env.maps[0], &mi), 0);
+	cr_assert_eq(diff_maps_dump(env.maps[0], &a), 0);
+	uint32_t k = 1;
+	mi.val[GEN_MAP_ARRAY][k][3] ^= 7;
+	cr_assert_eq(diff_maps_reset(env.maps[0], &mi), 0);
+	cr_assert_eq(diff_maps_dump(env.maps[0], &b), 0);
+	char what[160] = "";
+	cr_expect(diff_dumps_differ(&a, &b, what, sizeof(what)));
+	cr_expect(strstr(what, "map array key 1: value byte 3") != NULL, "%s", what);
+	diff_env_fini(&env);
+	bpfvm_destroy(vm);
+}
+
 /* Jumps of every distance around the rel8/rel32 boundary, and a program
  * of 150,000 instructions: no fixed image size. */
 Test(jit, jump_sizes_and_large_programs)

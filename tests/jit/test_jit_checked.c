@@ -271,6 +271,33 @@ static size_t t_target(struct bpf_insn *p, struct fds f)
 	return COPY(a);
 }
 
+/*
+ * Regression (jit_diff_fuzz / diff_seeds with tail calls from
+ * subprograms): a subprogram tail-calls a target that loaded no array;
+ * back in the caller, the checked JIT checked the caller's lookup against
+ * the target's maps ("argument r1 = 0x... is not a map this program
+ * loaded") because run->prog still named the target.  r0 = 7 + arr[2].
+ */
+static size_t b_tail_from_sub(struct bpf_insn *p, struct fds f)
+{
+	struct bpf_insn a[] = {
+		CALL_LOCAL(11), MOV64_X(7, 0), STDW(10, -8, 2), LDDW_SRC(1, 1, f.arr, 0), MOV64_X(2, 10),
+		ALU64_K(OP_ADD, 2, -8), CALL(BPFVM_FN_map_lookup_elem), JEQ_K(0, 0, 2), LDXDW(0, 0, 0),
+		ALU64_X(OP_ADD, 0, 7), EXIT,
+		/* 12: the subprogram */
+		LDDW_SRC(2, 1, f.pa, 0), MOV64_K(3, 0), CALL(BPFVM_FN_tail_call), MOV64_K(0, 99), EXIT,
+	};
+	return COPY(a);
+}
+
+/* a target that uses no map */
+static size_t t_plain(struct bpf_insn *p, struct fds f)
+{
+	(void)f;
+	struct bpf_insn a[] = { MOV64_K(0, 7), EXIT };
+	return COPY(a);
+}
+
 static const struct ck_case cases[] = {
 	{ "lookup", 0, NULL, 77, b_lookup, NULL },
 	{ "store past the value", -EFAULT, "insn 7: 8-byte store to 0x", 0, b_past_value, NULL },
@@ -292,6 +319,7 @@ static const struct ck_case cases[] = {
 	{ "strtoul misaligned result", -EFAULT, "argument r4 = 0x", 0, b_strtoul_misaligned, NULL },
 	{ "tail call through an array", -EINVAL, "insn 3: tail call: r2 is not a prog array", 0, b_tail_not_pa, NULL },
 	{ "tail call", 0, NULL, 1002, b_tail, t_target },
+	{ "tail call from a subprogram, then a lookup in the caller", 0, NULL, 10, b_tail_from_sub, t_plain },
 };
 
 /* Addresses differ between the two runs' VMs: mask hex numbers. */

@@ -1,14 +1,21 @@
 /*
- * Differential fuzz target: the fuzzer's bytes drive tests/jit/gen.h to
- * build a random valid program (every ALU op of the opcode table, jumps,
- * loads, stores, atomics, the idioms the JIT fuses); tests/jit/diff.h runs
- * it on the interpreter, the JIT and the blinded JIT, unchecked and
- * checked, and with the interpreter's stack and input moved.  Every run
- * must give the same r0 and input memory (which the program's stores and
- * atomics write).  Any difference aborts, naming the runs: an engine
+ * Differential fuzz target: the fuzzer's bytes drive tests/jit/gen.h
+ * (diff_gen(), every GEN_F_* feature) to build a random valid case: 0-2
+ * tail-call target programs, the program, its 64-byte input and the
+ * initial contents of three maps (an array the JIT inlines lookups of, a
+ * BPF_F_INNER_MAP array it does not, a hash map with 8-byte keys).  The
+ * programs hold every ALU op of the opcode table, forward jumps, loads,
+ * stores, atomics, the idioms the JIT fuses, and mixed in: map lookups
+ * with loads/stores/atomics through the value pointer, updates (any flags)
+ * and deletes, bounded loops, bpf-to-bpf calls to up to three
+ * subprograms, tail calls (hit, empty slot, out of range).
+ * tests/jit/diff.h runs the case on the interpreter, the JIT and the
+ * blinded JIT, unchecked and checked, and with the interpreter's stack,
+ * input and maps moved.  Every run must give the same r0, input memory and
+ * map contents (maps are reset before each run and dumped after).  Any
+ * difference aborts, naming the runs (and the map and key): an engine
  * difference is a JIT or interpreter bug; an address-dependent result is a
- * generator bug (the program leaked a pointer), not an engine's.  Map
- * contents are not compared yet: generated programs use no maps.
+ * generator bug (the program leaked a pointer), not an engine's.
  * tests/jit/diff_seeds runs the same check over seeds without libFuzzer.
  */
 #include <stdio.h>
@@ -19,24 +26,22 @@
 #include "bpfvm.h"
 
 static bpfvm *vm;
+static struct diff_env env;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct bpf_insn prog[400];
+	static struct diff_gen g;
 	if (!vm) {
-		struct bpfvm_opts vo = { .sz = sizeof(vo), .flags = BPFVM_VM_BARE };
-		if (bpfvm_create(&vo, &vm))
+		struct bpfvm_opts vo = { .sz = sizeof(vo) }; /* with the built-in helpers */
+		if (bpfvm_create(&vo, &vm) || diff_env_init(&env, vm))
 			abort();
 	}
 	if (size < 8)
 		return 0;
 	struct gen_rng r = { .s = 0, .bytes = data, .nbytes = size };
-	size_t n = gen_prog(&r, prog, 400);
-	uint8_t m0[GEN_MEM];
-	for (int i = 0; i < GEN_MEM; i++)
-		m0[i] = (uint8_t)gen_next(&r);
+	diff_gen(&r, &g, 400, GEN_F_ALL);
 	char msg[512];
-	enum diff_verdict v = diff_prog(vm, prog, n, m0, msg, sizeof(msg));
+	enum diff_verdict v = diff_case(&env, &g.c, msg, sizeof(msg));
 	if (v != DIFF_SAME) {
 		fprintf(stderr, "%s: %s\n",
 		        v == DIFF_ADDRESS_DEPENDENT ? "generated program depends on an address (gen.h bug)"
