@@ -6,9 +6,13 @@
  * BPF_F_INNER_MAP array it does not, a hash map with 8-byte keys).  The
  * programs hold every ALU op of the opcode table, forward jumps, loads,
  * stores, atomics, the idioms the JIT fuses, and mixed in: map lookups
- * with loads/stores/atomics through the value pointer, updates (any flags)
- * and deletes, bounded loops, bpf-to-bpf calls to up to three
- * subprograms, tail calls (hit, empty slot, out of range).
+ * with loads/stores/atomics through the value pointer (in r0, r1-r5 or
+ * r7-r9, across helper calls), updates (any flags) and deletes, bounded
+ * loops, bpf-to-bpf calls to up to three subprograms (some given a
+ * pointer into the caller's frame), tail calls (hit, empty slot, out of
+ * range; from subprograms too).  Half the cases use a program type whose
+ * context is the input, so tail calls jump from JIT code to JIT code
+ * ("mem" targets run on the interpreter).
  * tests/jit/diff.h runs the case on the interpreter, the JIT and the
  * blinded JIT, unchecked and checked, and with the interpreter's stack,
  * input and maps moved.  Every run must give the same r0, input memory and
