@@ -104,6 +104,9 @@ static uint64_t LOOP_NAME(const struct vm_interp *ip, struct vm_run *run, const 
 	struct {
 		const struct vm_tinsn *ret;
 		const struct vm_interp *ip;
+		/* run->prog at the call: a tail call in the callee changes
+		 * it, and the caller's checks (callbacks) name the caller. */
+		struct bpfvm_prog *prog;
 		uint64_t saved[4]; /* r6-r9 */
 	} frames[BPF_MAX_CALL_FRAMES];
 	unsigned depth = 0;
@@ -268,6 +271,7 @@ static uint64_t LOOP_NAME(const struct vm_interp *ip, struct vm_run *run, const 
 		}
 		frames[depth].ret = pc + 1;
 		frames[depth].ip = ip;
+		frames[depth].prog = run->prog;
 		memcpy(frames[depth].saved, &R[6], sizeof(frames[depth].saved));
 		depth++;
 		R[10] -= BPF_STACK_SIZE;
@@ -318,6 +322,7 @@ static uint64_t LOOP_NAME(const struct vm_interp *ip, struct vm_run *run, const 
 		depth--;
 		pc = frames[depth].ret;
 		ip = frames[depth].ip;
+		run->prog = frames[depth].prog;
 		memcpy(&R[6], frames[depth].saved, sizeof(frames[depth].saved));
 		R[10] += BPF_STACK_SIZE;
 		VM_DISPATCH();

@@ -97,6 +97,10 @@ uint64_t vm_call_callback(struct vm_run *run, uint64_t cb, uint64_t r1, uint64_t
 		return 0;
 	}
 	run->cb_depth++;
+	/* The callback's checks name its own program; a tail call inside it
+	 * must not leave the caller's run->prog pointing at the target. */
+	struct bpfvm_prog *caller = run->prog;
+	run->prog = prog;
 	uint64_t r0;
 	if (ip->checked) {
 		/* The caller's stack stays reachable (callbacks get pointers
@@ -113,6 +117,7 @@ uint64_t vm_call_callback(struct vm_run *run, uint64_t cb, uint64_t r1, uint64_t
 	} else {
 		r0 = vm_interp_loop_fast(ip, run, &ip->code[sp->start], args);
 	}
+	run->prog = caller;
 	run->cb_depth--;
 	return r0;
 }

@@ -290,6 +290,26 @@ static size_t b_tail_from_sub(struct bpf_insn *p, struct fds f)
 	return COPY(a);
 }
 
+/*
+ * The same, then a callback: the checked interpreter checked bpf_loop's
+ * callback against the tail-call target's subprograms ("not a callback")
+ * because run->prog still named the target after the subprogram returned.
+ * r0 = (bpf_loop's 3 iterations) << 8 + sum 0+1+2 = 0x303.
+ */
+static size_t b_tail_from_sub_cb(struct bpf_insn *p, struct fds f)
+{
+	struct bpf_insn a[] = {
+		CALL_LOCAL(12), STDW(10, -8, 0), MOV64_K(1, 3), LDDW_SRC(2, 4, 15, 0), MOV64_X(3, 10),
+		ALU64_K(OP_ADD, 3, -8), MOV64_K(4, 0), CALL(BPFVM_FN_loop), LDXDW(1, 10, -8), ALU64_K(OP_LSH, 0, 8),
+		ALU64_X(OP_ADD, 0, 1), EXIT,
+		/* 13: the subprogram */
+		LDDW_SRC(2, 1, f.pa, 0), MOV64_K(3, 0), CALL(BPFVM_FN_tail_call), MOV64_K(0, 99), EXIT,
+		/* 19: the callback */
+		LDXDW(3, 2, 0), ALU64_X(OP_ADD, 3, 1), STXDW(2, 3, 0), MOV64_K(0, 0), EXIT,
+	};
+	return COPY(a);
+}
+
 /* a target that uses no map */
 static size_t t_plain(struct bpf_insn *p, struct fds f)
 {
@@ -320,6 +340,7 @@ static const struct ck_case cases[] = {
 	{ "tail call through an array", -EINVAL, "insn 3: tail call: r2 is not a prog array", 0, b_tail_not_pa, NULL },
 	{ "tail call", 0, NULL, 1002, b_tail, t_target },
 	{ "tail call from a subprogram, then a lookup in the caller", 0, NULL, 10, b_tail_from_sub, t_plain },
+	{ "tail call from a subprogram, then a callback of the caller", 0, NULL, 0x303, b_tail_from_sub_cb, t_plain },
 };
 
 /* Addresses differ between the two runs' VMs: mask hex numbers. */
