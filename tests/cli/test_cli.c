@@ -10,39 +10,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#ifndef BPFVM_EXE
-#error "BPFVM_EXE must name the built bpfvm binary"
-#endif
-
-/* Runs `bpfvm ARGS` through the shell; returns the exit status and the
- * captured stdout (caller frees). */
-static int bpfvm(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bpfvm(char **out, const char *fmt, ...)
-{
-	char args[4096], cmd[8192];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", BPFVM_EXE, args);
-	FILE *p = popen(cmd, "r");
-	cr_assert(p, "popen failed");
-	size_t cap = 1 << 16, n = 0;
-	char *b = malloc(cap);
-	size_t k;
-	while ((k = fread(b + n, 1, cap - n - 1, p)) > 0) {
-		n += k;
-		if (n + 1 == cap)
-			b = realloc(b, cap *= 2);
-	}
-	b[n] = '\0';
-	int st = pclose(p);
-	if (out)
-		*out = b;
-	else
-		free(b);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#include "run_bpfvm.h"
 
 static const char *conformance_dir(void)
 {

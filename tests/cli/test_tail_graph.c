@@ -5,37 +5,13 @@
  * JSON is parsed and its content checked; the text form names the same.
  */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
 #include "json.h"
-
-static int bpfvm(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bpfvm(char **out, const char *fmt, ...)
-{
-	char args[2048], cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", BPFVM_EXE, args);
-	FILE *p = popen(cmd, "r");
-	cr_assert(p, "popen failed");
-	size_t cap = 1 << 16, n = 0, k;
-	char *b = malloc(cap);
-	while ((k = fread(b + n, 1, cap - n - 1, p)) > 0) {
-		n += k;
-		if (n + 1 == cap)
-			b = realloc(b, cap *= 2);
-	}
-	b[n] = '\0';
-	int st = pclose(p);
-	*out = b;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#include "run_bpfvm.h"
 
 static const struct json *find_named(const struct json *arr, const char *name)
 {
