@@ -15,12 +15,7 @@ Test(elf_lru, churn_both_engines)
 	for (uint32_t engine = BPFVM_ENGINE_INTERP; engine <= BPFVM_ENGINE_JIT; engine++) {
 		bpfvm *vm;
 		cr_assert_eq(bpfvm_create(NULL, &vm), 0);
-		char log[8192] = "", path[512];
-		snprintf(path, sizeof(path), "%s/lru.o", ELF_TEST_DIR);
-		struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log), .engine = engine };
-		bpfvm_obj *obj;
-		cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s", log);
-		cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+		bpfvm_obj *obj = t_load(vm, "lru.o", engine);
 		bpfvm_prog *p = bpfvm_obj_prog(obj, "churn");
 		bpfvm_map *m = bpfvm_obj_map(obj, "conns");
 		cr_assert(p && m);
@@ -59,12 +54,7 @@ Test(elf_lru, percpu_with_per_cpu_lists)
 	for (uint32_t engine = BPFVM_ENGINE_INTERP; engine <= BPFVM_ENGINE_JIT; engine++) {
 		bpfvm *vm;
 		cr_assert_eq(bpfvm_create(NULL, &vm), 0);
-		char log[8192] = "", path[512];
-		snprintf(path, sizeof(path), "%s/lru.o", ELF_TEST_DIR);
-		struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log), .engine = engine };
-		bpfvm_obj *obj;
-		cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s", log);
-		cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+		bpfvm_obj *obj = t_load(vm, "lru.o", engine);
 		bpfvm_prog *p = bpfvm_obj_prog(obj, "count");
 		bpfvm_map *m = bpfvm_obj_map(obj, "counters");
 		cr_assert(p && m);

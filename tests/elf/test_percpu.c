@@ -13,12 +13,7 @@ Test(elf_percpu, counter)
 	for (uint32_t engine = BPFVM_ENGINE_INTERP; engine <= BPFVM_ENGINE_JIT; engine++) {
 		bpfvm *vm;
 		cr_assert_eq(bpfvm_create(NULL, &vm), 0);
-		char log[8192] = "", path[512];
-		snprintf(path, sizeof(path), "%s/percpu.o", ELF_TEST_DIR);
-		struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log), .engine = engine };
-		bpfvm_obj *obj;
-		cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s", log);
-		cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+		bpfvm_obj *obj = t_load(vm, "percpu.o", engine);
 		bpfvm_prog *p = bpfvm_obj_prog(obj, "count");
 		bpfvm_map *m = bpfvm_obj_map(obj, "hits");
 		cr_assert(p && m);
@@ -48,12 +43,7 @@ Test(elf_percpu, hash_counters)
 	for (uint32_t engine = BPFVM_ENGINE_INTERP; engine <= BPFVM_ENGINE_JIT; engine++) {
 		bpfvm *vm;
 		cr_assert_eq(bpfvm_create(NULL, &vm), 0);
-		char log[8192] = "", path[512];
-		snprintf(path, sizeof(path), "%s/percpu_hash.o", ELF_TEST_DIR);
-		struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log), .engine = engine };
-		bpfvm_obj *obj;
-		cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s", log);
-		cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+		bpfvm_obj *obj = t_load(vm, "percpu_hash.o", engine);
 		bpfvm_prog *p = bpfvm_obj_prog(obj, "count");
 		bpfvm_map *maps[2] = { bpfvm_obj_map(obj, "hits"), bpfvm_obj_map(obj, "hits_np") };
 		cr_assert(p && maps[0] && maps[1]);
@@ -92,12 +82,8 @@ Test(elf_percpu, hash_seeded)
 {
 	bpfvm *vm;
 	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
-	char log[8192] = "", path[512], err[256] = "";
-	snprintf(path, sizeof(path), "%s/percpu_hash.o", ELF_TEST_DIR);
-	struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log) };
-	bpfvm_obj *obj;
-	cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s", log);
-	cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+	char err[256] = "";
+	bpfvm_obj *obj = t_load(vm, "percpu_hash.o", BPFVM_ENGINE_INTERP);
 	const char *json = "{\"maps\": [{\"name\": \"hits\", \"entries\": [{\"key\": 7, \"value\": 100}]},"
 	                   " {\"name\": \"hits_np\", \"entries\": [{\"key\": 7, \"value\": 100}]}]}";
 	cr_assert_eq(cli_seed_maps(obj, json, strlen(json), err, sizeof(err)), 0, "%s", err);

@@ -29,14 +29,9 @@ static int on_sample(void *ctx, void *data, size_t size)
 
 static void run_engine(uint32_t engine)
 {
-	char path[512], log[8192] = "";
-	snprintf(path, sizeof(path), "%s/ringbuf.o", ELF_TEST_DIR);
 	bpfvm *vm;
 	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
-	struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log), .engine = engine };
-	bpfvm_obj *obj;
-	cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s", log);
-	cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+	bpfvm_obj *obj = t_load(vm, "ringbuf.o", engine);
 	bpfvm_map *rb = bpfvm_obj_map(obj, "events");
 	cr_assert(rb);
 	struct bpfvm_map_info info = { .sz = sizeof(info) };
@@ -74,14 +69,9 @@ Test(elf_ringbuf, jit) { run_engine(BPFVM_ENGINE_JIT); }
  * BPF_EXIST on a full queue/stack drops the oldest element. */
 static void qs_engine(uint32_t engine)
 {
-	char path[512], log[8192] = "";
-	snprintf(path, sizeof(path), "%s/queue_stack.o", ELF_TEST_DIR);
 	bpfvm *vm;
 	cr_assert_eq(bpfvm_create(NULL, &vm), 0);
-	struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log), .engine = engine };
-	bpfvm_obj *obj;
-	cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s", log);
-	cr_assert_eq(bpfvm_obj_load(obj), 0, "%s", log);
+	bpfvm_obj *obj = t_load(vm, "queue_stack.o", engine);
 	bpfvm_map *fifo = bpfvm_obj_map(obj, "fifo"), *lifo = bpfvm_obj_map(obj, "lifo");
 	cr_assert(fifo && lifo);
 	struct bpfvm_map_info info = { .sz = sizeof(info) };

@@ -25,4 +25,18 @@ static inline uint8_t *t_read(const char *name, size_t *len)
 	return buf;
 }
 
+/* Opens and loads the object `name` built from progs/, its programs on
+ * `engine` (enum bpfvm_engine); a failure fails the test with the
+ * loader's log. */
+static inline bpfvm_obj *t_load(bpfvm *vm, const char *name, uint32_t engine)
+{
+	char log[8192] = "", path[512];
+	snprintf(path, sizeof(path), "%s/%s", ELF_TEST_DIR, name);
+	struct bpfvm_obj_opts oo = { .sz = sizeof(oo), .log_buf = log, .log_size = sizeof(log), .engine = engine };
+	bpfvm_obj *obj;
+	cr_assert_eq(bpfvm_obj_open_file(vm, path, &oo, &obj), 0, "%s: %s", name, log);
+	cr_assert_eq(bpfvm_obj_load(obj), 0, "%s: %s", name, log);
+	return obj;
+}
+
 #endif
