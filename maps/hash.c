@@ -529,7 +529,36 @@ static void retire_submit(struct htab_elem *first, uint32_t nheap)
 	map_defer(&first->rcu, retire_batch_rcu);
 }
 
-/* Hands the shared pending retired elements to rcu_call.  retire_lock held. */
+/* Puts a chain of retired elements on the orphans of a map whose last
+ * reference is gone, for htab_free to free directly (no reader can reach
+ * them by then).  htab_all_lock held. */
+static void retire_orphan(struct map_htab *h, struct htab_elem *first)
+{
+	struct htab_elem *last = first;
+	while (last->link)
+		last = last->link;
+	last->link = h->orphans;
+	h->orphans = first;
+}
+
+/* Hands a chain of retired elements to rcu_call, the batch holding a map
+ * reference.  A map operation may run on a map whose last reference is
+ * already gone: a program still in its read section keeps using an inner
+ * map that was just deleted from its outer map.  map_get would then take
+ * the count from 0 to 1 and the batch's map_put would queue the map's free
+ * a second time; such a map's batches become orphans instead. */
+static void retire_hand_over(struct map_htab *h, struct htab_elem *first, uint32_t nheap)
+{
+	if (map_tryget(&h->map)) {
+		retire_submit(first, nheap);
+		return;
+	}
+	pthread_mutex_lock(&htab_all_lock);
+	retire_orphan(h, first);
+	pthread_mutex_unlock(&htab_all_lock);
+}
+
+/* Hands the shared pending retired elements over.  retire_lock held. */
 static void retire_flush_locked(struct map_htab *h)
 {
 	struct htab_elem *first = h->retired;
@@ -538,12 +567,10 @@ static void retire_flush_locked(struct map_htab *h)
 	uint32_t nheap = h->nheap;
 	h->retired = NULL;
 	h->nretired = h->nheap = 0;
-	map_get(&h->map);
-	retire_submit(first, nheap);
+	retire_hand_over(h, first, nheap);
 }
 
-/* The same for this thread's batch.  The caller is in a map operation, so
- * holds (or runs a program that holds) a map reference: map_get is safe. */
+/* The same for this thread's batch. */
 static void tc_retire_flush(struct map_htab *h, struct htab_tcache *tc)
 {
 	struct htab_elem *first = tc->retired;
@@ -552,8 +579,7 @@ static void tc_retire_flush(struct map_htab *h, struct htab_tcache *tc)
 	uint32_t nheap = tc->nheap;
 	tc->retired = NULL;
 	tc->nretired = tc->nheap = 0;
-	map_get(&h->map);
-	retire_submit(first, nheap);
+	retire_hand_over(h, first, nheap);
 }
 
 /* e was unlinked (under its bucket lock): free it after a grace period.
@@ -609,15 +635,10 @@ static void htab_thread_flush(unsigned index)
 		uint32_t nheap = tc->nheap;
 		tc->retired = NULL;
 		tc->nretired = tc->nheap = 0;
-		if (map_tryget(&h->map)) {
+		if (map_tryget(&h->map))
 			retire_submit(first, nheap);
-		} else {
-			struct htab_elem *last = first;
-			while (last->link)
-				last = last->link;
-			last->link = h->orphans;
-			h->orphans = first;
-		}
+		else
+			retire_orphan(h, first);
 	}
 	pthread_mutex_unlock(&htab_all_lock);
 }

@@ -312,3 +312,26 @@ Test(hash_tcache, thread_exit_while_map_dying)
 	pthread_barrier_destroy(&hold);
 	bpfvm_destroy(vm);
 }
+
+/* A program still in its read section keeps using a map whose last
+ * reference is gone (an inner map just deleted from its outer map): its
+ * deletes fill a retire batch, which must not take a reference on the
+ * dying map (0 -> 1 -> 0 queued the map's free twice: ASan double free)
+ * and goes to the orphans the free releases. */
+Test(hash_tcache, retire_batch_of_a_dying_map)
+{
+	bpfvm *vm = t_vm();
+	bpfvm_map *m = t_map(vm, BPFVM_MAP_HASH, 8, 8, 200, 0);
+	for (uint64_t k = 1; k <= 100; k++)
+		cr_assert_eq(bpfvm_map_update(m, &k, vbuf, BPFVM_NOEXIST), 0);
+	rcu_read_lock();
+	bpfvm_map_put(m); /* refcount 0, free queued behind our read section */
+	for (uint64_t k = 1; k <= 100; k++) /* as a program would: the helper */
+		cr_assert_eq(map_helper_delete((uintptr_t)m, (uintptr_t)&k, 0, 0, 0), 0);
+	struct map_htab_census c;
+	census_map(m, &c);
+	cr_assert_geq(c.orphans, 64, "a full batch became orphans (%u)", c.orphans);
+	assert_conserved(&c);
+	rcu_read_unlock();
+	bpfvm_destroy(vm);
+}
