@@ -147,6 +147,9 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		if (prog->aux[i].const_tail_index)
 			p.can_poke = jit_poke_supported();
 
+	for (uint32_t i = 0; prog->aux && i < prog->len && !p.tail_calls; i++)
+		p.tail_calls = prog->aux[i].helper && prog->aux[i].helper->kind == VM_HELPER_TAIL_CALL;
+
 	p.prog = prog;
 	uint32_t pass;
 	bool converged = false;

@@ -119,6 +119,7 @@ struct jit_pass {
 	bool first;             /* first pass: every jump is rel32 */
 	bool blind;             /* constant blinding */
 	bool checked;           /* checked mode: inline bounds, depth and budget checks */
+	bool tail_calls;        /* the program has a bpf_tail_call site */
 	uint32_t blind_key;
 	/* Direct tail calls: may this pass emit poke sites, the sites it
 	 * emitted, and where it put the tail stub. */

@@ -50,6 +50,7 @@ struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx)
 	struct bpfvm_prog *t = map_prog_array_get((struct bpfvm_map *)(uintptr_t)map, (uint32_t)index);
 	if (!t || (!t->jit && !t->interp))
 		return r;
+	struct bpfvm_prog *caller = run->prog;
 	run->tail_calls++;
 	run->prog = t;
 	/* A checked-mode image expects the checked entry's context in r12,
@@ -72,6 +73,12 @@ struct jit_tail_ret jit_rt_tail_call(uint64_t map, uint64_t index, uint64_t ctx)
 	else
 		r.r0 = vm_interp_run(t, run, ctx, r2);
 	r.addr = run->err ? JIT_TAIL_ABORT : JIT_TAIL_DONE;
+	/* The target has finished and this frame returns its r0: back in a
+	 * subprogram's caller, the program is the caller's again (a checked
+	 * target left here would make helpers treat a verified caller as
+	 * checked).  Kept on an abort: the error names the target. */
+	if (!run->err)
+		run->prog = caller;
 	return r;
 }
 

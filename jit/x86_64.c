@@ -970,13 +970,15 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		}
 		int64_t rel = (int64_t)p->subs[sub] - ((int64_t)e->len + 5);
 		x86_call_rel32(e, (int32_t)rel); /* call subprogram */
-		if (p->checked) {
+		if (p->checked)
 			x86_alu_mi(e, X86_SUB, true, X86_R12, JIT_CK_DEPTH, 1);
+		if (p->checked && p->tail_calls) {
 			/* A tail call in the callee (or deeper) left its target in
 			 * run->prog, whose maps the checked runtime would check this
 			 * code's helper calls, tail calls and memory against: this
-			 * program is current again (the checked interpreter keeps
-			 * the caller's program in its frame).
+			 * program is current again (the checked interpreter does the
+			 * same at its exit).  Only programs with a tail call site
+			 * can get there.
 			 *   if (ck->run) ck->run->prog = this program */
 			x86_load(e, 8, AUX, X86_R12, (int32_t)offsetof(struct jit_checked_ctx, run));
 			x86_test_rr(e, true, AUX, AUX);

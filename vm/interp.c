@@ -158,6 +158,7 @@ int vm_interp_prepare(struct bpfvm_prog *prog)
 	if (!ip->code)
 		goto nomem;
 	ip->len = prog->len;
+	ip->prog = prog;
 	ip->checked = (prog->flags & BPFVM_PROG_NO_VERIFY) != 0;
 	for (uint32_t i = 0; i < prog->len; i++) {
 		const struct bpf_insn *in = &prog->insns[i];

@@ -24,6 +24,7 @@ struct vm_tinsn {
 };
 
 struct vm_interp {
+	struct bpfvm_prog *prog;        /* the program it runs: run->prog after a return */
 	struct vm_tinsn *code;
 	uint32_t len;
 	bool may_sleep;                 /* some helper may block: tasks-trace RCU flavour */

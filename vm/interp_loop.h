@@ -104,9 +104,6 @@ static uint64_t LOOP_NAME(const struct vm_interp *ip, struct vm_run *run, const 
 	struct {
 		const struct vm_tinsn *ret;
 		const struct vm_interp *ip;
-		/* run->prog at the call: a tail call in the callee changes
-		 * it, and the caller's checks (callbacks) name the caller. */
-		struct bpfvm_prog *prog;
 		uint64_t saved[4]; /* r6-r9 */
 	} frames[BPF_MAX_CALL_FRAMES];
 	unsigned depth = 0;
@@ -271,7 +268,6 @@ static uint64_t LOOP_NAME(const struct vm_interp *ip, struct vm_run *run, const 
 		}
 		frames[depth].ret = pc + 1;
 		frames[depth].ip = ip;
-		frames[depth].prog = run->prog;
 		memcpy(frames[depth].saved, &R[6], sizeof(frames[depth].saved));
 		depth++;
 		R[10] -= BPF_STACK_SIZE;
@@ -321,8 +317,12 @@ static uint64_t LOOP_NAME(const struct vm_interp *ip, struct vm_run *run, const 
 			goto out_ret;
 		depth--;
 		pc = frames[depth].ret;
+		/* A tail call below this frame ran another program's code
+		 * in it: the caller's program is current again (the checks of
+		 * its callbacks and the line of its errors name it). */
+		if (__builtin_expect(ip != frames[depth].ip, 0))
+			run->prog = frames[depth].ip->prog;
 		ip = frames[depth].ip;
-		run->prog = frames[depth].prog;
 		memcpy(&R[6], frames[depth].saved, sizeof(frames[depth].saved));
 		R[10] += BPF_STACK_SIZE;
 		VM_DISPATCH();
@@ -369,6 +369,7 @@ do_tail_call: {
 		R[0] = loop_checked(tip, run, tip->code, a, NULL);
 		if (run->err)
 			goto out_fail;
+		ip = tip; /* this frame ran t: its exit restores the caller's */
 		goto do_exit;
 	}
 #endif
