@@ -1066,7 +1066,9 @@ static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
 	const struct bpfvm_prog *prog = p->prog;
 	if (i + 1 >= prog->len || !p->is_target || p->is_target[i + 1] || !prog->ops)
 		return false;
-	if (p->plan && (p->plan[i].kind != JIT_FUSE_NONE || p->plan[i + 1].kind != JIT_FUSE_NONE))
+	/* (Instruction i itself is never planned here: the translator
+	 * handles planned instructions before trying this fusion.) */
+	if (p->plan && p->plan[i + 1].kind != JIT_FUSE_NONE)
 		return false;
 	const struct bpf_insn *a = &prog->insns[i], *b = &prog->insns[i + 1];
 	enum vm_op nop = (enum vm_op)prog->ops[i + 1];

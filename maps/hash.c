@@ -196,13 +196,12 @@ static inline uint64_t mix64(uint64_t x)
 	return x;
 }
 
-/* Keys of up to 8 bytes as one zero-extended word. */
+/* Keys of 1 to 7 bytes (8-byte keys take HTAB_K8) as one zero-extended
+ * word; 4-byte keys, the common case, get a constant-size copy. */
 static inline uint64_t key_word(const void *key, uint32_t ks)
 {
 	uint64_t w = 0;
-	if (ks == 8)
-		memcpy(&w, key, 8);
-	else if (ks == 4)
+	if (ks == 4)
 		memcpy(&w, key, 4);
 	else
 		memcpy(&w, key, ks);

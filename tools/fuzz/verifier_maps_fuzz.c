@@ -929,8 +929,7 @@ static bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n, size_t *whe
 		uint64_t x = 0, y = 0;
 		memcpy(&x, a + i, w);
 		memcpy(&y, b + i, w);
-		if (x != y && !(w == 8 && (ptr_like(x) || ptr_like(y))) &&
-		    !(w < 8 && i + 8 > n && false)) {
+		if (x != y && !(w == 8 && (ptr_like(x) || ptr_like(y)))) {
 			/* a pointer stored at an unaligned offset straddles two
 			 * words: look at the 8 bytes around each differing byte */
 			bool ptr = false;
