@@ -33,6 +33,9 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 	uint32_t *a = NULL, *b = NULL, *sa = NULL, *sb = NULL;
 	uint8_t *tgt = NULL;
 	struct jit_plan *plan = NULL;
+	struct jit_vloop *vloops = NULL;
+	uint32_t nvloops = 0;
+	int32_t *vat = NULL;
 	struct jit_image *img = NULL;
 	struct jit_pass p;
 	memset(&p, 0, sizeof(p));
@@ -101,6 +104,28 @@ int jit_compile(struct bpfvm_prog *prog, struct vm_log *log)
 		}
 		err = 0;
 		p.plan = plan;
+	}
+	/* Loops that can run W iterations at a time (x86_64_vec.c): not in
+	 * checked mode (one check per access), nor blinded (the blocks hold
+	 * constant vectors). */
+	if (!p.checked && !p.blind && !(prog->flags & BPFVM_PROG_JIT_NO_VECTOR) && jit_x86_vec_supported()) {
+		if (jit_x86_vec_plan(prog, tgt, &vloops, &nvloops)) {
+			err = fail(log, -ENOMEM, -1, "out of memory");
+			goto out;
+		}
+		if (nvloops) {
+			vat = malloc(((size_t)prog->len + 1) * sizeof(*vat));
+			if (!vat) {
+				err = fail(log, -ENOMEM, -1, "out of memory");
+				goto out;
+			}
+			for (uint32_t i = 0; i <= prog->len; i++)
+				vat[i] = -1;
+			for (uint32_t k = 0; k < nvloops; k++)
+				vat[vloops[k].head] = (int32_t)k;
+			p.vloops = vloops;
+			p.vat = vat;
+		}
 	}
 	/* Checked mode: the map values the program addresses directly (lddw
 	 * src=2/6), as the interpreter's checked mode allows them. */
@@ -234,6 +259,12 @@ mapped:
 	prog->jit_entry = (uint64_t (*)(void *, uint64_t, struct bpfvm_prog *))img->mem;
 	vm_log(log, BPFVM_LOG_STATS, "jit: %zu bytes of x86-64 in %u passes, %u direct tail call%s\n", p.e.len, pass,
 	       img->npokes, img->npokes == 1 ? "" : "s");
+	for (uint32_t k = 0; k < nvloops; k++)
+		vm_log(log, BPFVM_LOG_STATS, "jit: vectorized the loop at insns %u-%u: %u iterations at a time (%u-byte elements)\n",
+		       vloops[k].head, vloops[k].end, vloops[k].lanes, vloops[k].esize);
+	img->vloops = vloops;
+	img->nvloops = nvloops;
+	vloops = NULL;
 	img = NULL;
 out:
 	x86_fini(&p.e);
@@ -245,6 +276,8 @@ out:
 	free(p.pokes);
 	free(plan);
 	free(p.pads);
+	free(vloops);
+	free(vat);
 	if (img) {
 		free(img->regions);
 		free(img->maps);
@@ -270,6 +303,7 @@ void jit_free(struct bpfvm_prog *prog)
 	munmap(img->map, img->map_size);
 	free(img->addrs);
 	free(img->subs);
+	free(img->vloops);
 	free(img->regions);
 	free(img->maps);
 	free(img);

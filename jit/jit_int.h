@@ -11,6 +11,7 @@
 
 #include "jit.h"
 #include "x86_64_emit.h"
+#include "x86_64_vec.h"
 
 /* The JIT'd form of a program, owned by prog->jit. */
 /*
@@ -61,6 +62,10 @@ struct jit_image {
 	uint32_t npokes;
 	void *alias;
 	struct jit_image *poke_prev, *poke_next; /* registry, under jit_poke_lock() */
+	/* Vectorized loops (x86_64_vec.c): loop k's block is the vloops[k].len
+	 * bytes before addrs[vloops[k].head]. */
+	struct jit_vloop *vloops;
+	uint32_t nvloops;
 };
 
 /* The peephole plan (x86_64_opt.c): what each instruction becomes when
@@ -103,6 +108,13 @@ int jit_x86_plan(const struct bpfvm_prog *prog, const uint8_t *is_target, bool b
 #define JIT_LOOP_ALIGN_AT 48
 #define JIT_ALIGN_PASSES 4
 
+/* The translator's register mapping (BPF r0-r10) and scratch registers
+ * (x86_64.c has the table). */
+extern const uint8_t jit_x86_regs[BPF_MAX_REG];
+#define JIT_X86_AUX X86_R11  /* scratch: divisors, helper addresses */
+#define JIT_X86_AUX2 X86_R10 /* scratch: blinded constants, addresses */
+#define JIT_X86_AUX3 X86_R9  /* scratch: saved rax/rdx */
+
 /* One translation pass over a program. */
 struct jit_pass {
 	struct bpfvm_prog *prog;
@@ -127,6 +139,12 @@ struct jit_pass {
 	struct jit_poke_site *pokes;
 	uint32_t npokes, pokes_cap;
 	uint32_t ntail_stub;
+	/* Vectorized loops: vat[i] indexes vloops for the loop headed at insn
+	 * i (-1: none); jumps to i from outside that loop land on its vector
+	 * block.  cur: the instruction being translated. */
+	struct jit_vloop *vloops;
+	const int32_t *vat;
+	uint32_t cur;
 	/* Why the program cannot be JIT'd (set with err_insn on failure). */
 	const char *why;
 	long err_insn;

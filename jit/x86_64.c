@@ -30,14 +30,15 @@
 #include "vm.h"
 #include "array.h"
 
-static const uint8_t reg_map[BPF_MAX_REG] = {
+const uint8_t jit_x86_regs[BPF_MAX_REG] = {
 	X86_RAX, X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8,
 	X86_RBX, X86_R13, X86_R14, X86_R15, X86_RBP,
 };
+#define reg_map jit_x86_regs
 
-#define AUX X86_R11  /* scratch: divisors, helper addresses */
-#define AUX2 X86_R10 /* scratch: blinded constants, addresses */
-#define AUX3 X86_R9  /* scratch: saved rax/rdx */
+#define AUX JIT_X86_AUX
+#define AUX2 JIT_X86_AUX2
+#define AUX3 JIT_X86_AUX3
 
 static int unsupported(struct jit_pass *p, long insn, const char *why)
 {
@@ -109,9 +110,17 @@ static void load_imm64(struct jit_pass *p, int reg, uint64_t v)
 
 /* ---- jumps to BPF instructions ---- */
 
+/* A jump to a vectorized loop's head from outside the loop lands on its
+ * vector block; its back edge goes to the scalar code. */
 static int64_t insn_addr(const struct jit_pass *p, uint32_t idx)
 {
-	return p->addrs[idx];
+	int64_t a = p->addrs[idx];
+	if (p->vat && p->vat[idx] >= 0) {
+		const struct jit_vloop *l = &p->vloops[p->vat[idx]];
+		if (p->cur < l->head || p->cur > l->end)
+			a -= l->len;
+	}
+	return a;
 }
 
 static void jmp_insn(struct jit_pass *p, uint32_t target)
@@ -1220,6 +1229,9 @@ int jit_x86_translate(struct jit_pass *p)
 				                        (e->len + JIT_ENTRY_GUARD) % JIT_LOOP_ALIGN) % JIT_LOOP_ALIGN);
 			x86_nops(e, p->pads[i]);
 		}
+		p->cur = i;
+		if (p->vat && p->vat[i] >= 0)
+			jit_x86_vec_emit(e, &p->vloops[p->vat[i]]);
 		p->naddrs[i] = (uint32_t)e->len;
 		const struct bpf_insn *in = &prog->insns[i];
 		enum vm_op op = prog->ops ? (enum vm_op)prog->ops[i] : vm_decode(in);

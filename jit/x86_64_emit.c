@@ -815,3 +815,58 @@ void x86_rep_stosq(struct x86_emit *e)
 	static const uint8_t b[3] = { 0xf3, 0x48, 0xab };
 	x86_bytes(e, b, 3); /* rep stosq */
 }
+
+/* ---- AVX2 ---- */
+
+/* C4 [~R ~X ~B mmmmm] [W ~vvvv L pp] */
+static void vex3(struct x86_emit *e, enum x86_vpp pp, enum x86_vmap map, bool w, bool l256, int reg, int index,
+                 int base, int vvvv)
+{
+	uint8_t b1 = (uint8_t)(((reg & 8) ? 0 : 0x80) | ((index & 8) ? 0 : 0x40) | ((base & 8) ? 0 : 0x20) | map);
+	uint8_t b2 = (uint8_t)((w ? 0x80 : 0) | ((~(vvvv < 0 ? 0 : vvvv) & 15) << 3) | (l256 ? 4 : 0) | pp);
+	x86_u8(e, 0xc4);
+	x86_u8(e, b1);
+	x86_u8(e, b2);
+}
+
+void x86_vop_rr(struct x86_emit *e, enum x86_vpp pp, enum x86_vmap map, uint8_t opc, bool w, bool l256, int reg,
+                int vvvv, int rm)
+{
+	vex3(e, pp, map, w, l256, reg, 0, rm, vvvv);
+	x86_u8(e, opc); /* vop reg, vvvv, rm */
+	modrm_rr(e, reg, rm);
+}
+
+void x86_vop_rm(struct x86_emit *e, enum x86_vpp pp, enum x86_vmap map, uint8_t opc, bool w, bool l256, int reg,
+                int vvvv, struct x86_mem m)
+{
+	vex3(e, pp, map, w, l256, reg, mem_index(m), m.base, vvvv);
+	x86_u8(e, opc); /* vop reg, vvvv, [m] */
+	modrm_m(e, reg, m);
+}
+
+void x86_vop_rip(struct x86_emit *e, enum x86_vpp pp, enum x86_vmap map, uint8_t opc, bool w, bool l256, int reg,
+                 int vvvv, int64_t target)
+{
+	vex3(e, pp, map, w, l256, reg, 0, 0, vvvv);
+	x86_u8(e, opc); /* vop reg, vvvv, [rip + disp32] */
+	x86_u8(e, (uint8_t)(((reg & 7) << 3) | 5));
+	int64_t rel = target - ((int64_t)e->len + 4);
+	if (!x86_is_imm32(rel))
+		x86_fail(e, -E2BIG);
+	x86_u32(e, (uint32_t)rel);
+}
+
+void x86_vshift_ri(struct x86_emit *e, uint8_t opc, int digit, int dst, int src, uint8_t imm)
+{
+	vex3(e, X86_VPP_66, X86_V0F, false, true, 0, 0, src, dst);
+	x86_u8(e, opc); /* vps{ll,rl,ra}{w,d,q} dst, src, imm8 */
+	modrm_rr(e, digit, src);
+	x86_u8(e, imm);
+}
+
+void x86_vzeroupper(struct x86_emit *e)
+{
+	static const uint8_t b[3] = { 0xc5, 0xf8, 0x77 };
+	x86_bytes(e, b, 3); /* vzeroupper */
+}

@@ -156,4 +156,23 @@ void x86_ud2(struct x86_emit *e);
 /* rep stosq: rcx qwords of rax to [rdi] */
 void x86_rep_stosq(struct x86_emit *e);
 
+/* ---- AVX2 (VEX-encoded; the loop vectorizer, x86_64_vec.c) ----
+ * Always the 3-byte VEX form (C4), so an instruction's size never depends
+ * on its registers.  Vector registers are numbered 0-15 (xmm/ymm). */
+enum x86_vmap { X86_V0F = 1, X86_V0F38 = 2, X86_V0F3A = 3 };
+enum x86_vpp { X86_VPP_NONE = 0, X86_VPP_66 = 1, X86_VPP_F3 = 2, X86_VPP_F2 = 3 };
+/* opc reg, vvvv, rm (register form); vvvv < 0: unused.  l256: ymm, w: VEX.W. */
+void x86_vop_rr(struct x86_emit *e, enum x86_vpp pp, enum x86_vmap map, uint8_t opc, bool w, bool l256, int reg,
+                int vvvv, int rm);
+/* opc reg, vvvv, [m] */
+void x86_vop_rm(struct x86_emit *e, enum x86_vpp pp, enum x86_vmap map, uint8_t opc, bool w, bool l256, int reg,
+                int vvvv, struct x86_mem m);
+/* opc reg, vvvv, [rip + (target - end of this instruction)]: target is
+ * a buffer offset (constants emitted next to the code). */
+void x86_vop_rip(struct x86_emit *e, enum x86_vpp pp, enum x86_vmap map, uint8_t opc, bool w, bool l256, int reg,
+                 int vvvv, int64_t target);
+/* Shift by an immediate, group 71/72/73 /digit ib: dst = src shifted. */
+void x86_vshift_ri(struct x86_emit *e, uint8_t opc, int digit, int dst, int src, uint8_t imm);
+void x86_vzeroupper(struct x86_emit *e);
+
 #endif

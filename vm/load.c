@@ -45,7 +45,8 @@ static int prog_load(bpfvm *vm, const struct bpf_insn *insns, size_t ninsns, con
 	const struct vm_prog_type *type = vm_prog_type_find(vm, tname);
 	if (!type)
 		return vm_log_err(&log, -EINVAL, -1, "unknown program type '%s'", tname);
-	uint32_t known = BPFVM_PROG_NO_VERIFY | BPFVM_PROG_UNCHECKED | BPFVM_PROG_ANY_ALIGNMENT | BPFVM_PROG_JIT_BLIND;
+	uint32_t known = BPFVM_PROG_NO_VERIFY | BPFVM_PROG_UNCHECKED | BPFVM_PROG_ANY_ALIGNMENT | BPFVM_PROG_JIT_BLIND |
+	                 BPFVM_PROG_JIT_NO_VECTOR;
 	if (o.flags & ~known)
 		return vm_log_err(&log, -EINVAL, -1, "unknown program flags 0x%x", o.flags & ~known);
 	if ((o.flags & BPFVM_PROG_NO_VERIFY) && (o.flags & BPFVM_PROG_UNCHECKED))

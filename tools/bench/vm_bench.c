@@ -143,12 +143,15 @@ static const struct kernel kernels[] = {
 /* "checked" is the interpreter in checked mode (BPFVM_PROG_NO_VERIFY: every
  * access bounds-checked, an instruction budget): verified by default, timed
  * only when asked for with -e, since the targets are about the fast path. */
-enum { ENG_INTERP, ENG_JIT, ENG_CHECKED, NENGINES };
-static const char *const engine_names[NENGINES] = { "interp", "jit", "checked" };
+/* "jit-scalar" is the JIT without its loop vectorizer
+ * (BPFVM_PROG_JIT_NO_VECTOR), timed only when asked for too. */
+enum { ENG_INTERP, ENG_JIT, ENG_CHECKED, ENG_JIT_SCALAR, NENGINES };
+static const char *const engine_names[NENGINES] = { "interp", "jit", "checked", "jit-scalar" };
 static const uint32_t engine_ids[NENGINES] = {
-	BPFVM_ENGINE_INTERP, BPFVM_ENGINE_JIT, BPFVM_ENGINE_INTERP };
+	BPFVM_ENGINE_INTERP, BPFVM_ENGINE_JIT, BPFVM_ENGINE_INTERP, BPFVM_ENGINE_JIT };
 static const uint32_t engine_flags[NENGINES] = {
-	BPFVM_PROG_UNCHECKED, BPFVM_PROG_UNCHECKED, BPFVM_PROG_NO_VERIFY };
+	BPFVM_PROG_UNCHECKED, BPFVM_PROG_UNCHECKED, BPFVM_PROG_NO_VERIFY,
+	BPFVM_PROG_UNCHECKED | BPFVM_PROG_JIT_NO_VECTOR };
 
 static struct {
 	const char *dir;
@@ -588,8 +591,8 @@ static void print_results(const struct result *res, const bool *done)
 	bool shown[NENGINES];
 	printf("%-9s %10s %10s %10s", "kernel", "gcc ns", "clang ns", "native ns");
 	for (int e = 0; e < NENGINES; e++) {
-		/* interp and jit always have columns; checked when measured. */
-		shown[e] = e != ENG_CHECKED || cnt[e];
+		/* interp and jit always have columns; the others when measured. */
+		shown[e] = (e != ENG_CHECKED && e != ENG_JIT_SCALAR) || cnt[e];
 		if (shown[e])
 			printf(" %9s ns %7s", engine_names[e], "ratio");
 	}
@@ -637,8 +640,9 @@ static void usage(FILE *f)
 		"and the ratio to native (the faster of gcc -O2 and clang-19 -O2).\n"
 		"  -k, --kernels LIST   comma-separated kernels (default: all; see --list)\n"
 		"  -e, --engines LIST   comma-separated engines: interp, jit, checked (the\n"
-		"                       interpreter in checked mode); default interp,jit, and\n"
-		"                       all three with --verify-only.  A kernel the JIT\n"
+		"                       interpreter in checked mode), jit-scalar (the JIT\n"
+		"                       without its loop vectorizer); default interp,jit, and\n"
+		"                       all four with --verify-only.  A kernel the JIT\n"
 		"                       can't translate is skipped there with a note\n"
 		"  -q, --quick          short samples: a rough table in a few seconds\n"
 		"      --verify-only    only check every engine's result against native\n"
@@ -764,7 +768,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!engines_given && !opt.verify_only)
-		opt.want_engine[ENG_CHECKED] = false;
+		opt.want_engine[ENG_CHECKED] = opt.want_engine[ENG_JIT_SCALAR] = false;
 	opt.cell_sec = cell_sec > 0 ? cell_sec : opt.quick ? 0.03 : 0.3;
 	if (!opt.samples)
 		opt.samples = opt.quick ? 3 : 5;

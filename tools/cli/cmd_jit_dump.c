@@ -16,13 +16,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bpfvm jit-dump [--blind] [--checked] [--prog NAME] FILE\n"
+	fprintf(f, "usage: bpfvm jit-dump [--blind] [--checked] [--no-vector] [--prog NAME] FILE\n"
 	           "Loads FILE on the JIT and prints the x86-64 code, each block under the BPF\n"
 	           "instruction it came from.  Raw instructions or assembly load unverified into\n"
 	           "a VM with the conformance suite's helpers (ids 0-5); an ELF object's programs\n"
 	           "are verified first, as `bpfvm run` does, and each one is printed.\n"
 	           "  --blind      blind constants (BPFVM_PROG_JIT_BLIND)\n"
 	           "  --checked    checked mode (BPFVM_PROG_NO_VERIFY): inline run-time checks\n"
+	           "  --no-vector  don't vectorize loops (BPFVM_PROG_JIT_NO_VECTOR)\n"
 	           "  --prog NAME  ELF: only that program (function or section name)\n");
 }
 
@@ -40,6 +41,15 @@ static void dump_range(csh cs, const uint8_t *base, size_t from, size_t to)
 	}
 	if (n)
 		cs_free(insn, n);
+}
+
+/* The vectorized loop headed at insn i, if any. */
+static const struct jit_vloop *vloop_at(const struct jit_image *img, uint32_t i)
+{
+	for (uint32_t k = 0; k < img->nvloops; k++)
+		if (img->vloops[k].head == i)
+			return &img->vloops[k];
+	return NULL;
 }
 
 /* Prints one loaded program's image; log holds its load log (the reason
@@ -69,6 +79,15 @@ static int dump_prog(csh cs, struct bpfvm_prog *prog, const char *path, const ch
 		for (uint32_t s = 1; s < img->nsubs && j < img->len; s++)
 			if (prog->subprogs[s].start == j)
 				end = img->subs[s]; /* the next prologue is not this insn's code */
+		const struct jit_vloop *vl = vloop_at(img, j);
+		if (vl && j < img->len)
+			end -= vl->len; /* the next loop's vector block */
+		if ((vl = vloop_at(img, i))) {
+			printf("; vectorized loop, insns %u-%u: %u iterations at a time in ymm registers (%u-byte elements)\n",
+			       vl->head, vl->end, vl->lanes, vl->esize);
+			dump_range(cs, code, img->addrs[i] - vl->len, img->addrs[i]);
+			printf("; its scalar code: the remaining iterations, and every entry the vector block can't take\n");
+		}
 		char text[160];
 		if (vm_disasm_insn(prog->insns, prog->len, i, text, sizeof(text)) < 0)
 			snprintf(text, sizeof(text), "(opcode %#x)", prog->insns[i].code);
@@ -124,14 +143,17 @@ out:
 int cli_cmd_jit_dump(int argc, char **argv)
 {
 	static const struct option opts[] = { { "blind", no_argument, NULL, 'b' }, { "checked", no_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
-		                              { "prog", required_argument, NULL, 'p' }, { NULL, 0, NULL, 0 } };
+		                              { "no-vector", no_argument, NULL, 'n' }, { "prog", required_argument, NULL, 'p' },
+		                              { NULL, 0, NULL, 0 } };
 	uint32_t flags = 0; /* BPFVM_PROG_UNCHECKED for raw input, below */
 	bool checked = false;
 	const char *elf_prog = NULL;
 	int c, rc = CLI_FAIL;
-	while ((c = getopt_long(argc, argv, "bchp:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "bchnp:", opts, NULL)) != -1) {
 		if (c == 'b') {
 			flags |= BPFVM_PROG_JIT_BLIND;
+		} else if (c == 'n') {
+			flags |= BPFVM_PROG_JIT_NO_VECTOR;
 		} else if (c == 'c') {
 			checked = true;
 		} else if (c == 'p') {

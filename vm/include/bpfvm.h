@@ -252,6 +252,9 @@ enum bpfvm_prog_flags {
 	BPFVM_PROG_ANY_ALIGNMENT = 1u << 2,
 	/* JIT: blind constants against JIT spraying. */
 	BPFVM_PROG_JIT_BLIND = 1u << 3,
+	/* JIT: don't vectorize loops (docs/jit.md); their results are the
+	 * same either way, this is for comparing and debugging. */
+	BPFVM_PROG_JIT_NO_VECTOR = 1u << 4,
 };
 
 enum bpfvm_log_level {
