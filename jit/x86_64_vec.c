@@ -412,7 +412,7 @@ static bool mem_addr(struct vplanner *pl, unsigned reg, int16_t off, unsigned si
 	if (size != l->esize || pl->r[reg].f.a != (int64_t)size || pl->nmem == VL_MEMS)
 		return false;
 	*out = pl->r[reg].f;
-	out->c += off;
+	out->c = (int64_t)((uint64_t)out->c + (uint64_t)(int64_t)off); /* wraps as the register would */
 	return aff_emittable(out);
 }
 
@@ -510,8 +510,9 @@ static bool plan_jump(struct vplanner *pl, const struct bpf_insn *in, enum vm_op
 		return false; /* both vary; or a 64-bit compare of a value known modulo 2^32 */
 	if (x.f.a && cc == X86_CC_E)
 		return false; /* equal in W distinct iterations: never */
-	int64_t span = x.f.a * (l->lanes ? l->lanes - 1 : 0);
-	if (!l->lanes || !x86_is_imm32(span) || !x86_is_imm32(-span) || (x.f.a != 0 && span / x.f.a != l->lanes - 1))
+	int64_t span; /* a * (W - 1): an imm32, both signs */
+	if (!l->lanes || __builtin_mul_overflow(x.f.a, (int64_t)(l->lanes - 1), &span) || !x86_is_imm32(span) ||
+	    span == INT32_MIN)
 		return false;
 	struct vexit *ex = &l->exits[l->nexits++];
 	*ex = (struct vexit){ .x = x.f, .cc = (uint8_t)cc, .w32 = w32 };
@@ -638,7 +639,7 @@ static bool plan_loop(const struct bpfvm_prog *prog, const uint8_t *is_target, u
 			if (!pl.mem[x].store && !pl.mem[y].store)
 				continue;
 			if (aff_same_terms(&pl.mem[x].addr, &pl.mem[y].addr)) {
-				int64_t d = pl.mem[y].addr.c - pl.mem[x].addr.c;
+				int64_t d = (int64_t)((uint64_t)pl.mem[y].addr.c - (uint64_t)pl.mem[x].addr.c);
 				if (d > 0 && d < span)
 					return false; /* a dependence carried within W iterations */
 				continue;
