@@ -162,9 +162,27 @@ static inline void vg_loop(struct vg *g)
 			nstores++;
 		}
 		if (side == 0 && vg_pick(g, 3) == 0 && it < items) {
-			/* a side exit on the counter, somewhere past i0 */
-			side = (int)g->n;
-			emit(g, JK(J_EQ, 2, i0 + 1 + (int32_t)vg_pick(g, 60), 0)); /* patched to `out` */
+			if (vg_pick(g, 2)) {
+				/* a side exit on the counter, somewhere past i0 */
+				side = (int)g->n;
+				emit(g, JK(J_EQ, 2, i0 + 1 + (int32_t)vg_pick(g, 60), 0)); /* patched to `out` */
+			} else {
+				/* on an affine function of the counter, t = r2 * m + c (in r4,
+				 * which index addressing recomputes before every access),
+				 * 64- or 32-bit, compared any way with a constant or r9 */
+				static const int32_t mul[] = { 1, 2, 3, -1, -2, 5, 1 << 20 };
+				static const uint8_t ops[] = { J_EQ, J_NE, J_GT, J_GE, J_LT, J_LE, J_SGT, J_SGE, J_SLT, J_SLE };
+				bool w = vg_pick(g, 3) == 0;
+				emit(g, w ? INS(0xbc, 4, 2, 0, 0) /* w4 = w2 */ : MOV64_X(4, 2));
+				emit(g, INS((w ? 0x04 : 0x07) | OP_MUL, 4, 0, 0, mul[vg_pick(g, N(mul))]));
+				emit(g, INS((w ? 0x04 : 0x07) | OP_ADD, 4, 0, 0, (int32_t)vg_next(g) >> vg_pick(g, 32)));
+				uint8_t op = ops[vg_pick(g, N(ops))], cls = vg_pick(g, 2) ? 0x05 : 0x06;
+				side = (int)g->n;
+				if (vg_pick(g, 3))
+					emit(g, INS(op | cls, 4, 0, 0, (int32_t)vg_next(g) >> vg_pick(g, 32)));
+				else
+					emit(g, INS(op | cls | 0x08, 4, 9, 0, 0));
+			}
 		}
 	}
 	if (ptr)
