@@ -114,6 +114,9 @@ extern const uint8_t jit_x86_regs[BPF_MAX_REG];
 #define JIT_X86_AUX X86_R11  /* scratch: divisors, helper addresses */
 #define JIT_X86_AUX2 X86_R10 /* scratch: blinded constants, addresses */
 #define JIT_X86_AUX3 X86_R9  /* scratch: saved rax/rdx */
+/* The x86 condition of a BPF conditional jump's op (code & 0xf0; jset:
+ * NE, after a test). */
+enum x86_cc jit_x86_jcc(uint8_t code);
 
 /* One translation pass over a program. */
 struct jit_pass {

@@ -622,7 +622,7 @@ static void emit_ldabs(struct jit_pass *p, const struct bpf_insn *in, enum vm_op
 
 /* ---- jumps ---- */
 
-static enum x86_cc jcc_of(uint8_t code)
+enum x86_cc jit_x86_jcc(uint8_t code)
 {
 	switch (code & 0xf0) {
 	case 0x10: return X86_CC_E;
@@ -666,7 +666,7 @@ static void emit_jcond(struct jit_pass *p, const struct bpf_insn *in, enum vm_op
 	} else {
 		x86_alu_ri(e, X86_CMP, w64, dst, in->imm);
 	}
-	jcc_insn(p, jcc_of(in->code), target);
+	jcc_insn(p, jit_x86_jcc(in->code), target);
 }
 
 /* ---- calls ---- */
@@ -1120,7 +1120,7 @@ static bool emit_fused(struct jit_pass *p, uint32_t i, enum vm_op op)
 		 * the reverse).  Not in checked mode, whose budget charge at
 		 * back-edges sits between the two and changes the flags. */
 		emit_alu(p, a, op);
-		jcc_insn(p, jcc_of(b->code), i + 2 + (int32_t)b->off);
+		jcc_insn(p, jit_x86_jcc(b->code), i + 2 + (int32_t)b->off);
 		return true;
 	}
 	if ((op == VM_OP_MUL64_K && nop == VM_OP_ADD64_K) || (op == VM_OP_MUL32_K && nop == VM_OP_ADD32_K)) {
@@ -1188,7 +1188,7 @@ static void emit_planned(struct jit_pass *p, uint32_t i, enum vm_op op)
 		/* rT = [m]; if rT cc K goto  ->  cmp [m], K; jcc */
 		const struct bpf_insn *j = &in[1];
 		x86_alu_m_i(e, X86_CMP, sz, m, j->imm);
-		jcc_insn(p, jcc_of(j->code), i + 2 + (int32_t)j->off);
+		jcc_insn(p, jit_x86_jcc(j->code), i + 2 + (int32_t)j->off);
 		return;
 	}
 	case JIT_FUSE_TEST: {
@@ -1198,7 +1198,7 @@ static void emit_planned(struct jit_pass *p, uint32_t i, enum vm_op op)
 		/* a mask >= 0 has a clear upper half: the 32-bit test (or its
 		 * byte form) sets ZF as the 64-bit one would */
 		x86_test_ri(e, !pl->w32 && pl->disp < 0, reg_map[pl->base], pl->disp);
-		jcc_insn(p, jcc_of(j->code), jn + 1 + (int32_t)j->off);
+		jcc_insn(p, jit_x86_jcc(j->code), jn + 1 + (int32_t)j->off);
 		return;
 	}
 	default:

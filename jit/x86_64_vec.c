@@ -449,22 +449,6 @@ static bool plan_mem(struct vplanner *pl, const struct bpf_insn *in, enum vm_op 
 	return true;
 }
 
-static enum x86_cc cc_of_jmp(uint8_t code)
-{
-	switch (code & 0xf0) {
-	case 0x10: return X86_CC_E;
-	case 0x20: return X86_CC_A;
-	case 0x30: return X86_CC_AE;
-	case 0x50: return X86_CC_NE;
-	case 0x60: return X86_CC_G;
-	case 0x70: return X86_CC_GE;
-	case 0xa0: return X86_CC_B;
-	case 0xb0: return X86_CC_BE;
-	case 0xc0: return X86_CC_L;
-	default: return X86_CC_LE; /* 0xd0 */
-	}
-}
-
 /* x P b  <=>  b P' x */
 static enum x86_cc cc_swap(enum x86_cc cc)
 {
@@ -497,7 +481,7 @@ static bool plan_jump(struct vplanner *pl, const struct bpf_insn *in, enum vm_op
 	}
 	if (x.kind != VK_AFF || b.kind != VK_AFF || !aff_emittable(&x.f) || !aff_emittable(&b.f))
 		return false;
-	enum x86_cc cc = cc_of_jmp(in->code);
+	enum x86_cc cc = jit_x86_jcc(in->code);
 	if (!back)
 		cc = (enum x86_cc)(cc ^ 1); /* the loop goes on when a side exit is not taken */
 	if (x.f.a == 0 && b.f.a != 0) {
