@@ -205,6 +205,7 @@ Test(vec_review, span_overflow_wraps_into_imm32)
 
 struct vg {
 	uint64_t s;
+	bool wild;
 	struct bpf_insn p[200];
 	size_t n;
 };
@@ -399,6 +400,36 @@ static void vg2_loop(struct vg *g)
 	uint8_t xr = 2;
 	int32_t bias = 0;
 	unsigned form = vg_pick(g, 8);
+	if (g->wild) {
+		/* x = c * r2 + d (maybe 32-bit), bound = c * end + d + small, any
+		 * compare: the checked interpreter drops the runaways */
+		static const int32_t cs[] = { 1, 2, 3, -1, -2, 4, 8, 16, 1 << 20, 5 };
+		int32_t c = cs[vg_pick(g, N(cs))], d = (int32_t)vg_pick(g, 64) - 32;
+		bool w = vg_pick(g, 3) == 0;
+		emit(g, w ? MOV32_X(4, 2) : MOV64_X(4, 2));
+		emit(g, ALU64_K(OP_MUL, 4, c));
+		emit(g, ALU64_K(OP_ADD, 4, d));
+		emit(g, MOV64_X(1, 3));
+		emit(g, ALU64_K(OP_MUL, 1, c));
+		emit(g, ALU64_K(OP_ADD, 1, d + (int32_t)vg_pick(g, 8) - 4));
+		uint8_t op = jops[vg_pick(g, 10)];
+		bool j32 = vg_pick(g, 2) == 0, swap = vg_pick(g, 2), ja = vg_pick(g, 3) == 0, imm = vg_pick(g, 4) == 0;
+		static const uint8_t neg[256] = {
+			[J_EQ] = J_NE, [J_NE] = J_EQ, [J_LT] = J_GE, [J_GE] = J_LT, [J_GT] = J_LE, [J_LE] = J_GT,
+			[J_SLT] = J_SGE, [J_SGE] = J_SLT, [J_SGT] = J_SLE, [J_SLE] = J_SGT,
+		};
+		int32_t bimm = (int32_t)((uint64_t)end * (uint64_t)(int64_t)c) + d;
+		if (ja) {
+			sides[nsides++] = g->n;
+			emit(g, vg_cmp(g, neg[op], 4, 1, bimm, !imm, j32, swap));
+			emit(g, JA(-(int16_t)(g->n + 1 - head)));
+		} else {
+			struct bpf_insn be = vg_cmp(g, op, 4, 1, bimm, !imm, j32, swap);
+			be.off = (int16_t)-(int16_t)(g->n + 1 - head);
+			emit(g, be);
+		}
+		goto tail;
+	}
 	if (form == 0) { /* a derived value: r4 = r2 * 3 + 11 (or 32-bit) */
 		bool w = vg_pick(g, 2);
 		emit(g, w ? MOV32_X(4, 2) : MOV64_X(4, 2));
@@ -433,6 +464,7 @@ static void vg2_loop(struct vg *g)
 		be.off = (int16_t)-(int16_t)(g->n + 1 - head);
 		emit(g, be);
 	}
+tail:
 	for (unsigned k = 0; k < nsides; k++)
 		g->p[sides[k]].off = (int16_t)(g->n - sides[k] - 1);
 	emit(g, ALU64_X(OP_XOR, 0, 4));
@@ -447,15 +479,15 @@ static void vg2_loop(struct vg *g)
 	emit(g, EXIT);
 }
 
-Test(vec_review, random_loops_2, .timeout = 600)
+static void random_run(bool wild, unsigned deflt)
 {
 	static uint8_t mem[MEM];
 	unsigned vectorized = 0, ran = 0, bad = 0;
-	unsigned total = getenv("VEC_SEEDS") ? (unsigned)atoi(getenv("VEC_SEEDS")) : 3000;
+	unsigned total = getenv("VEC_SEEDS") ? (unsigned)atoi(getenv("VEC_SEEDS")) : deflt;
 	unsigned first = getenv("VEC_FIRST") ? (unsigned)atoi(getenv("VEC_FIRST")) : 1;
 	const char *only = getenv("VEC_SEED");
 	for (unsigned seed = first; seed < first + total; seed++) {
-		struct vg g = { .s = seed * 0x2545f4914f6cdd1dull + 77 };
+		struct vg g = { .s = seed * 0x2545f4914f6cdd1dull + 77, .wild = wild };
 		vg2_loop(&g);
 		if (only && (unsigned)atoi(only) != seed)
 			continue;
@@ -476,8 +508,21 @@ Test(vec_review, random_loops_2, .timeout = 600)
 			vectorized += nv != 0;
 		}
 	}
-	cr_log_info("random loops 2: %u run, %u vectorized, %u differ", ran, vectorized, bad);
-	fprintf(stderr, "random loops 2: %u run, %u vectorized, %u differ\n", ran, vectorized, bad);
+	cr_log_info("random loops (%s): %u run, %u vectorized, %u differ", wild ? "wild" : "plain", ran, vectorized, bad);
+	fprintf(stderr, "random loops (%s): %u run, %u vectorized, %u differ\n", wild ? "wild" : "plain", ran, vectorized,
+	        bad);
+}
+
+Test(vec_review, random_loops_2, .timeout = 600)
+{
+	random_run(false, 3000);
+}
+
+/* Derived controlling values (c * r2 + d, 32-bit sometimes) and every
+ * compare, operand order, imm or register bound. */
+Test(vec_review, random_loops_wild, .timeout = 600)
+{
+	random_run(true, 3000);
 }
 
 /* A loop at a subprogram's first instruction (calls land on the
@@ -600,5 +645,74 @@ Test(vec_review, u64_partial_overlaps)
 		char what[64];
 		snprintf(what, sizeof(what), "d=%d", d);
 		EXPECT_VEC(diff3(prog, N(prog), mem, what), 1u, what);
+	}
+}
+
+/* Two addresses with the same registers whose constant parts are near
+ * INT64_MAX and INT64_MIN: 8 bytes apart modulo 2^64 (a carried
+ * dependence a[i+1] = a[i] + 1), but c_y - c_x overflows int64 in
+ * plan_loop's same-terms distance. */
+Test(vec_review, same_terms_distance_across_int64_wrap)
+{
+	static uint8_t mem[MEM];
+	fill_mem(mem, 17);
+	struct bpf_insn prog[] = {
+		MOV64_X(6, 1), LDDW(9, 0x8000000000000008ull), ALU64_X(OP_ADD, 6, 9), ALU64_K(OP_ADD, 6, 1024),
+		MOV64_K(2, 0),
+		/* loop (6): */
+		MOV64_K(4, 1), ALU64_K(OP_LSH, 4, 60), ALU64_K(OP_SUB, 4, 1),
+		MOV64_X(3, 2), ALU64_X(OP_ADD, 3, 4), ALU64_K(OP_LSH, 3, 3), ALU64_X(OP_ADD, 3, 6),
+		LDX(SZ_DW, 0, 3, 0), ALU64_K(OP_ADD, 0, 1),
+		MOV64_K(5, 1), ALU64_K(OP_LSH, 5, 63),
+		MOV64_X(4, 2), ALU64_K(OP_LSH, 4, 3), ALU64_X(OP_ADD, 4, 6), ALU64_X(OP_ADD, 4, 5),
+		STX(SZ_DW, 4, 0, 0),
+		ALU64_K(OP_ADD, 2, 1), JK(J_LT, 2, 20, -18),
+		MOV64_X(0, 2), EXIT,
+	};
+	EXPECT_VEC(diff3(prog, N(prog), mem, "int64 wrap distance 8"), 0u, "int64 wrap distance 8");
+	/* 40 bytes apart across the wrap: no dependence within a chunk */
+	struct bpf_insn p2[N(prog) + 1];
+	memcpy(p2, prog, 17 * sizeof(prog[0]));
+	p2[17] = ALU64_K(OP_ADD, 5, 32);
+	memcpy(p2 + 18, prog + 17, (N(prog) - 17) * sizeof(prog[0]));
+	p2[24].off = -19;
+	EXPECT_VEC(diff3(p2, N(p2), mem, "int64 wrap distance 40"), 1u, "int64 wrap distance 40");
+}
+
+/* Many lane-offset constants (one per distinct a: a*k for k < W) and
+ * many vector values (ymm8-14 need VEX.R/B): u16 lanes, a[i] = b[i] ^
+ * 3i + 5i ^ 7i ..., with nconst multipliers (each takes two of the 15
+ * ymm values: 7 fit, 8 and 9 stay scalar). */
+Test(vec_review, many_constants_and_values)
+{
+	static uint8_t mem[MEM];
+	fill_mem(mem, 18);
+	for (unsigned nconst = 1; nconst <= 9; nconst++) {
+		struct bpf_insn p[80];
+		size_t n = 0;
+		p[n++] = MOV64_X(6, 1);
+		p[n++] = ALU64_K(OP_ADD, 6, 128);
+		p[n++] = MOV64_X(7, 1);
+		p[n++] = ALU64_K(OP_ADD, 7, 2048);
+		p[n++] = MOV64_K(2, 0);
+		size_t head = n;
+		p[n++] = LDX(SZ_H, 0, 6, 0);
+		for (unsigned c = 0; c < nconst; c++) {
+			p[n++] = MOV64_X(4, 2);
+			p[n++] = ALU64_K(OP_MUL, 4, (int32_t)(3 + 2 * c));
+			p[n++] = ALU64_X(c & 1 ? OP_ADD : OP_XOR, 0, 4);
+		}
+		p[n++] = STX(SZ_H, 7, 0, 0);
+		p[n++] = ALU64_K(OP_ADD, 6, 2);
+		p[n++] = ALU64_K(OP_ADD, 7, 2);
+		p[n++] = ALU64_K(OP_ADD, 2, 1);
+		p[n] = JK(J_LT, 2, 77, 0);
+		p[n].off = (int16_t)(head - n - 1);
+		n++;
+		p[n++] = MOV64_X(0, 2);
+		p[n++] = EXIT;
+		char what[64];
+		snprintf(what, sizeof(what), "nconst=%u", nconst);
+		EXPECT_VEC(diff3(p, n, mem, what), nconst <= 7 ? 1u : 0u, what); /* 1 + 2 * nconst ymm values of 15 */
 	}
 }
