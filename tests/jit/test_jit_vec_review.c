@@ -716,3 +716,34 @@ Test(vec_review, many_constants_and_values)
 		EXPECT_VEC(diff3(p, n, mem, what), nconst <= 7 ? 1u : 0u, what); /* 1 + 2 * nconst ymm values of 15 */
 	}
 }
+
+/* Entries other than the fall-through: a gotol (JA32) to the head, and a
+ * side exit that jumps back before the head and falls into the loop again
+ * (a fresh entry: the alias checks and broadcasts run again). */
+Test(vec_review, other_entries)
+{
+	static uint8_t mem[MEM];
+	fill_mem(mem, 19);
+	for (int32_t k = 3; k < 90; k += 11) {
+		struct bpf_insn prog[] = {
+			MOV64_X(6, 1), ALU64_K(OP_ADD, 6, 100), MOV64_X(7, 1), ALU64_K(OP_ADD, 7, 1500), MOV64_K(2, 0),
+			MOV64_K(3, 0),
+			INS(0x06, 0, 0, 0, 2), /* gotol +2: to the head (9) */
+			/* re-entry point (7): count the re-entries, then fall into the loop */
+			ALU64_K(OP_ADD, 3, 1), ALU64_K(OP_ADD, 2, 1),
+			/* head (9): */
+			LDX(SZ_W, 0, 6, 0), ALU32_K(OP_MUL, 0, 0x9e3779b1), STX(SZ_W, 7, 0, 0),
+			MOV64_X(4, 2), ALU64_K(OP_AND, 4, 0), /* r4 = 0: an affine constant */
+			JX(J_EQ, 2, 5, -8), /* r2 == r5 (set below): back to 7 */
+			ALU64_K(OP_ADD, 6, 4), ALU64_K(OP_ADD, 7, 4), ALU64_K(OP_ADD, 2, 1), JK(J_LT, 2, 100, -10),
+			MOV64_X(0, 2), ALU64_K(OP_LSH, 0, 8), ALU64_X(OP_OR, 0, 3), EXIT,
+		};
+		/* r5 = k before the loop: put it in the unused slot's place */
+		struct bpf_insn p2[N(prog) + 1];
+		p2[0] = MOV64_K(5, k);
+		memcpy(p2 + 1, prog, sizeof(prog));
+		char what[64];
+		snprintf(what, sizeof(what), "k=%d", k);
+		EXPECT_VEC(diff3(p2, N(p2), mem, what), 1u, what);
+	}
+}
