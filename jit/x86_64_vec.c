@@ -78,7 +78,6 @@ struct vval {
 	struct vaff f;  /* VK_AFF */
 };
 
-
 struct vplanner {
 	const struct bpfvm_prog *prog;
 	struct jit_vloop *l;

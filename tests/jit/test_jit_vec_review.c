@@ -22,37 +22,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../vm/insn.h"
 #include "asm.h"
-#include "jit_int.h"
-#include "vm.h"
+#include "vgen.h" /* the jump and memory macros */
 
 #define MEM 4096
 
-#define J_EQ 0x10
-#define J_GT 0x20
-#define J_GE 0x30
-#define J_NE 0x50
-#define J_SGT 0x60
-#define J_SGE 0x70
-#define J_LT 0xa0
-#define J_LE 0xb0
-#define J_SLT 0xc0
-#define J_SLE 0xd0
-#define JK(op, d, i, o) INS((op) | 0x05, d, 0, o, i)
-#define JX(op, d, s, o) INS((op) | 0x0d, d, s, o, 0)
-#define JK32(op, d, i, o) INS((op) | 0x06, d, 0, o, i)
-#define JX32(op, d, s, o) INS((op) | 0x0e, d, s, o, 0)
-#define LDX(sz, d, s, o) INS(0x61 | (sz), d, s, o, 0)
-#define STX(sz, d, s, o) INS(0x63 | (sz), d, s, o, 0)
-#define ST(sz, d, o, i) INS(0x62 | (sz), d, 0, o, i)
 #define MOV32_X(d, s) INS(0xbc, d, s, 0, 0)
 #define NEG64(d) INS(0x87, d, 0, 0, 0)
 #define NEG32(d) INS(0x84, d, 0, 0, 0)
-#define SZ_W 0x00
-#define SZ_H 0x08
-#define SZ_B 0x10
-#define SZ_DW 0x18
 
 static bpfvm *vm;
 static uint8_t *bufs[4]; /* interp, jit, jit no-vector, checked interp */
@@ -203,14 +180,14 @@ Test(vec_review, span_overflow_wraps_into_imm32)
 
 /* ---- random loops, more shapes ---- */
 
-struct vg {
+struct rv {
 	uint64_t s;
 	bool wild;
 	struct bpf_insn p[200];
 	size_t n;
 };
 
-static uint64_t vg_next(struct vg *g)
+static uint64_t rv_next(struct rv *g)
 {
 	g->s += 0x9e3779b97f4a7c15ull;
 	uint64_t z = g->s;
@@ -219,29 +196,29 @@ static uint64_t vg_next(struct vg *g)
 	return z ^ (z >> 31);
 }
 
-static unsigned vg_pick(struct vg *g, unsigned n)
+static unsigned rv_pick(struct rv *g, unsigned n)
 {
-	return (unsigned)(vg_next(g) % n);
+	return (unsigned)(rv_next(g) % n);
 }
 
-static void emit(struct vg *g, struct bpf_insn in)
+static void rv_emit(struct rv *g, struct bpf_insn in)
 {
 	cr_assert_lt(g->n, N(g->p));
 	g->p[g->n++] = in;
 }
 
-static void emit_lddw(struct vg *g, uint8_t r, uint64_t v)
+static void emit_lddw(struct rv *g, uint8_t r, uint64_t v)
 {
 	struct bpf_insn l[] = { LDDW(r, v) };
-	emit(g, l[0]);
-	emit(g, l[1]);
+	rv_emit(g, l[0]);
+	rv_emit(g, l[1]);
 }
 
 static const uint8_t jops[10] = { J_EQ, J_NE, J_GT, J_GE, J_LT, J_LE, J_SGT, J_SGE, J_SLT, J_SLE };
 
 /* A compare `if rD op (rS|imm) goto +0` (patched later); 32-bit
  * sometimes, operands sometimes swapped (the bound in dst). */
-static struct bpf_insn vg_cmp(struct vg *g, uint8_t op, uint8_t xr, uint8_t br, int32_t imm, bool use_reg, bool j32,
+static struct bpf_insn rv_cmp(struct rv *g, uint8_t op, uint8_t xr, uint8_t br, int32_t imm, bool use_reg, bool j32,
                               bool swap)
 {
 	static const uint8_t sw[256] = {
@@ -265,155 +242,155 @@ static struct bpf_insn vg_cmp(struct vg *g, uint8_t op, uint8_t xr, uint8_t br, 
  * Programs the checked interpreter rejects (runaway, out of bounds) are
  * skipped.
  */
-static void vg2_loop(struct vg *g)
+static void vg2_loop(struct rv *g)
 {
 	static const uint8_t szcode[4] = { SZ_B, SZ_H, SZ_W, SZ_DW };
-	unsigned lg = vg_pick(g, 4), E = 1u << lg;
-	bool ptr = vg_pick(g, 2) == 0;
+	unsigned lg = rv_pick(g, 4), E = 1u << lg;
+	bool ptr = rv_pick(g, 2) == 0;
 	static const int32_t steps[] = { 1, 1, 1, 2, 3, -1, -1, -2, 5, 1 };
-	int32_t s = steps[vg_pick(g, N(steps))];
-	int32_t iters = (int32_t)vg_pick(g, 90);
+	int32_t s = steps[rv_pick(g, N(steps))];
+	int32_t iters = (int32_t)rv_pick(g, 90);
 	/* where the counter starts: small, near 2^32, near 2^63, near 2^64 */
 	static const uint64_t starts[] = { 0, 7, 0xfffffff0ull, 0x7ffffffffffffff0ull, 0xfffffffffffffff0ull,
 		                           0x80000000ull - 16, 0xffffffff00000000ull };
-	uint64_t i0 = starts[vg_pick(g, N(starts))] + vg_pick(g, 40) - 20;
+	uint64_t i0 = starts[rv_pick(g, N(starts))] + rv_pick(g, 40) - 20;
 	uint64_t end = i0 + (uint64_t)(int64_t)s * (uint64_t)iters;
 	int32_t span = (iters + 8) * (int32_t)E;
 	int32_t base[3];
 	for (int k = 0; k < 3; k++) {
-		unsigned where = vg_pick(g, 6);
+		unsigned where = rv_pick(g, 6);
 		if (k && where == 0)
-			base[k] = base[vg_pick(g, (unsigned)k)] + (int32_t)vg_pick(g, 81) - 40;
+			base[k] = base[rv_pick(g, (unsigned)k)] + (int32_t)rv_pick(g, 81) - 40;
 		else if (where == 1) /* flush with the end of the buffer */
 			base[k] = MEM - span + 7 * (int32_t)E - (int32_t)E;
 		else if (where == 2) /* at the start */
 			base[k] = (int32_t)E;
 		else
-			base[k] = 64 + (int32_t)vg_pick(g, (unsigned)(MEM - 128 - span > 0 ? MEM - 128 - span : 1));
+			base[k] = 64 + (int32_t)rv_pick(g, (unsigned)(MEM - 128 - span > 0 ? MEM - 128 - span : 1));
 		if (base[k] < (int32_t)E)
 			base[k] = (int32_t)E;
 	}
 	g->n = 0;
-	emit(g, STXDW(10, 1, -8));
+	rv_emit(g, STXDW(10, 1, -8));
 	for (int k = 0; k < 3; k++) {
-		emit(g, MOV64_X(6 + k, 1));
-		emit(g, ALU64_K(OP_ADD, 6 + k, base[k]));
+		rv_emit(g, MOV64_X(6 + k, 1));
+		rv_emit(g, ALU64_K(OP_ADD, 6 + k, base[k]));
 	}
-	emit_lddw(g, 9, vg_next(g));
+	emit_lddw(g, 9, rv_next(g));
 	emit_lddw(g, 2, i0);
 	emit_lddw(g, 3, end);
-	emit(g, MOV64_K(0, (int32_t)vg_next(g)));
-	emit(g, MOV64_K(4, (int32_t)vg_next(g)));
-	emit(g, MOV64_K(5, (int32_t)vg_next(g)));
+	rv_emit(g, MOV64_K(0, (int32_t)rv_next(g)));
+	rv_emit(g, MOV64_K(4, (int32_t)rv_next(g)));
+	rv_emit(g, MOV64_K(5, (int32_t)rv_next(g)));
 	size_t head = g->n;
 	bool def[11] = { false };
-	bool carried = vg_pick(g, 10) == 0;
+	bool carried = rv_pick(g, 10) == 0;
 	static const uint8_t temps[3] = { 0, 4, 5 };
-	unsigned items = 1 + vg_pick(g, 8), nstores = 0;
+	unsigned items = 1 + rv_pick(g, 8), nstores = 0;
 	size_t sides[4];
 	unsigned nsides = 0;
 	bool ctr_done = false;
-	unsigned ctr_at = vg_pick(g, items + 2); /* where r2 is stepped */
+	unsigned ctr_at = rv_pick(g, items + 2); /* where r2 is stepped */
 	for (unsigned it = 0; it < items + 1 || !nstores; it++) {
 		if (it == ctr_at && !ctr_done) {
-			emit(g, ALU64_K(s > 0 ? OP_ADD : OP_SUB, 2, s > 0 ? s : -s));
+			rv_emit(g, ALU64_K(s > 0 ? OP_ADD : OP_SUB, 2, s > 0 ? s : -s));
 			ctr_done = true;
 		}
 		bool last = it >= items;
-		unsigned kind = last ? 2 : vg_pick(g, 4);
-		int k = (int)vg_pick(g, 3);
-		int16_t off = (int16_t)(((int)vg_pick(g, 3) - 1) * (int)E);
+		unsigned kind = last ? 2 : rv_pick(g, 4);
+		int k = (int)rv_pick(g, 3);
+		int16_t off = (int16_t)(((int)rv_pick(g, 3) - 1) * (int)E);
 		int areg = 6 + k;
 		if ((kind == 0 || kind == 2) && !ptr) {
-			emit(g, MOV64_X(1, 2));
-			if (s < 0 || vg_pick(g, 4) == 0) /* a falling index: refused, still must run right */
-				emit(g, ALU64_K(OP_MUL, 1, (int32_t)E));
+			rv_emit(g, MOV64_X(1, 2));
+			if (s < 0 || rv_pick(g, 4) == 0) /* a falling index: refused, still must run right */
+				rv_emit(g, ALU64_K(OP_MUL, 1, (int32_t)E));
 			else
-				emit(g, ALU64_K(OP_LSH, 1, (int32_t)lg));
-			emit(g, ALU64_X(OP_ADD, 1, 6 + k));
+				rv_emit(g, ALU64_K(OP_LSH, 1, (int32_t)lg));
+			rv_emit(g, ALU64_X(OP_ADD, 1, 6 + k));
 			areg = 1;
 			off = (int16_t)(off - (int16_t)((int64_t)i0 * (int64_t)E)); /* i0 * E: often not 16-bit */
 			if ((int64_t)i0 * (int64_t)E != (int16_t)((int64_t)i0 * (int64_t)E))
 				off = 0;
 		}
-		uint8_t t = temps[vg_pick(g, 3)];
+		uint8_t t = temps[rv_pick(g, 3)];
 		if (kind == 0) {
-			emit(g, LDX(szcode[lg], t, areg, off));
+			rv_emit(g, LDX(szcode[lg], t, areg, off));
 			def[t] = true;
 		} else if (kind == 1 || kind == 3) {
 			static const uint8_t ops[] = { OP_ADD, OP_SUB, OP_MUL, OP_AND, OP_OR, OP_XOR, OP_LSH, OP_RSH,
 				                       OP_ARSH, OP_NEG, 0xb0, 0xb0 };
-			uint8_t op = ops[vg_pick(g, N(ops))];
-			bool w32 = vg_pick(g, 2);
+			uint8_t op = ops[rv_pick(g, N(ops))];
+			bool w32 = rv_pick(g, 2);
 			if (!def[t] && !carried && op != 0xb0)
 				op = 0xb0;
-			unsigned src = vg_pick(g, 6);
-			uint8_t sreg = src == 0 ? 9 : src == 1 || src == 2 ? 2 : src == 3 ? 3 : temps[vg_pick(g, 3)];
+			unsigned src = rv_pick(g, 6);
+			uint8_t sreg = src == 0 ? 9 : src == 1 || src == 2 ? 2 : src == 3 ? 3 : temps[rv_pick(g, 3)];
 			if (src >= 4 && !def[sreg] && !carried)
 				sreg = 9;
 			uint8_t cls = w32 ? 0x04 : 0x07;
 			if (op == OP_NEG)
-				emit(g, INS(cls | OP_NEG, t, 0, 0, 0));
+				rv_emit(g, INS(cls | OP_NEG, t, 0, 0, 0));
 			else if (op == OP_LSH || op == OP_RSH || op == OP_ARSH)
-				emit(g, INS(cls | op, t, 0, 0, (int32_t)vg_pick(g, 70)));
-			else if (vg_pick(g, 3) == 0)
-				emit(g, INS(cls | op, t, 0, 0, (int32_t)vg_next(g) >> vg_pick(g, 32)));
+				rv_emit(g, INS(cls | op, t, 0, 0, (int32_t)rv_pick(g, 70)));
+			else if (rv_pick(g, 3) == 0)
+				rv_emit(g, INS(cls | op, t, 0, 0, (int32_t)rv_next(g) >> rv_pick(g, 32)));
 			else
-				emit(g, INS(cls | 0x08 | op, t, sreg, 0, 0));
+				rv_emit(g, INS(cls | 0x08 | op, t, sreg, 0, 0));
 			def[t] = true;
 		} else {
-			if (vg_pick(g, 4) == 0) {
-				emit(g, ST(szcode[lg], areg, off, (int32_t)vg_next(g)));
+			if (rv_pick(g, 4) == 0) {
+				rv_emit(g, ST(szcode[lg], areg, off, (int32_t)rv_next(g)));
 			} else {
-				uint8_t v = def[t] || carried ? t : (vg_pick(g, 2) ? 9 : 2);
-				emit(g, STX(szcode[lg], areg, v, off));
+				uint8_t v = def[t] || carried ? t : (rv_pick(g, 2) ? 9 : 2);
+				rv_emit(g, STX(szcode[lg], areg, v, off));
 			}
 			nstores++;
 		}
-		if (nsides < N(sides) && vg_pick(g, 5) == 0 && !last) {
+		if (nsides < N(sides) && rv_pick(g, 5) == 0 && !last) {
 			/* a side exit on r2 (or r2 derived into r1) */
-			uint8_t op = jops[vg_pick(g, 10)];
-			uint64_t k2 = i0 + (uint64_t)(int64_t)s * vg_pick(g, (unsigned)iters + 3);
+			uint8_t op = jops[rv_pick(g, 10)];
+			uint64_t k2 = i0 + (uint64_t)(int64_t)s * rv_pick(g, (unsigned)iters + 3);
 			uint8_t xr = 2;
-			if (vg_pick(g, 3) == 0) {
-				emit(g, vg_pick(g, 2) ? MOV32_X(1, 2) : MOV64_X(1, 2));
-				emit(g, ALU64_K(OP_ADD, 1, (int32_t)vg_pick(g, 100)));
+			if (rv_pick(g, 3) == 0) {
+				rv_emit(g, rv_pick(g, 2) ? MOV32_X(1, 2) : MOV64_X(1, 2));
+				rv_emit(g, ALU64_K(OP_ADD, 1, (int32_t)rv_pick(g, 100)));
 				xr = 1;
 			}
-			bool use_reg = vg_pick(g, 2);
+			bool use_reg = rv_pick(g, 2);
 			if (use_reg) {
-				emit(g, vg_pick(g, 3) ? MOV64_X(1, 2) : MOV64_X(1, 3));
+				rv_emit(g, rv_pick(g, 3) ? MOV64_X(1, 2) : MOV64_X(1, 3));
 				/* the bound: an invariant register holding k2 is r3 itself
 				 * in half the cases, else r9 */
 			}
 			sides[nsides++] = g->n;
-			emit(g, vg_cmp(g, op, xr, use_reg ? (vg_pick(g, 2) ? 3 : 9) : 0, (int32_t)k2, use_reg,
-			               vg_pick(g, 3) == 0, vg_pick(g, 2)));
+			rv_emit(g, rv_cmp(g, op, xr, use_reg ? (rv_pick(g, 2) ? 3 : 9) : 0, (int32_t)k2, use_reg,
+			               rv_pick(g, 3) == 0, rv_pick(g, 2)));
 		}
 	}
 	if (!ctr_done)
-		emit(g, ALU64_K(s > 0 ? OP_ADD : OP_SUB, 2, s > 0 ? s : -s));
+		rv_emit(g, ALU64_K(s > 0 ? OP_ADD : OP_SUB, 2, s > 0 ? s : -s));
 	if (ptr)
 		for (int k = 0; k < 3; k++)
-			emit(g, ALU64_K(OP_ADD, 6 + k, (int32_t)E));
+			rv_emit(g, ALU64_K(OP_ADD, 6 + k, (int32_t)E));
 	/* the controlling test: continue while r2 P end */
 	uint8_t xr = 2;
 	int32_t bias = 0;
-	unsigned form = vg_pick(g, 8);
+	unsigned form = rv_pick(g, 8);
 	if (g->wild) {
 		/* x = c * r2 + d (maybe 32-bit), bound = c * end + d + small, any
 		 * compare: the checked interpreter drops the runaways */
 		static const int32_t cs[] = { 1, 2, 3, -1, -2, 4, 8, 16, 1 << 20, 5 };
-		int32_t c = cs[vg_pick(g, N(cs))], d = (int32_t)vg_pick(g, 64) - 32;
-		bool w = vg_pick(g, 3) == 0;
-		emit(g, w ? MOV32_X(4, 2) : MOV64_X(4, 2));
-		emit(g, ALU64_K(OP_MUL, 4, c));
-		emit(g, ALU64_K(OP_ADD, 4, d));
-		emit(g, MOV64_X(1, 3));
-		emit(g, ALU64_K(OP_MUL, 1, c));
-		emit(g, ALU64_K(OP_ADD, 1, d + (int32_t)vg_pick(g, 8) - 4));
-		uint8_t op = jops[vg_pick(g, 10)];
-		bool j32 = vg_pick(g, 2) == 0, swap = vg_pick(g, 2), ja = vg_pick(g, 3) == 0, imm = vg_pick(g, 4) == 0;
+		int32_t c = cs[rv_pick(g, N(cs))], d = (int32_t)rv_pick(g, 64) - 32;
+		bool w = rv_pick(g, 3) == 0;
+		rv_emit(g, w ? MOV32_X(4, 2) : MOV64_X(4, 2));
+		rv_emit(g, ALU64_K(OP_MUL, 4, c));
+		rv_emit(g, ALU64_K(OP_ADD, 4, d));
+		rv_emit(g, MOV64_X(1, 3));
+		rv_emit(g, ALU64_K(OP_MUL, 1, c));
+		rv_emit(g, ALU64_K(OP_ADD, 1, d + (int32_t)rv_pick(g, 8) - 4));
+		uint8_t op = jops[rv_pick(g, 10)];
+		bool j32 = rv_pick(g, 2) == 0, swap = rv_pick(g, 2), ja = rv_pick(g, 3) == 0, imm = rv_pick(g, 4) == 0;
 		static const uint8_t neg[256] = {
 			[J_EQ] = J_NE, [J_NE] = J_EQ, [J_LT] = J_GE, [J_GE] = J_LT, [J_GT] = J_LE, [J_LE] = J_GT,
 			[J_SLT] = J_SGE, [J_SGE] = J_SLT, [J_SGT] = J_SLE, [J_SLE] = J_SGT,
@@ -421,62 +398,62 @@ static void vg2_loop(struct vg *g)
 		int32_t bimm = (int32_t)((uint64_t)end * (uint64_t)(int64_t)c) + d;
 		if (ja) {
 			sides[nsides++] = g->n;
-			emit(g, vg_cmp(g, neg[op], 4, 1, bimm, !imm, j32, swap));
-			emit(g, JA(-(int16_t)(g->n + 1 - head)));
+			rv_emit(g, rv_cmp(g, neg[op], 4, 1, bimm, !imm, j32, swap));
+			rv_emit(g, JA(-(int16_t)(g->n + 1 - head)));
 		} else {
-			struct bpf_insn be = vg_cmp(g, op, 4, 1, bimm, !imm, j32, swap);
+			struct bpf_insn be = rv_cmp(g, op, 4, 1, bimm, !imm, j32, swap);
 			be.off = (int16_t)-(int16_t)(g->n + 1 - head);
-			emit(g, be);
+			rv_emit(g, be);
 		}
 		goto tail;
 	}
 	if (form == 0) { /* a derived value: r4 = r2 * 3 + 11 (or 32-bit) */
-		bool w = vg_pick(g, 2);
-		emit(g, w ? MOV32_X(4, 2) : MOV64_X(4, 2));
+		bool w = rv_pick(g, 2);
+		rv_emit(g, w ? MOV32_X(4, 2) : MOV64_X(4, 2));
 		bias = 11;
-		emit(g, ALU64_K(OP_ADD, 4, bias));
+		rv_emit(g, ALU64_K(OP_ADD, 4, bias));
 		xr = 4;
-		emit(g, MOV64_X(1, 3));
-		emit(g, ALU64_K(OP_ADD, 1, bias));
+		rv_emit(g, MOV64_X(1, 3));
+		rv_emit(g, ALU64_K(OP_ADD, 1, bias));
 	}
 	uint8_t br = form == 0 ? 1 : 3;
 	uint8_t op;
-	unsigned pick = vg_pick(g, 4);
+	unsigned pick = rv_pick(g, 4);
 	if (pick == 0)
 		op = J_NE;
 	else if (s > 0)
 		op = pick == 1 ? J_LT : pick == 2 ? J_SLT : J_LT;
 	else
 		op = pick == 1 ? J_GT : pick == 2 ? J_SGT : J_GT;
-	bool j32 = vg_pick(g, 3) == 0;
-	bool swap = vg_pick(g, 2);
-	bool ja = vg_pick(g, 3) == 0;
+	bool j32 = rv_pick(g, 3) == 0;
+	bool swap = rv_pick(g, 2);
+	bool ja = rv_pick(g, 3) == 0;
 	if (ja) {
 		/* if !(x P b) goto out; goto head */
 		static const uint8_t neg[256] = {
 			[J_NE] = J_EQ, [J_LT] = J_GE, [J_SLT] = J_SGE, [J_GT] = J_LE, [J_SGT] = J_SLE,
 		};
 		sides[nsides++] = g->n;
-		emit(g, vg_cmp(g, neg[op], xr, br, 0, true, j32, swap));
-		emit(g, JA(-(int16_t)(g->n + 1 - head)));
+		rv_emit(g, rv_cmp(g, neg[op], xr, br, 0, true, j32, swap));
+		rv_emit(g, JA(-(int16_t)(g->n + 1 - head)));
 	} else {
-		struct bpf_insn be = vg_cmp(g, op, xr, br, 0, true, j32, swap);
+		struct bpf_insn be = rv_cmp(g, op, xr, br, 0, true, j32, swap);
 		be.off = (int16_t)-(int16_t)(g->n + 1 - head);
-		emit(g, be);
+		rv_emit(g, be);
 	}
 tail:
 	for (unsigned k = 0; k < nsides; k++)
 		g->p[sides[k]].off = (int16_t)(g->n - sides[k] - 1);
-	emit(g, ALU64_X(OP_XOR, 0, 4));
-	emit(g, ALU64_K(OP_LSH, 0, 1));
-	emit(g, ALU64_X(OP_XOR, 0, 5));
-	emit(g, ALU64_K(OP_LSH, 0, 1));
-	emit(g, ALU64_X(OP_XOR, 0, 2));
-	emit(g, LDXDW(4, 10, -8));
-	emit(g, ALU64_X(OP_SUB, 6, 4));
-	emit(g, ALU64_K(OP_LSH, 0, 1));
-	emit(g, ALU64_X(OP_XOR, 0, 6));
-	emit(g, EXIT);
+	rv_emit(g, ALU64_X(OP_XOR, 0, 4));
+	rv_emit(g, ALU64_K(OP_LSH, 0, 1));
+	rv_emit(g, ALU64_X(OP_XOR, 0, 5));
+	rv_emit(g, ALU64_K(OP_LSH, 0, 1));
+	rv_emit(g, ALU64_X(OP_XOR, 0, 2));
+	rv_emit(g, LDXDW(4, 10, -8));
+	rv_emit(g, ALU64_X(OP_SUB, 6, 4));
+	rv_emit(g, ALU64_K(OP_LSH, 0, 1));
+	rv_emit(g, ALU64_X(OP_XOR, 0, 6));
+	rv_emit(g, EXIT);
 }
 
 static void random_run(bool wild, unsigned deflt)
@@ -487,7 +464,7 @@ static void random_run(bool wild, unsigned deflt)
 	unsigned first = getenv("VEC_FIRST") ? (unsigned)atoi(getenv("VEC_FIRST")) : 1;
 	const char *only = getenv("VEC_SEED");
 	for (unsigned seed = first; seed < first + total; seed++) {
-		struct vg g = { .s = seed * 0x2545f4914f6cdd1dull + 77, .wild = wild };
+		struct rv g = { .s = seed * 0x2545f4914f6cdd1dull + 77, .wild = wild };
 		vg2_loop(&g);
 		if (only && (unsigned)atoi(only) != seed)
 			continue;
