@@ -287,7 +287,7 @@ static void vg2_loop(struct rv *g)
 	bool carried = rv_pick(g, 10) == 0;
 	static const uint8_t temps[3] = { 0, 4, 5 };
 	unsigned items = 1 + rv_pick(g, 8), nstores = 0;
-	size_t sides[4];
+	size_t sides[5]; /* up to 4 side exits in the body, and the JA form's exit */
 	unsigned nsides = 0;
 	bool ctr_done = false;
 	unsigned ctr_at = rv_pick(g, items + 2); /* where r2 is stepped */
@@ -347,7 +347,7 @@ static void vg2_loop(struct rv *g)
 			}
 			nstores++;
 		}
-		if (nsides < N(sides) && rv_pick(g, 5) == 0 && !last) {
+		if (nsides < N(sides) - 1 && rv_pick(g, 5) == 0 && !last) {
 			/* a side exit on r2 (or r2 derived into r1) */
 			uint8_t op = jops[rv_pick(g, 10)];
 			uint64_t k2 = i0 + (uint64_t)(int64_t)s * rv_pick(g, (unsigned)iters + 3);
