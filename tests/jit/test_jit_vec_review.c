@@ -309,8 +309,9 @@ static void vg2_loop(struct rv *g)
 				rv_emit(g, ALU64_K(OP_LSH, 1, (int32_t)lg));
 			rv_emit(g, ALU64_X(OP_ADD, 1, 6 + k));
 			areg = 1;
-			off = (int16_t)(off - (int16_t)((int64_t)i0 * (int64_t)E)); /* i0 * E: often not 16-bit */
-			if ((int64_t)i0 * (int64_t)E != (int16_t)((int64_t)i0 * (int64_t)E))
+			int64_t ie = (int64_t)(i0 * (uint64_t)E); /* wraps as the register does; often not 16-bit */
+			off = (int16_t)(off - (int16_t)ie);
+			if (ie != (int16_t)ie)
 				off = 0;
 		}
 		uint8_t t = temps[rv_pick(g, 3)];
@@ -395,7 +396,7 @@ static void vg2_loop(struct rv *g)
 			[J_EQ] = J_NE, [J_NE] = J_EQ, [J_LT] = J_GE, [J_GE] = J_LT, [J_GT] = J_LE, [J_LE] = J_GT,
 			[J_SLT] = J_SGE, [J_SGE] = J_SLT, [J_SGT] = J_SLE, [J_SLE] = J_SGT,
 		};
-		int32_t bimm = (int32_t)((uint64_t)end * (uint64_t)(int64_t)c) + d;
+		int32_t bimm = (int32_t)((uint64_t)end * (uint64_t)(int64_t)c + (uint64_t)(int64_t)d);
 		if (ja) {
 			sides[nsides++] = g->n;
 			rv_emit(g, rv_cmp(g, neg[op], 4, 1, bimm, !imm, j32, swap));
