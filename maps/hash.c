@@ -74,10 +74,15 @@ enum htab_kind { HTAB_K8, HTAB_KSMALL, HTAB_KLONG };
  * rcu_thread_index() it is (and by htab_free and the thread's unregister
  * flush, see htab_thread_flush).  Own cache line: two writers never share
  * one. */
+/* Unlinked elements waiting to be handed to rcu_call as one batch. */
+struct htab_batch {
+	struct htab_elem *first;
+	uint32_t n, nheap;          /* elements, heap elements */
+};
+
 struct htab_tcache {
 	struct htab_elem *free;     /* magazine: free pooled elements (one pool chain) */
-	struct htab_elem *retired;  /* unlinked, waiting for their batch's rcu_call */
-	uint32_t nretired, nheap;   /* in `retired`: elements, heap elements */
+	struct htab_batch retired;  /* this thread's unlinked elements */
 } __attribute__((aligned(64)));
 
 /* A zeroed block: calloc, or for 2 MiB and more an mmap aligned to 2 MiB
@@ -163,8 +168,7 @@ struct map_htab {
 	 * to rcu_call as one batch, under retire_lock: one rcu_call (a mutex
 	 * and a wake-up, ~1 us) per HTAB_RETIRE_BATCH deletes. */
 	_Atomic uint32_t retire_lock __attribute__((aligned(64)));
-	uint32_t nretired, nheap;
-	struct htab_elem *retired;
+	struct htab_batch retired;
 };
 
 /* Every hash map (plain, per-CPU, LRU, hash-of-maps), so that a thread
@@ -361,7 +365,7 @@ static inline struct htab_elem *htab_find(struct map_htab *h, const void *key, s
 
 /* ---- elements ---- */
 
-static void retire_flush_locked(struct map_htab *h);
+static void batch_flush(struct map_htab *h, struct htab_batch *b);
 
 /*
  * The free list is a stack of chains: each chain (a retire batch that
@@ -462,7 +466,7 @@ static struct htab_elem *elem_alloc(struct map_htab *h, struct htab_tcache *tc)
 			if (e)
 				return e;
 			map_spin_lock(&h->retire_lock);
-			retire_flush_locked(h);
+			batch_flush(h, &h->retired);
 			map_spin_unlock(&h->retire_lock);
 		}
 	}
@@ -557,28 +561,31 @@ static void retire_hand_over(struct map_htab *h, struct htab_elem *first, uint32
 	pthread_mutex_unlock(&htab_all_lock);
 }
 
-/* Hands the shared pending retired elements over.  retire_lock held. */
-static void retire_flush_locked(struct map_htab *h)
+/* Adds e to b; true when b is full. */
+static bool batch_add(struct htab_batch *b, struct htab_elem *e)
 {
-	struct htab_elem *first = h->retired;
-	if (!first)
-		return;
-	uint32_t nheap = h->nheap;
-	h->retired = NULL;
-	h->nretired = h->nheap = 0;
-	retire_hand_over(h, first, nheap);
+	e->link = b->first;
+	b->first = e;
+	b->nheap += !e->pooled;
+	return ++b->n >= HTAB_RETIRE_BATCH;
 }
 
-/* The same for this thread's batch. */
-static void tc_retire_flush(struct map_htab *h, struct htab_tcache *tc)
+/* Empties b: its chain (NULL if it held none), its heap count in *nheap. */
+static struct htab_elem *batch_take(struct htab_batch *b, uint32_t *nheap)
 {
-	struct htab_elem *first = tc->retired;
-	if (!first)
-		return;
-	uint32_t nheap = tc->nheap;
-	tc->retired = NULL;
-	tc->nretired = tc->nheap = 0;
-	retire_hand_over(h, first, nheap);
+	struct htab_elem *first = b->first;
+	*nheap = b->nheap;
+	*b = (struct htab_batch){ 0 };
+	return first;
+}
+
+/* Hands batch b of map h over (the shared one under retire_lock). */
+static void batch_flush(struct map_htab *h, struct htab_batch *b)
+{
+	uint32_t nheap;
+	struct htab_elem *first = batch_take(b, &nheap);
+	if (first)
+		retire_hand_over(h, first, nheap);
 }
 
 /* e was unlinked (under its bucket lock): free it after a grace period.
@@ -589,19 +596,13 @@ static void elem_retire(struct map_htab *h, struct htab_tcache *tc, struct htab_
 	if (h->release)
 		h->release(elem_value(h, e));
 	if (tc) {
-		e->link = tc->retired;
-		tc->retired = e;
-		tc->nheap += !e->pooled;
-		if (++tc->nretired >= HTAB_RETIRE_BATCH)
-			tc_retire_flush(h, tc);
+		if (batch_add(&tc->retired, e))
+			batch_flush(h, &tc->retired);
 		return;
 	}
 	map_spin_lock(&h->retire_lock);
-	e->link = h->retired;
-	h->retired = e;
-	h->nheap += !e->pooled;
-	if (++h->nretired >= HTAB_RETIRE_BATCH)
-		retire_flush_locked(h);
+	if (batch_add(&h->retired, e))
+		batch_flush(h, &h->retired);
 	map_spin_unlock(&h->retire_lock);
 }
 
@@ -628,12 +629,10 @@ static void htab_thread_flush(unsigned index)
 			pool_give(h, tc->free);
 			tc->free = NULL;
 		}
-		struct htab_elem *first = tc->retired;
+		uint32_t nheap;
+		struct htab_elem *first = batch_take(&tc->retired, &nheap);
 		if (!first)
 			continue;
-		uint32_t nheap = tc->nheap;
-		tc->retired = NULL;
-		tc->nretired = tc->nheap = 0;
 		if (map_tryget(&h->map))
 			retire_submit(first, nheap);
 		else
@@ -793,10 +792,10 @@ static void htab_free(struct bpfvm_map *map)
 	}
 	/* Unsubmitted retired elements (their readers are gone: no program
 	 * or host call holds the map); magazines hold only pooled ones. */
-	elem_free_list(h->retired);
+	elem_free_list(h->retired.first);
 	elem_free_list(h->orphans);
 	for (unsigned t = 0; t < HTAB_TSLOTS; t++)
-		elem_free_list(h->tc[t].retired);
+		elem_free_list(h->tc[t].retired.first);
 	free(h->tc);
 	if (h->pool)
 		htab_zfree(&h->pool_mem);
@@ -1172,10 +1171,10 @@ int map_htab_test_census(struct bpfvm_map *map, struct map_htab_census *c)
 	for (unsigned t = 0; t < HTAB_TSLOTS && !err; t++) {
 		err = census_list(h, seen, h->tc[t].free, &c->magazines, &c->heap, false);
 		if (!err)
-			err = census_list(h, seen, h->tc[t].retired, &c->tretired, &c->heap, false);
+			err = census_list(h, seen, h->tc[t].retired.first, &c->tretired, &c->heap, false);
 	}
 	if (!err)
-		err = census_list(h, seen, h->retired, &c->shared_retired, &c->heap, false);
+		err = census_list(h, seen, h->retired.first, &c->shared_retired, &c->heap, false);
 	if (!err)
 		err = census_list(h, seen, h->orphans, &c->orphans, &c->heap, false);
 	free(seen);
