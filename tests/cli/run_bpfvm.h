@@ -1,7 +1,8 @@
 /*
  * Runs the built bpfvm command as a user would, for the CLI tests
- * (test_cli.c, test_tail_graph.c): `bpfvm ARGS` through the shell,
- * stderr discarded.
+ * (test_cli.c, test_tail_graph.c) and the ELF tests that drive the command
+ * (test_autoload.c, test_lru.c, test_percpu.c): `bpfvm ARGS` through the
+ * shell.
  */
 #ifndef BPFVM_TEST_CLI_RUN_H
 #define BPFVM_TEST_CLI_RUN_H
@@ -16,10 +17,10 @@
 #error "BPFVM_EXE must name the built bpfvm binary"
 #endif
 
-/* Returns the exit status (-1 if killed) and, with out non-NULL, the
- * captured stdout (caller frees). */
-static int bpfvm(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bpfvm(char **out, const char *fmt, ...)
+/* Stderr discarded.  Returns the exit status (-1 if killed) and, with out
+ * non-NULL, the captured stdout (caller frees). */
+static int run_bpfvm(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3), unused));
+static int run_bpfvm(char **out, const char *fmt, ...)
 {
 	char args[4096], cmd[8192];
 	va_list ap;
@@ -42,6 +43,25 @@ static int bpfvm(char **out, const char *fmt, ...)
 		*out = b;
 	else
 		free(b);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Stdout and stderr together into out (truncated to outsz - 1 bytes);
+ * returns the exit status (-1 if killed). */
+static int bpfvm_cmd(char *out, size_t outsz, const char *fmt, ...) __attribute__((format(printf, 3, 4), unused));
+static int bpfvm_cmd(char *out, size_t outsz, const char *fmt, ...)
+{
+	char args[4096], cmd[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", BPFVM_EXE, args);
+	FILE *p = popen(cmd, "r");
+	cr_assert(p, "popen failed");
+	size_t n = fread(out, 1, outsz - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

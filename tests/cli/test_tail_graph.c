@@ -48,7 +48,7 @@ static void join(const struct json *arr, char *buf, size_t len)
 Test(cli_tail_graph, json_content)
 {
 	char *out;
-	cr_assert_eq(bpfvm(&out, "verify --tail-calls --json %s/tailcalls.o", ELF_TEST_DIR), 0, "%s", out);
+	cr_assert_eq(run_bpfvm(&out, "verify --tail-calls --json %s/tailcalls.o", ELF_TEST_DIR), 0, "%s", out);
 	struct json *doc = json_parse(out);
 	cr_assert(doc, "not JSON: %s", out);
 	cr_expect_eq(jbool(json_get(doc, "accepted")), 1);
@@ -122,7 +122,7 @@ Test(cli_tail_graph, json_content)
 Test(cli_tail_graph, text_and_run)
 {
 	char *out;
-	cr_assert_eq(bpfvm(&out, "verify --tail-calls %s/tailcalls.o", ELF_TEST_DIR), 0, "%s", out);
+	cr_assert_eq(run_bpfvm(&out, "verify --tail-calls %s/tailcalls.o", ELF_TEST_DIR), 0, "%s", out);
 	cr_expect(strstr(out, "6 programs, 2 prog arrays, 6 edges, 2 cycles"), "%s", out);
 	cr_expect(strstr(out, "  1: ping pong\n  2: again\n"), "%s", out);
 	cr_expect(strstr(out, "deepest stack: 288 bytes: entry -> jmp[1] -> stage1 -> jmp[2] -> stage2 -> jmp[3] -> ping "
@@ -131,12 +131,12 @@ Test(cli_tail_graph, text_and_run)
 	/* and the graph runs: 33 tail calls end in ping, which returns 4 into
 	 * stage1's frame (+4), then entry's (+2) */
 	for (int jit = 0; jit < 2; jit++) {
-		cr_assert_eq(bpfvm(&out, "run %s/tailcalls.o --prog entry --engine %s", ELF_TEST_DIR, jit ? "jit" : "interp"), 0);
+		cr_assert_eq(run_bpfvm(&out, "run %s/tailcalls.o --prog entry --engine %s", ELF_TEST_DIR, jit ? "jit" : "interp"), 0);
 		cr_expect(strstr(out, "r0 = 10 "), "%s", out);
 		free(out);
 	}
 	/* --tail-calls wants an ELF object */
-	cr_expect_eq(bpfvm(&out, "verify --tail-calls %s/examples/hello.s", SOURCE_ROOT), 2);
+	cr_expect_eq(run_bpfvm(&out, "verify --tail-calls %s/examples/hello.s", SOURCE_ROOT), 2);
 	free(out);
 }
 
@@ -145,7 +145,7 @@ Test(cli_tail_graph, text_and_run)
 Test(cli_tail_graph, incompatible_initial_slot)
 {
 	char *out;
-	cr_assert_eq(bpfvm(&out, "verify --tail-calls %s/tailcalls_bad.o", ELF_TEST_DIR), 1, "%s", out);
+	cr_assert_eq(run_bpfvm(&out, "verify --tail-calls %s/tailcalls_bad.o", ELF_TEST_DIR), 1, "%s", out);
 	cr_expect(strstr(out, "prog array 'jmp' holds programs of type 'mem'"), "%s", out);
 	cr_expect(strstr(out, "'xdp_target' of type 'xdp' can't be put in"), "%s", out);
 	cr_expect(strstr(out, "can't put program 'xdp_target' in slot 0"), "%s", out);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "run_bpfvm.h"
 #include "util.h"
 
 static bpfvm_obj *open_obj(bpfvm *vm, const char *file, char *log, size_t logsz)
@@ -95,23 +96,6 @@ Test(elf_autoload, selected_bad_program_fails)
 
 /* ---- the command ---- */
 
-/* Runs `bpfvm ARGS 2>&1`; returns the exit status, output in out. */
-static int bpfvm_cmd(char *out, size_t outsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bpfvm_cmd(char *out, size_t outsz, const char *fmt, ...)
-{
-	char args[2048], cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", BPFVM_EXE, args);
-	FILE *p = popen(cmd, "r");
-	cr_assert(p);
-	size_t n = fread(out, 1, outsz - 1, p);
-	out[n] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 Test(elf_autoload, cli_run_prog)
 {

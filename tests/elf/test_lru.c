@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "run_bpfvm.h"
 #include "util.h"
 
 Test(elf_lru, churn_both_engines)
@@ -83,24 +84,13 @@ Test(elf_lru, percpu_with_per_cpu_lists)
 	}
 }
 
-static int bpfvm_cmd(char *out, size_t outsz, const char *args)
-{
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", BPFVM_EXE, args);
-	FILE *p = popen(cmd, "r");
-	cr_assert(p);
-	size_t n = fread(out, 1, outsz - 1, p);
-	out[n] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 Test(elf_lru, cli_dump_and_show)
 {
 	static char out[1 << 16];
 	char args[600];
 	snprintf(args, sizeof(args), "run %s/lru.o --dump-maps --json", ELF_TEST_DIR);
-	cr_assert_eq(bpfvm_cmd(out, sizeof(out), args), 0, "%s", out);
+	cr_assert_eq(bpfvm_cmd(out, sizeof(out), "%s", args), 0, "%s", out);
 	cr_expect(strstr(out, "\"name\": \"conns\", \"type\": 9"), "%s", out);
 	unsigned n = 0;
 	for (const char *s = out; (s = strstr(s, "{\"key\": ")); s++)
@@ -110,11 +100,11 @@ Test(elf_lru, cli_dump_and_show)
 	          "key 0 with one hit: %s", out);
 	/* The per-CPU LRU hash: one value per CPU. */
 	snprintf(args, sizeof(args), "run %s/lru.o --prog count --dump-maps --json", ELF_TEST_DIR);
-	cr_assert_eq(bpfvm_cmd(out, sizeof(out), args), 0, "%s", out);
+	cr_assert_eq(bpfvm_cmd(out, sizeof(out), "%s", args), 0, "%s", out);
 	cr_expect(strstr(out, "\"name\": \"counters\", \"type\": 10"), "%s", out);
 	cr_expect(strstr(out, "{\"key\": \"01000000\", \"values\": [\""), "%s", out);
 	snprintf(args, sizeof(args), "show %s/lru.o", ELF_TEST_DIR);
-	cr_assert_eq(bpfvm_cmd(out, sizeof(out), args), 0, "%s", out);
+	cr_assert_eq(bpfvm_cmd(out, sizeof(out), "%s", args), 0, "%s", out);
 	cr_expect(strstr(out, "lru_hash"), "%s", out);
 	cr_expect(strstr(out, "lru_percpu_hash"), "%s", out);
 }

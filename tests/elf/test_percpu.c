@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "run_bpfvm.h"
 #include "seed.h"
 #include "util.h"
 
@@ -107,13 +108,7 @@ static unsigned count(const char *hay, const char *needle)
 Test(elf_percpu, hash_dump_maps)
 {
 	static char out[1 << 16];
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s run %s/percpu_hash.o --dump-maps --json 2>&1", BPFVM_EXE, ELF_TEST_DIR);
-	FILE *p = popen(cmd, "r");
-	cr_assert(p);
-	size_t n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	cr_assert_eq(pclose(p), 0, "%s", out);
+	cr_assert_eq(bpfvm_cmd(out, sizeof(out), "run %s/percpu_hash.o --dump-maps --json", ELF_TEST_DIR), 0, "%s", out);
 	unsigned ncpu = bpfvm_num_possible_cpus();
 	cr_expect_eq(count(out, "\"type\": 5"), 2, "%s", out);
 	cr_expect_eq(count(out, "\"key\": \"07000000\", \"values\": ["), 2, "%s", out);
