@@ -24,6 +24,7 @@
 #include "map_impl.h"
 #include "rcu.h"
 #include "../vm/insn.h"
+#include "stress.h"
 
 #define MAPFD(d, m) LDDW_SRC(d, 1, bpfvm_map_fd(m), 0)
 #define JNE_X(d, s, o) INS(0x5d, d, s, o, 0)
@@ -31,30 +32,12 @@
 #define NKEYS 512
 
 static atomic_bool stop;
-static atomic_long failures, ops, hits;
+static atomic_long ops, hits;
 static bpfvm *vm;
 static bpfvm_map *lru;
 static bpfvm_prog *reader[2];
 static bool percpu;
 static unsigned ncpu = 1;
-
-#define CHECK(c, ...)                                                                 \
-	do {                                                                          \
-		if (!(c)) {                                                           \
-			fprintf(stderr, "lru_stress: %s:%d: ", __FILE__, __LINE__);   \
-			fprintf(stderr, __VA_ARGS__);                                 \
-			fputc('\n', stderr);                                          \
-			atomic_fetch_add(&failures, 1);                               \
-		}                                                                     \
-	} while (0)
-
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 /*
  * r0 = 0 key absent, 1 fine, 2 broken.  Looks the input key up, reads the

@@ -24,6 +24,7 @@
 #include "map_impl.h"
 #include "rcu.h"
 #include "../vm/insn.h"
+#include "stress.h"
 
 #define MAPFD(d, m) LDDW_SRC(d, 1, bpfvm_map_fd(m), 0)
 #define NKEYS 256
@@ -32,28 +33,10 @@
 static atomic_bool stop;
 static bool percpu;   /* the hash is a per-CPU hash */
 static unsigned ncpu; /* its values: ncpu x {key, ~key} */
-static atomic_long failures, ops;
+static atomic_long ops;
 static bpfvm *vm;
 static bpfvm_map *hash, *outer, *inner[NINNER], *pa;
 static bpfvm_prog *p_hash, *p_upd, *p_inner, *p_tail, *p_t[2];
-
-#define CHECK(c, ...)                                                                 \
-	do {                                                                          \
-		if (!(c)) {                                                           \
-			fprintf(stderr, "map_stress: %s:%d: ", __FILE__, __LINE__);   \
-			fprintf(stderr, __VA_ARGS__);                                 \
-			fputc('\n', stderr);                                          \
-			atomic_fetch_add(&failures, 1);                               \
-		}                                                                     \
-	} while (0)
-
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 static bpfvm_prog *load(const struct bpf_insn *ins, size_t n)
 {

@@ -21,23 +21,15 @@
 #include "bpfvm.h"
 #include "jit_int.h"
 #include "../vm/insn.h"
+#include "stress.h"
 
 #define NREADERS 3
 
 static atomic_bool stop;
-static atomic_long failures, runs, seen_direct, seen_empty, seen_interp;
+static atomic_long runs, seen_direct, seen_empty, seen_interp;
 static bpfvm *vm;
 static bpfvm_map *pa, *pa2;
 static bpfvm_prog *entry;
-
-#define CHECK(c, ...)                                                                 \
-	do {                                                                          \
-		if (!(c) && atomic_fetch_add(&failures, 1) < 20) {                   \
-			fprintf(stderr, "poke_stress: %s:%d: ", __FILE__, __LINE__);  \
-			fprintf(stderr, __VA_ARGS__);                                 \
-			fputc('\n', stderr);                                          \
-		}                                                                     \
-	} while (0)
 
 static bpfvm_prog *load(const struct bpf_insn *ins, size_t n, uint32_t engine)
 {

@@ -17,24 +17,14 @@
 
 #include "asm.h"
 #include "bpfvm.h"
+#include "stress.h"
 
 #define NPUSH 2
 #define NPOP 2
 
 static atomic_bool stop;
-static atomic_long failures;
 static bpfvm_map *maps[2]; /* queue, stack */
 static bpfvm_prog *pop_prog[2][2], *push_prog[2]; /* [map][engine], [map] */
-
-#define CHECK(c, ...)                                                                \
-	do {                                                                         \
-		if (!(c)) {                                                          \
-			fprintf(stderr, "queue_stress: %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                                \
-			fputc('\n', stderr);                                         \
-			atomic_fetch_add(&failures, 1);                              \
-		}                                                                    \
-	} while (0)
 
 /* pops into fp-8: returns the value, or 0 when empty */
 static const char pop_text[] =

@@ -18,24 +18,14 @@
 
 #include "asm.h"
 #include "bpfvm.h"
+#include "stress.h"
 
 #define NPROD 3
 #define RB_SIZE (16 * 1024)
 #define CHECK_XOR 0x5a5a
 
 static atomic_bool stop;
-static atomic_long failures;
 static bpfvm_map *rb;
-
-#define CHECK(c, ...)                                                                 \
-	do {                                                                          \
-		if (!(c)) {                                                           \
-			fprintf(stderr, "ringbuf_stress: %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                                 \
-			fputc('\n', stderr);                                          \
-			atomic_fetch_add(&failures, 1);                               \
-		}                                                                     \
-	} while (0)
 
 /* Input {tid, seq}.  Reserves SZ bytes and writes tid, seq and a check
  * word at the end; discards when seq % 7 == 0; returns 1 if it reserved. */

@@ -19,24 +19,15 @@
 #include "bpfvm.h"
 #include "tailgraph.h"
 #include "../vm/insn.h"
+#include "stress.h"
 
 #define MAPFD(d, m) LDDW_SRC(d, 1, bpfvm_map_fd(m), 0)
 
 static atomic_bool stop;
-static atomic_long failures, inserts, refusals, runs, graphs, loads, stale;
+static atomic_long inserts, refusals, runs, graphs, loads, stale;
 static bpfvm *vm;
 static bpfvm_map *pa, *pb;
 static bpfvm_prog *caller, *hop_a, *ret7, *deep;
-
-#define CHECK(c, ...)                                                                 \
-	do {                                                                          \
-		if (!(c)) {                                                           \
-			fprintf(stderr, "tail_stress: %s:%d: ", __FILE__, __LINE__);  \
-			fprintf(stderr, __VA_ARGS__);                                 \
-			fputc('\n', stderr);                                          \
-			atomic_fetch_add(&failures, 1);                               \
-		}                                                                     \
-	} while (0)
 
 static bpfvm_prog *load(const char *name, const struct bpf_insn *insns, size_t n)
 {

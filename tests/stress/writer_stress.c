@@ -23,6 +23,7 @@
 #include "bpfvm.h"
 #include "map_impl.h"
 #include "rcu.h"
+#include "stress.h"
 
 #define NTHREADS 4
 #define NMAPS 4
@@ -30,18 +31,8 @@
 #define NKEYS 400 /* more keys than room: inserts meet -E2BIG (or evict) */
 #define VWORDS 8
 
-static atomic_long failures, ops;
+static atomic_long ops;
 static unsigned ncpu;
-
-#define CHECK(c, ...)                                                               \
-	do {                                                                        \
-		if (!(c)) {                                                         \
-			fprintf(stderr, "writer_stress: %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                               \
-			fputc('\n', stderr);                                        \
-			atomic_fetch_add(&failures, 1);                             \
-		}                                                                   \
-	} while (0)
 
 static const struct {
 	const char *name;
@@ -54,14 +45,6 @@ static const struct {
 };
 
 static bpfvm_map *maps[NMAPS];
-
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 struct worker {
 	pthread_t th;
