@@ -48,6 +48,14 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 
+/* 8-byte key lookups compare a bucket's tags with AVX-512 where the CPU
+ * has it (bucket_tags_avx512). */
+#if defined(__x86_64__)
+#define HTAB_AVX512 1
+#else
+#define HTAB_AVX512 0
+#endif
+
 #include "lru.h"
 #include "map_impl.h"
 
@@ -219,6 +227,7 @@ struct map_htab {
 	uintptr_t vbase;            /* value of element reference r <= efirst: vbase + r * estride */
 	size_t estride;             /* bytes per element: LRU node + header + key + value */
 	uint32_t efirst;            /* elements in the first block (elems.first) */
+	bool avx512;                /* the CPU has AVX-512: bucket_tags_avx512 */
 	enum htab_kind kind;
 	uint32_t key_round;         /* key_size rounded up to 8 */
 	uint32_t vsize;             /* bytes stored per value (8 for hash-of-maps) */
@@ -365,6 +374,16 @@ static inline uint64_t mix64(uint64_t x)
 	return x;
 }
 
+/* Keys of up to 8 bytes (as one word): the 128-bit product of the key
+ * and the seed, halves folded (a multiply and an xor where mix64 takes
+ * five steps; every key bit reaches the high half, which picks the
+ * bucket).  The seed is random per map and odd. */
+static inline uint64_t hash_word(const struct map_htab *h, uint64_t w)
+{
+	unsigned __int128 p = (unsigned __int128)(w ^ h->seed) * (h->seed | 1);
+	return (uint64_t)(p >> 64) ^ (uint64_t)p;
+}
+
 /* The home bucket of a hash: its high bits scaled to the bucket count
  * (multiply-high: one multiply, any count). */
 static inline struct htab_bucket *home_of(const struct map_htab *h, uint64_t hash)
@@ -425,10 +444,10 @@ static inline struct htab_pos htab_pos(const struct map_htab *h, const void *key
 	uint64_t tag, hash;
 	if (h->kind == HTAB_K8) {
 		memcpy(&tag, key, 8);
-		hash = mix64(tag ^ h->seed);
+		hash = hash_word(h, tag);
 	} else if (h->kind == HTAB_KSMALL) {
 		tag = key_word(key, h->map.key_size);
-		hash = mix64(tag ^ h->seed);
+		hash = hash_word(h, tag);
 	} else {
 		tag = hash = hash_long(h, key);
 	}
@@ -823,6 +842,10 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	uint64_t n = htab_nbuckets(attr->max_entries);
 	h->nbuckets = n;
 	h->kind = attr->key_size == 8 ? HTAB_K8 : attr->key_size < 8 ? HTAB_KSMALL : HTAB_KLONG;
+#if HTAB_AVX512
+	/* BPFVM_NO_AVX512 (tests): the scalar compare on any CPU. */
+	h->avx512 = getenv("BPFVM_NO_AVX512") == NULL && __builtin_cpu_supports("avx512f");
+#endif
 	h->key_round = (attr->key_size + 7) & ~7u;
 	h->vsize = vsize;
 	h->elem_size = sizeof(struct htab_elem) + h->key_round + ((vsize + 7) & ~7u);
@@ -955,6 +978,35 @@ static inline __attribute__((always_inline)) void *k8_hit(const struct map_htab 
 	return k8_slow(h, b, k);
 }
 
+#if HTAB_AVX512
+/*
+ * The five tags compared by two AVX-512 instructions where bucket_tags
+ * takes ~20 (see k8_hit), as inline assembly so that the scalar and the
+ * vector path share one function, with no call and no target attribute.
+ * All eight lanes are compared: the three past the tags (references and
+ * control word) may match by chance, and k8_hit never looks past the
+ * fifth.  The vector load is not an atomic access, which is fine for a
+ * filter: k8_hit confirms whatever it says with acquire loads, and a tag
+ * is only ever written into a free slot, so a torn or stale lane can only
+ * hide a key whose insert is still in progress.  zmm16 (EVEX-only) leaves
+ * the upper halves of ymm0-15 untouched: no vzeroupper needed.  zmm16 and
+ * k1 are not in the clobbers (GCC refuses them without -mavx512f): this
+ * file is compiled without AVX-512, so no compiler-generated code here
+ * can hold a value in them, and both are call-clobbered in the x86-64
+ * ABI, so no caller can either.
+ */
+static inline unsigned bucket_tags_avx512(const struct htab_bucket *b, uint64_t k)
+{
+	unsigned m;
+	__asm__("vpbroadcastq %1, %%zmm16\n\t"
+	        "vpcmpeqq %2, %%zmm16, %%k1\n\t"
+	        "kmovw %%k1, %0"
+	        : "=r"(m)
+	        : "r"(k), "m"(*(const char(*)[sizeof(*b)])b));
+	return m;
+}
+#endif
+
 /* Programs and host, lock-free under the read side.  8-byte keys take a
  * leaf path with no saved registers: 3x faster than the general one when
  * the table is in cache (docs/maps.md); a hit reads the home bucket's
@@ -967,7 +1019,11 @@ static inline __attribute__((always_inline)) void *htab_lookup_inline(struct bpf
 		return htab_lookup_other(h, key);
 	uint64_t k;
 	memcpy(&k, key, 8);
-	struct htab_bucket *b = home_of(h, mix64(k ^ h->seed));
+	struct htab_bucket *b = home_of(h, hash_word(h, k));
+#if HTAB_AVX512
+	if (__builtin_expect(h->avx512, 1))
+		return k8_hit(h, b, k, bucket_tags_avx512(b, k));
+#endif
 	return k8_hit(h, b, k, bucket_tags(b, k));
 }
 
