@@ -48,12 +48,20 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 
-/* 8-byte key lookups compare a bucket's tags with AVX-512 where the CPU
- * has it (bucket_tags_avx512). */
-#if defined(__x86_64__)
-#define HTAB_AVX512 1
-#else
+/* 8-byte key lookups use AVX-512 where the CPU has it (k8_hit_avx512),
+ * except under ThreadSanitizer, which doesn't see the acquire load inside
+ * the inline assembly and would report the value reads that follow it as
+ * racing with the writer that filled the element. */
 #define HTAB_AVX512 0
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+#undef HTAB_AVX512
+#define HTAB_AVX512 1
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#undef HTAB_AVX512
+#define HTAB_AVX512 0
+#endif
+#endif
 #endif
 
 #include "lru.h"
@@ -227,7 +235,7 @@ struct map_htab {
 	uintptr_t vbase;            /* value of element reference r <= efirst: vbase + r * estride */
 	size_t estride;             /* bytes per element: LRU node + header + key + value */
 	uint32_t efirst;            /* elements in the first block (elems.first) */
-	bool avx512;                /* the CPU has AVX-512: bucket_tags_avx512 */
+	bool avx512;                /* the CPU has AVX-512: k8_hit_avx512 */
 	enum htab_kind kind;
 	uint32_t key_round;         /* key_size rounded up to 8 */
 	uint32_t vsize;             /* bytes stored per value (8 for hash-of-maps) */
@@ -374,16 +382,6 @@ static inline uint64_t mix64(uint64_t x)
 	return x;
 }
 
-/* Keys of up to 8 bytes (as one word): the 128-bit product of the key
- * and the seed, halves folded (a multiply and an xor where mix64 takes
- * five steps; every key bit reaches the high half, which picks the
- * bucket).  The seed is random per map and odd. */
-static inline uint64_t hash_word(const struct map_htab *h, uint64_t w)
-{
-	unsigned __int128 p = (unsigned __int128)(w ^ h->seed) * (h->seed | 1);
-	return (uint64_t)(p >> 64) ^ (uint64_t)p;
-}
-
 /* The home bucket of a hash: its high bits scaled to the bucket count
  * (multiply-high: one multiply, any count). */
 static inline struct htab_bucket *home_of(const struct map_htab *h, uint64_t hash)
@@ -444,10 +442,10 @@ static inline struct htab_pos htab_pos(const struct map_htab *h, const void *key
 	uint64_t tag, hash;
 	if (h->kind == HTAB_K8) {
 		memcpy(&tag, key, 8);
-		hash = hash_word(h, tag);
+		hash = mix64(tag ^ h->seed);
 	} else if (h->kind == HTAB_KSMALL) {
 		tag = key_word(key, h->map.key_size);
-		hash = hash_word(h, tag);
+		hash = mix64(tag ^ h->seed);
 	} else {
 		tag = hash = hash_long(h, key);
 	}
@@ -858,13 +856,22 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	h->buckets = htab_zalloc(&h->buckets_mem, n, sizeof(struct htab_bucket));
 	if (!h->buckets)
 		goto fail;
-	/* Elements: preallocated maps carve the first block (max_entries,
-	 * plus LRU spares) lazily; BPF_F_NO_PREALLOC maps start with growth
-	 * blocks.  Growth blocks double, from an eighth of the map. */
-	uint32_t first = attr->map_flags & BPFVM_F_NO_PREALLOC ? 0 : (uint32_t)htab_pool_cap(attr);
-	if (!segs_init(&h->elems, h->estride, first, max_u64(2 * HTAB_MAG, attr->max_entries / 8)))
+	/* Elements: preallocated maps carve the first block lazily:
+	 * max_entries, and spares (LRU's, or as many for a plain map: a full
+	 * map's replaces take elements while the replaced ones wait for their
+	 * grace period, and an 8-byte key whose element is outside the first
+	 * block costs its lookups a call, see value_at).  The spares are not
+	 * counted against the 1 GiB limit: like growth blocks, they are only
+	 * touched when used.  BPF_F_NO_PREALLOC maps start with growth blocks.
+	 * Growth blocks double, from an eighth of the map. */
+	uint64_t first = htab_pool_cap(attr);
+	if (!htab_is_lru(attr))
+		first += first / 8 + 2 * HTAB_RETIRE_BATCH;
+	if (attr->map_flags & BPFVM_F_NO_PREALLOC)
+		first = 0;
+	if (!segs_init(&h->elems, h->estride, (uint32_t)first, max_u64(2 * HTAB_MAG, attr->max_entries / 8)))
 		goto fail;
-	h->efirst = first;
+	h->efirst = (uint32_t)first;
 	h->vbase = (uintptr_t)atomic_load_explicit(&h->elems.seg[0], memory_order_relaxed) + h->pre +
 	           offsetof(struct htab_elem, data) + h->key_round - h->estride;
 	/* Overflow buckets: none up front (about a fifth of the home buckets'
@@ -980,30 +987,48 @@ static inline __attribute__((always_inline)) void *k8_hit(const struct map_htab 
 
 #if HTAB_AVX512
 /*
- * The five tags compared by two AVX-512 instructions where bucket_tags
- * takes ~20 (see k8_hit), as inline assembly so that the scalar and the
- * vector path share one function, with no call and no target attribute.
- * All eight lanes are compared: the three past the tags (references and
- * control word) may match by chance, and k8_hit never looks past the
- * fifth.  The vector load is not an atomic access, which is fine for a
- * filter: k8_hit confirms whatever it says with acquire loads, and a tag
- * is only ever written into a free slot, so a torn or stale lane can only
- * hide a key whose insert is still in progress.  zmm16 (EVEX-only) leaves
- * the upper halves of ymm0-15 untouched: no vzeroupper needed.  zmm16 and
- * k1 are not in the clobbers (GCC refuses them without -mavx512f): this
- * file is compiled without AVX-512, so no compiler-generated code here
- * can hold a value in them, and both are call-clobbered in the x86-64
- * ABI, so no caller can either.
+ * k8_hit with AVX-512, as one block of inline assembly (no call and no
+ * target attribute: the scalar and the vector path share one function).
+ * Three loads, in this order, which x86 keeps for loads of separate
+ * instructions: A, the references (a 32-byte load of the line's second
+ * half); B, the five tags compared with k in one instruction; C, the
+ * reference of slot i, the first slot whose tag matched (slot 4 if none).
+ * A and B have the bucket's address, so they issue at once; only C waits
+ * for the line.  ok when B matched slot i, C is not 0 and A read the same
+ * reference in slot i: then A, B, C are slot_confirm's r1, t, r2
+ * (docs/maps.md).  Measured at 1M keys: k8_hit after an AVX-512 compare
+ * (three loads at the matched slot, all waiting for the line) took 2.1x
+ * the plain table's time, this 1.5-1.7x; a variant with C alone (not
+ * correct) 1.3x.  Every load that waits for the line costs, for reasons
+ * this VM (no performance counters) doesn't show.  The vector loads are
+ * not atomic as a whole, which the argument doesn't need: each lane it
+ * uses is one aligned word (x86 never tears those).  ymm16-17 (EVEX-
+ * only) leave the upper halves of ymm0-15 untouched: no vzeroupper.
+ * zmm16-17 and k1-k2 are not in the clobbers (GCC refuses them without
+ * -mavx512f): this file is compiled without AVX-512, so no compiler-
+ * generated code here can hold a value in them, and all are call-clobbered
+ * in the x86-64 ABI, so no caller can either.
  */
-static inline unsigned bucket_tags_avx512(const struct htab_bucket *b, uint64_t k)
+static inline __attribute__((always_inline)) void *k8_hit_avx512(const struct map_htab *h, struct htab_bucket *b,
+                                                                 uint64_t k)
 {
-	unsigned m;
-	__asm__("vpbroadcastq %1, %%zmm16\n\t"
-	        "vpcmpeqq %2, %%zmm16, %%k1\n\t"
-	        "kmovw %%k1, %0"
-	        : "=r"(m)
-	        : "r"(k), "m"(*(const char(*)[sizeof(*b)])b));
-	return m;
+	uint64_t m, i, r, eq;
+	__asm__("vmovdqu32 32(%[b]), %%ymm17\n\t"    /* A: tag 4, references, ctl */
+	        "vpbroadcastq %[k], %%zmm16\n\t"
+	        "vpcmpeqq (%[b]), %%zmm16, %%k1\n\t" /* B: lanes 0-4 are the tags */
+	        "kmovw %%k1, %k[m]\n\t"
+	        "mov %k[m], %k[i]\n\t"
+	        "or $16, %k[i]\n\t"
+	        "tzcnt %k[i], %k[i]\n\t"
+	        "mov 40(%[b],%[i],4), %k[r]\n\t"     /* C: ref[i] */
+	        "vpbroadcastd %k[r], %%ymm16\n\t"
+	        "vpcmpeqd %%ymm16, %%ymm17, %%k2\n\t" /* dword lane 2 + j of A is ref[j] */
+	        "kmovw %%k2, %k[eq]"
+	        : [m] "=&r"(m), [i] "=&r"(i), [r] "=&r"(r), [eq] "=&r"(eq)
+	        : [b] "r"(b), [k] "r"(k), "m"(*(const char(*)[sizeof(*b)])b));
+	if (__builtin_expect((m >> i) & (eq >> (i + 2)) & (r - 1 < h->efirst), 1))
+		return (void *)(h->vbase + r * h->estride);
+	return k8_slow(h, b, k);
 }
 #endif
 
@@ -1019,10 +1044,10 @@ static inline __attribute__((always_inline)) void *htab_lookup_inline(struct bpf
 		return htab_lookup_other(h, key);
 	uint64_t k;
 	memcpy(&k, key, 8);
-	struct htab_bucket *b = home_of(h, hash_word(h, k));
+	struct htab_bucket *b = home_of(h, mix64(k ^ h->seed));
 #if HTAB_AVX512
 	if (__builtin_expect(h->avx512, 1))
-		return k8_hit(h, b, k, bucket_tags_avx512(b, k));
+		return k8_hit_avx512(h, b, k);
 #endif
 	return k8_hit(h, b, k, bucket_tags(b, k));
 }
