@@ -235,7 +235,7 @@ struct map_htab {
 	uintptr_t vbase;            /* value of element reference r <= efirst: vbase + r * estride */
 	size_t estride;             /* bytes per element: LRU node + header + key + value */
 	uint32_t efirst;            /* elements in the first block (elems.first) */
-	bool avx512;                /* the CPU has AVX-512: k8_hit_avx512 */
+	bool avx512;                /* 8-byte keys and the CPU has AVX-512: k8_hit_avx512 */
 	enum htab_kind kind;
 	uint32_t key_round;         /* key_size rounded up to 8 */
 	uint32_t vsize;             /* bytes stored per value (8 for hash-of-maps) */
@@ -858,8 +858,10 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	h->nbuckets = n;
 	h->kind = attr->key_size == 8 ? HTAB_K8 : attr->key_size < 8 ? HTAB_KSMALL : HTAB_KLONG;
 #if HTAB_AVX512
-	/* BPFVM_NO_AVX512 (tests): the scalar compare on any CPU. */
-	h->avx512 = getenv("BPFVM_NO_AVX512") == NULL && __builtin_cpu_supports("avx512f");
+	/* k8_hit_avx512 uses 512-bit (F) and 256-bit EVEX (VL) forms.
+	 * BPFVM_NO_AVX512 (tests): the scalar path on any CPU. */
+	h->avx512 = h->kind == HTAB_K8 && getenv("BPFVM_NO_AVX512") == NULL && __builtin_cpu_supports("avx512f") &&
+	            __builtin_cpu_supports("avx512vl");
 #endif
 	h->key_round = (attr->key_size + 7) & ~7u;
 	h->vsize = vsize;
@@ -1043,7 +1045,9 @@ static inline __attribute__((always_inline)) void *k8_hit_avx512(const struct ma
 	        "kmovw %%k2, %k[eq]"
 	        : [m] "=&r"(m), [i] "=&r"(i), [r] "=&r"(r), [eq] "=&r"(eq)
 	        : [b] "r"(b), [k] "r"(k), "m"(*(const char(*)[sizeof(*b)])b));
-	if (__builtin_expect((m >> i) & (eq >> (i + 2)) & (r - 1 < h->efirst), 1))
+	/* Bit i of m (B matched slot i) and of eq >> 2 (A's reference i is
+	 * C's), C not 0 and in the first block. */
+	if (__builtin_expect(((m & eq >> 2) >> i) & 1, 1) && __builtin_expect(r - 1 < h->efirst, 1))
 		return (void *)(h->vbase + r * h->estride);
 	return k8_slow(h, b, k);
 }
@@ -1057,15 +1061,17 @@ static inline __attribute__((always_inline)) void *k8_hit_avx512(const struct ma
 static inline __attribute__((always_inline)) void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
 {
 	struct map_htab *h = (struct map_htab *)map;
+	uint64_t k;
+#if HTAB_AVX512
+	if (__builtin_expect(h->avx512, 1)) { /* 8-byte keys only */
+		memcpy(&k, key, 8);
+		return k8_hit_avx512(h, home_of(h, hash_word(h, k)), k);
+	}
+#endif
 	if (__builtin_expect(h->kind != HTAB_K8, 0))
 		return htab_lookup_other(h, key);
-	uint64_t k;
 	memcpy(&k, key, 8);
 	struct htab_bucket *b = home_of(h, hash_word(h, k));
-#if HTAB_AVX512
-	if (__builtin_expect(h->avx512, 1))
-		return k8_hit_avx512(h, b, k);
-#endif
 	return k8_hit(h, b, k, bucket_tags(b, k));
 }
 
