@@ -1,69 +1,102 @@
 /*
  * BPF_MAP_TYPE_HASH: a bucketised table of cache-line buckets, each holding
- * three {tag, element} slots, an overflow link and the bucket's writer lock.
+ * five {tag, element number} slots and a control word (the writer lock and
+ * the overflow link).
  *
- * Layout.  A bucket is one 64-byte line.  For keys of up to 8 bytes the
- * slot's tag *is* the key (zero-extended), so a lookup hit reads one line
- * and never touches the element: the value pointer is computed from the
- * element pointer.  For longer keys the tag is the 64-bit hash and a tag
- * match is confirmed against the key stored in the element.  A bucket that
- * fills links a heap overflow bucket; overflow buckets stay linked until
- * the map is freed (never unlinked, so readers may always follow `next`).
- * Elements never move between slots: a delete empties a slot, an insert
- * fills the first empty slot of its chain, a replace swaps the element
- * pointer of the key's slot.  No rehashing: the bucket count is fixed from
- * max_entries at creation.
+ * Layout.  A bucket is one 64-byte line: five 8-byte tags, five 4-byte
+ * element references (element number + 1, 0: free slot) and a 4-byte
+ * control word.  Elements live in numbered blocks (struct htab_segs), so a
+ * 4-byte number names one and the value's address is arithmetic on it.
+ * For keys of up to 8 bytes the slot's tag *is* the key (zero-extended),
+ * so a lookup hit reads one line and never touches the element.  For
+ * longer keys the tag is the 64-bit hash and a tag match is confirmed
+ * against the key stored in the element.  The bucket count need not be a
+ * power of two (about max_entries / 3: 60% of the slots of a full map);
+ * the hash's high bits pick the home bucket by multiply-high.  A bucket
+ * that fills links an overflow bucket, also numbered, from a growing block
+ * array; overflow buckets stay linked until the map is freed (readers may
+ * always follow a link).  Elements never move between slots: a delete
+ * empties a slot, an insert fills the first empty slot of its chain, a
+ * replace swaps the element reference of the key's slot.  No rehashing.
+ *
+ * Elements.  Every element, preallocated or not, comes from the map's
+ * element blocks: the first holds max_entries elements (plus LRU spares)
+ * in preallocated maps and none with BPF_F_NO_PREALLOC; growth blocks are
+ * added when every element is linked or waiting for its grace period, and
+ * kept, with their elements recycled through the pool, until the map is
+ * freed.
  *
  * Concurrency.  Readers (programs and host calls, under the RCU read side)
  * take no lock and do no atomic read-modify-write.  Writers take the home
  * bucket's lock, which guards its whole overflow chain.  An element leaves
- * the table only through a retire batch (elem_retire below) and is
- * freed, or returned to the preallocated pool, only after a grace period,
- * so an element pointer a reader loaded stays valid until its read section
- * ends.  docs/maps.md has the memory-ordering argument for the tag check.
+ * the table only through a retire batch (elem_retire below) and returns to
+ * the pool only after a grace period, so an element number a reader loaded
+ * names the same element, with the same key and value, until its read
+ * section ends.  docs/maps.md has the memory-ordering argument for the tag
+ * check.
  *
  * Writer scaling.  Apart from its bucket lock, a writer touches only its
  * own thread's cache in the map (struct htab_tcache, indexed by
- * rcu_thread_index()): a magazine of free preallocated elements, refilled
- * from the shared pool a chain at a time, and its own retire batch.  The
- * pool lock is then taken once per returned batch (or HTAB_MAG carved
- * elements) and rcu_call once per HTAB_RETIRE_BATCH retirements, instead
- * of two shared locks per operation.  max_entries stays one exact atomic
- * count on its own cache line (docs/maps.md: measured, it was not what
- * limited two writers).
+ * rcu_thread_index()): a magazine of free elements, refilled from the
+ * shared pool a chain at a time, and its own retire batch.  The pool lock
+ * is then taken once per returned batch (or HTAB_MAG carved elements) and
+ * rcu_call once per HTAB_RETIRE_BATCH retirements, instead of two shared
+ * locks per operation.  max_entries stays one exact atomic count on its
+ * own cache line (docs/maps.md: measured, it was not what limited two
+ * writers).
  */
 #include <sys/mman.h>
 #include <sys/random.h>
 
+/* 8-byte key lookups use AVX-512 where the CPU has it (k8_hit_avx512),
+ * except under ThreadSanitizer, which doesn't see the acquire load inside
+ * the inline assembly and would report the value reads that follow it as
+ * racing with the writer that filled the element. */
+#define HTAB_AVX512 0
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+#undef HTAB_AVX512
+#define HTAB_AVX512 1
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#undef HTAB_AVX512
+#define HTAB_AVX512 0
+#endif
+#endif
+#endif
+
 #include "lru.h"
 #include "map_impl.h"
 
-#define HTAB_SLOTS 3
+#define HTAB_SLOTS 5
 #define HTAB_RETIRE_BATCH 64 /* elements per rcu_call */
 #define HTAB_MAG 32          /* elements a thread's magazine takes from the pool at once */
 #define HTAB_TSLOTS 64       /* threads (by rcu_thread_index) with their own cache in a map */
+#define HTAB_NSEG 34         /* block pointers of a struct htab_segs: the first and 33 growth blocks */
+#define HTAB_MAX_ELEMS (UINT32_MAX - 1u) /* element numbers + 1 fit a slot's 32-bit reference */
+#define HTAB_MAX_OVF (UINT32_MAX >> 1)   /* overflow bucket numbers + 1 fit 31 bits of the control word */
 
 struct htab_elem {
 	struct htab_elem *link;     /* free list / retire batch, never seen by readers */
 	struct map_htab *owner;
 	struct rcu_head rcu;        /* used by the first element of a retire batch */
-	uint32_t pooled;            /* from the preallocated block: back to the free list */
-	uint32_t batch_heap;        /* first element of a submitted retire batch: its heap elements */
+	uint32_t ref;               /* element number + 1: what a slot holding it stores */
+	uint32_t unused;
 	uint8_t data[] __attribute__((aligned(8))); /* key, then the value at key_round */
 };
 
-struct htab_slot {
-	/* keys <= 8 bytes: the key, zero-extended; longer keys: the hash.
-	 * Written only while `elem` is NULL (slot free), under the lock. */
-	_Atomic uint64_t tag;
-	struct htab_elem *_Atomic elem; /* NULL: free */
-};
-
+/*
+ * One cache line.  Slot i is {tag[i], ref[i]}:
+ *   tag: keys <= 8 bytes: the key, zero-extended; longer keys: the hash.
+ *        Written only while ref is 0 (slot free), under the home lock.
+ *   ref: element number + 1; 0: free.
+ * ctl: bit 0, in home buckets: the writer lock guarding the chain;
+ *      bits 1-31: overflow bucket number + 1, 0: end of the chain.
+ *      Only the lock holder changes bits 1-31.
+ */
 struct htab_bucket {
-	struct htab_slot slot[HTAB_SLOTS];
-	struct htab_bucket *_Atomic next; /* overflow bucket, same home lock */
-	_Atomic uint32_t lock;            /* home buckets: guards the chain */
-	uint32_t unused;
+	_Atomic uint64_t tag[HTAB_SLOTS];
+	_Atomic uint32_t ref[HTAB_SLOTS];
+	_Atomic uint32_t ctl;
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct htab_bucket) == 64, "a bucket is one cache line");
@@ -74,20 +107,15 @@ enum htab_kind { HTAB_K8, HTAB_KSMALL, HTAB_KLONG };
  * rcu_thread_index() it is (and by htab_free and the thread's unregister
  * flush, see htab_thread_flush).  Own cache line: two writers never share
  * one. */
-/* Unlinked elements waiting to be handed to rcu_call as one batch. */
-struct htab_batch {
-	struct htab_elem *first;
-	uint32_t n, nheap;          /* elements, heap elements */
-};
-
 struct htab_tcache {
 	struct htab_elem *free;     /* magazine: free pooled elements (one pool chain) */
-	struct htab_batch retired;  /* this thread's unlinked elements */
+	struct htab_elem *retired;  /* unlinked, waiting for their batch's rcu_call */
+	uint32_t nretired;
 } __attribute__((aligned(64)));
 
 /* A zeroed block: calloc, or for 2 MiB and more an mmap aligned to 2 MiB
  * with transparent huge pages asked for (the machine's THP mode is often
- * "madvise").  Random lookups in a 32 MiB bucket array miss the TLB on
+ * "madvise").  Random lookups in a 16-32 MiB bucket array miss the TLB on
  * almost every access with 4 KiB pages. */
 struct htab_mem {
 	void *raw;
@@ -125,50 +153,132 @@ static void htab_zfree(struct htab_mem *m)
 		free(m->raw);
 }
 
+/*
+ * Numbered items (elements, overflow buckets) in blocks that never move:
+ * items 0 .. first-1 in block 0, then growth block j (j = 0, 1, ...) holds
+ * (1 << gshift) << j items.  Blocks are added by the owner of the items'
+ * allocation lock and freed with the map, so a reader holding a number
+ * (loaded with acquire from a slot or link the number was published in
+ * after its block) reaches the item without a lock.
+ */
+struct htab_segs {
+	uint8_t *_Atomic seg[HTAB_NSEG]; /* seg[0]: block 0; seg[1 + j]: growth block j */
+	struct htab_mem mem[HTAB_NSEG];
+	size_t stride;
+	uint32_t first, gshift;
+};
+
+/* Item n (n >= first): its growth block and place in it. */
+static inline uint8_t *segs_grown(const struct htab_segs *s, uint64_t n)
+{
+	uint64_t m = n - s->first, q = (m >> s->gshift) + 1;
+	unsigned j = 63 - (unsigned)__builtin_clzll(q);
+	uint64_t base = ((1ull << j) - 1) << s->gshift;
+	return atomic_load_explicit(&s->seg[1 + j], memory_order_relaxed) + (m - base) * s->stride;
+}
+
+static inline uint8_t *segs_at(const struct htab_segs *s, uint64_t n)
+{
+	if (n < s->first)
+		return atomic_load_explicit(&s->seg[0], memory_order_relaxed) + n * s->stride;
+	return segs_grown(s, n);
+}
+
+/* Makes item n addressable, adding its growth block if needed; called
+ * with the items' allocation lock held.  False: out of memory. */
+static bool segs_ensure(struct htab_segs *s, uint64_t n)
+{
+	if (n < s->first)
+		return true;
+	uint64_t q = ((n - s->first) >> s->gshift) + 1;
+	unsigned j = 63 - (unsigned)__builtin_clzll(q);
+	if (1 + j >= HTAB_NSEG)
+		return false;
+	if (atomic_load_explicit(&s->seg[1 + j], memory_order_relaxed))
+		return true;
+	uint8_t *b = htab_zalloc(&s->mem[1 + j], (size_t)1 << (s->gshift + j), s->stride);
+	if (!b)
+		return false;
+	/* Relaxed: the number of an item in it reaches other threads only
+	 * through the allocation lock's release or a later release store. */
+	atomic_store_explicit(&s->seg[1 + j], b, memory_order_relaxed);
+	return true;
+}
+
+static bool segs_init(struct htab_segs *s, size_t stride, uint32_t first, uint64_t grow)
+{
+	s->stride = stride;
+	s->first = first;
+	s->gshift = 0;
+	while ((1ull << s->gshift) < grow)
+		s->gshift++;
+	if (!first)
+		return true;
+	uint8_t *b = htab_zalloc(&s->mem[0], first, stride);
+	atomic_store_explicit(&s->seg[0], b, memory_order_relaxed);
+	return b != NULL;
+}
+
+static void segs_free(struct htab_segs *s)
+{
+	for (unsigned j = 0; j < HTAB_NSEG; j++)
+		if (atomic_load_explicit(&s->seg[j], memory_order_relaxed))
+			htab_zfree(&s->mem[j]);
+}
+
 struct map_htab {
 	struct bpfvm_map map;
+	/* What every lookup reads, together on one line. */
 	struct htab_bucket *buckets;
-	struct htab_mem buckets_mem;
-	uint64_t mask;              /* nbuckets - 1 */
+	uint64_t nbuckets;          /* home buckets */
 	uint64_t seed;
+	uintptr_t vbase;            /* value of element reference r <= efirst: vbase + r * estride */
+	size_t estride;             /* bytes per element: LRU node + header + key + value */
+	uint32_t efirst;            /* elements in the first block (elems.first) */
+	bool avx512;                /* 8-byte keys and the CPU has AVX-512: k8_hit_avx512 */
 	enum htab_kind kind;
 	uint32_t key_round;         /* key_size rounded up to 8 */
 	uint32_t vsize;             /* bytes stored per value (8 for hash-of-maps) */
-	size_t elem_size;
+	struct htab_segs elems;     /* every element; item n is element reference n + 1 */
+	struct htab_segs ovf;       /* overflow buckets; item n is link n + 1 */
+	struct htab_mem buckets_mem;
+	size_t elem_size;           /* header + key + value, without the LRU node */
 	void (*release)(void *value); /* an element's value leaves the map (hash-of-maps) */
 	/* LRU hash: eviction lists (lru.c), and the struct lru_node in front
 	 * of every element (`pre` bytes); NULL and 0 for other hash maps. */
 	struct map_lru *lru;
 	uint32_t pre;
-	uint32_t pool_cap;          /* elements in the preallocated block */
 	/* Per-thread caches, HTAB_TSLOTS of them; threads without one (index
 	 * past the array, or not registered) use the locked shared state
 	 * below directly. */
 	struct htab_tcache *tc;
 	/* On htab_all (all hash maps, for the unregister flush), under
 	 * htab_all_lock; `orphans`: retired elements of exited threads' caches
-	 * found when the map was already dying, freed by htab_free. */
+	 * found when the map was already dying, back with the map's free. */
 	struct map_htab *all_prev, *all_next;
 	struct htab_elem *orphans;
-	uint8_t *pool;              /* preallocated block, NULL with BPF_F_NO_PREALLOC */
-	struct htab_mem pool_mem;
 	/* Elements linked or being inserted; max_entries is enforced on it.
 	 * Its own cache line: inserts and deletes write it, and in the line
 	 * of mask and seed (where it was) every write invalidated the hash
 	 * parameters every other thread's next operation reads. */
 	_Atomic long count __attribute__((aligned(64)));
-	/* Preallocated mode: the free list, under pool_lock.  Own cache line:
-	 * the pool is shared by every writer. */
+	/* The free list, under pool_lock.  Own cache line: the pool is
+	 * shared by every writer. */
 	_Atomic uint32_t pool_lock __attribute__((aligned(64)));
-	/* Written under pool_lock; read without it (relaxed) only as the
-	 * hint "the pool is empty, don't take its lock". */
-	_Atomic uint32_t pool_used;   /* elements of the block handed out so far */
+	/* Written under pool_lock; atomics only for the census hook, which
+	 * may run while a grace-period callback returns a batch. */
+	_Atomic uint32_t pool_used; /* elements carved from the blocks so far */
 	struct htab_elem *_Atomic freelist;
+	/* Overflow buckets handed out so far, under ovf_lock (rarely taken:
+	 * overflow buckets are reused, never unlinked). */
+	_Atomic uint32_t ovf_lock;
+	uint32_t ovf_used;
 	/* Unlinked elements of threads without a cache, waiting to be handed
 	 * to rcu_call as one batch, under retire_lock: one rcu_call (a mutex
 	 * and a wake-up, ~1 us) per HTAB_RETIRE_BATCH deletes. */
 	_Atomic uint32_t retire_lock __attribute__((aligned(64)));
-	struct htab_batch retired;
+	uint32_t nretired;
+	struct htab_elem *retired;
 };
 
 /* Every hash map (plain, per-CPU, LRU, hash-of-maps), so that a thread
@@ -186,6 +296,78 @@ static inline struct htab_tcache *htab_tc(struct map_htab *h)
 	return i < HTAB_TSLOTS ? &h->tc[i] : NULL;
 }
 
+/* ---- numbered elements and buckets ---- */
+
+/* The element whose reference is r (r != 0). */
+static inline struct htab_elem *elem_at(const struct map_htab *h, uint32_t r)
+{
+	return (struct htab_elem *)(segs_at(&h->elems, r - 1) + h->pre);
+}
+
+static inline void *elem_value(const struct map_htab *h, struct htab_elem *e)
+{
+	return e->data + h->key_round;
+}
+
+static __attribute__((noinline)) void *value_grown(const struct map_htab *h, uint32_t r)
+{
+	return elem_value(h, (struct htab_elem *)(segs_grown(&h->elems, r - 1) + h->pre));
+}
+
+/* The value of the element whose reference is r, from r alone: a hit
+ * never reads the element's line.  Elements of growth blocks (none in a
+ * preallocated map until its pool ran dry) take a call. */
+static inline void *value_at(const struct map_htab *h, uint32_t r)
+{
+	if (__builtin_expect(r <= h->efirst, 1))
+		return (void *)(h->vbase + (uintptr_t)r * h->estride);
+	return value_grown(h, r);
+}
+
+/* The next bucket of a chain, or NULL.  Acquire pairs with the release
+ * that linked the overflow bucket: its slots are visible. */
+static __attribute__((noinline)) struct htab_bucket *ovf_at(const struct map_htab *h, uint32_t c)
+{
+	return (struct htab_bucket *)segs_grown(&h->ovf, c - 1);
+}
+
+static inline struct htab_bucket *bucket_next(const struct map_htab *h, struct htab_bucket *b)
+{
+	uint32_t c = atomic_load_explicit(&b->ctl, memory_order_acquire) >> 1;
+	/* Out of line: the lookup's common path keeps no saved register. */
+	return c ? ovf_at(h, c) : NULL;
+}
+
+/* The home bucket's writer lock: bit 0 of ctl, test-and-test-and-set
+ * (a locked bts; waiters spin on plain loads). */
+static inline void bucket_lock(struct htab_bucket *b)
+{
+	unsigned spins = 0;
+	while (atomic_fetch_or_explicit(&b->ctl, 1, memory_order_acquire) & 1) {
+		while (atomic_load_explicit(&b->ctl, memory_order_relaxed) & 1) {
+			if (++spins < 128)
+				__builtin_ia32_pause();
+			else
+				sched_yield(); /* holder preempted: give it the CPU */
+		}
+	}
+}
+
+static inline bool bucket_trylock(struct htab_bucket *b)
+{
+	return !(atomic_load_explicit(&b->ctl, memory_order_relaxed) & 1) &&
+	       !(atomic_fetch_or_explicit(&b->ctl, 1, memory_order_acquire) & 1);
+}
+
+/* A plain store: only the holder changes bits 1-31, and a waiter's
+ * fetch_or that lands between our load and store found the bit set and
+ * wrote the same value back. */
+static inline void bucket_unlock(struct htab_bucket *b)
+{
+	uint32_t c = atomic_load_explicit(&b->ctl, memory_order_relaxed);
+	atomic_store_explicit(&b->ctl, c & ~1u, memory_order_release);
+}
+
 /* ---- hashing ---- */
 
 /* A 64-bit finalizer (xor-shift-multiply): every key bit reaches every
@@ -198,6 +380,27 @@ static inline uint64_t mix64(uint64_t x)
 	x *= 0xd6e8feb86659fd93ull;
 	x ^= x >> 32;
 	return x;
+}
+
+/* Keys of up to 8 bytes (as one word): the word's high half folded into
+ * its low half, then the 128-bit product with a constant, halves folded.
+ * Seven instructions where mix64 takes eleven.  Without the first fold,
+ * keys that differ only in their high bits filled up to 50% more overflow
+ * buckets than random keys with some seeds (the product's low half only
+ * changes above the lowest changing key bit). */
+static inline uint64_t hash_word(const struct map_htab *h, uint64_t w)
+{
+	w ^= h->seed;
+	w ^= w >> 32;
+	unsigned __int128 p = (unsigned __int128)w * 0x9e3779b97f4a7c15ull;
+	return (uint64_t)(p >> 64) ^ (uint64_t)p;
+}
+
+/* The home bucket of a hash: its high bits scaled to the bucket count
+ * (multiply-high: one multiply, any count). */
+static inline struct htab_bucket *home_of(const struct map_htab *h, uint64_t hash)
+{
+	return &h->buckets[(uint64_t)(((unsigned __int128)hash * h->nbuckets) >> 64)];
 }
 
 /* Keys of 1 to 7 bytes (8-byte keys take HTAB_K8) as one zero-extended
@@ -253,104 +456,106 @@ static inline struct htab_pos htab_pos(const struct map_htab *h, const void *key
 	uint64_t tag, hash;
 	if (h->kind == HTAB_K8) {
 		memcpy(&tag, key, 8);
-		hash = mix64(tag ^ h->seed);
+		hash = hash_word(h, tag);
 	} else if (h->kind == HTAB_KSMALL) {
 		tag = key_word(key, h->map.key_size);
-		hash = mix64(tag ^ h->seed);
+		hash = hash_word(h, tag);
 	} else {
 		tag = hash = hash_long(h, key);
 	}
-	return (struct htab_pos){ tag, &h->buckets[hash & h->mask] };
-}
-
-static inline void *elem_value(const struct map_htab *h, struct htab_elem *e)
-{
-	return e->data + h->key_round;
+	return (struct htab_pos){ tag, home_of(h, hash) };
 }
 
 /*
- * Under the read side: the element in slot s if it holds the key whose
- * tag is `tag` (keys <= 8 bytes), else NULL.
+ * Under the read side: the reference in slot i of b if it holds the key
+ * whose tag is `tag` (keys <= 8 bytes), else 0.
  *
- * The tag and the element pointer are two words, so they are read as
- * e1 = elem, t = tag, e2 = elem (each an acquire load: plain moves on
- * x86-64).  A writer stores a tag only into a free slot (elem NULL) and
- * publishes the element after it with a release store.  If e1 == e2 != NULL
- * the slot held e1 at both loads, and since e1 can't be freed and reused
- * while we are in a read section it held e1 throughout, so no tag store
- * happened in between: t is e1's key.  (A newer tag read by the acquire
- * load of t would carry the writer's earlier "elem = NULL" store with it,
- * and e2 could then not read e1.)  A first relaxed tag load filters out
- * the slots of other keys with one load each.
+ * The tag and the reference are two words, so they are read as r1 = ref,
+ * t = tag, r2 = ref (each an acquire load: plain moves on x86-64).  A
+ * writer stores a tag only into a free slot (ref 0) and publishes the
+ * reference after it with a release store.  If r1 == r2 != 0 the slot
+ * held element r1 at both loads, and since r1 can't be returned to the
+ * pool and reused while we are in a read section it held r1 throughout,
+ * so no tag store happened in between: t is r1's key.  (A newer tag read
+ * by the acquire load of t would carry the writer's earlier "ref = 0"
+ * store with it, and r2 could then not read r1.)
  */
-static inline struct htab_elem *slot_confirm(struct htab_slot *s, uint64_t tag)
+static inline uint32_t slot_confirm(struct htab_bucket *b, unsigned i, uint64_t tag)
 {
-	struct htab_elem *e = atomic_load_explicit(&s->elem, memory_order_acquire);
-	while (e) {
-		if (atomic_load_explicit(&s->tag, memory_order_acquire) != tag)
-			return NULL;
-		struct htab_elem *e2 = atomic_load_explicit(&s->elem, memory_order_acquire);
-		if (e2 == e)
-			return e;
-		e = e2; /* replaced or deleted meanwhile: look again */
+	uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_acquire);
+	while (r) {
+		if (atomic_load_explicit(&b->tag[i], memory_order_acquire) != tag)
+			return 0;
+		uint32_t r2 = atomic_load_explicit(&b->ref[i], memory_order_acquire);
+		if (r2 == r)
+			return r;
+		r = r2; /* replaced or deleted meanwhile: look again */
 	}
-	return NULL;
+	return 0;
 }
 
-/* The element of bucket b holding the key whose tag is `tag` (keys <= 8
- * bytes), or NULL.  The three tags are compared without a branch: a
- * mispredicted "which slot" branch that waits on a cache miss throws away
- * the next lookups' misses the CPU had started, and serialised misses
- * cost ~2x at 65,536 keys (docs/maps.md).  Several matches can only be
- * stale tags of free slots. */
-static inline struct htab_elem *bucket_match(struct htab_bucket *b, uint64_t tag, int *slot)
+/* Bit i set: slot i's tag is `tag` (relaxed loads: a filter).  Compared
+ * without a branch: a mispredicted "which slot" branch that waits on a
+ * cache miss throws away the next lookups' misses the CPU had started,
+ * and serialised misses cost ~2x at 65,536 keys (docs/maps.md).  Several
+ * matches can only be stale tags of free slots. */
+static inline unsigned bucket_tags(struct htab_bucket *b, uint64_t tag)
 {
-	unsigned m = (unsigned)(atomic_load_explicit(&b->slot[0].tag, memory_order_relaxed) == tag) |
-	             (unsigned)(atomic_load_explicit(&b->slot[1].tag, memory_order_relaxed) == tag) << 1 |
-	             (unsigned)(atomic_load_explicit(&b->slot[2].tag, memory_order_relaxed) == tag) << 2;
-	_Static_assert(HTAB_SLOTS == 3, "bucket_match compares three tags");
-	for (; m; m &= m - 1) {
-		int i = __builtin_ctz(m);
-		struct htab_elem *e = slot_confirm(&b->slot[i], tag);
-		if (e) {
+	/* Written out: GCC keeps a loop of five as a loop, with a shift by
+	 * the counter, twice the instructions waiting on the bucket's miss. */
+	_Static_assert(HTAB_SLOTS == 5, "bucket_tags compares five tags");
+	return (unsigned)(atomic_load_explicit(&b->tag[0], memory_order_relaxed) == tag) |
+	       (unsigned)(atomic_load_explicit(&b->tag[1], memory_order_relaxed) == tag) << 1 |
+	       (unsigned)(atomic_load_explicit(&b->tag[2], memory_order_relaxed) == tag) << 2 |
+	       (unsigned)(atomic_load_explicit(&b->tag[3], memory_order_relaxed) == tag) << 3 |
+	       (unsigned)(atomic_load_explicit(&b->tag[4], memory_order_relaxed) == tag) << 4;
+}
+
+/* The reference in bucket b holding the key whose tag is `tag` (keys <= 8
+ * bytes), or 0. */
+static inline uint32_t bucket_match(struct htab_bucket *b, uint64_t tag, unsigned *slot)
+{
+	for (unsigned m = bucket_tags(b, tag); m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
+		uint32_t r = slot_confirm(b, i, tag);
+		if (r) {
 			*slot = i;
-			return e;
+			return r;
 		}
 	}
-	return NULL;
+	return 0;
 }
 
 /* Under the read side: the element holding key, or NULL; with `where`
  * non-NULL, also its bucket and slot index. */
 static inline struct htab_elem *htab_find(struct map_htab *h, const void *key, struct htab_pos p,
-                                          struct htab_bucket **where, int *slot)
+                                          struct htab_bucket **where, unsigned *slot)
 {
 	struct htab_bucket *b = p.home;
+	unsigned i;
 	if (h->kind != HTAB_KLONG) {
 		do {
-			int i;
-			struct htab_elem *e = bucket_match(b, p.tag, &i);
-			if (e) {
+			uint32_t r = bucket_match(b, p.tag, &i);
+			if (r) {
 				if (where) {
 					*where = b;
 					*slot = i;
 				}
-				return e;
+				return elem_at(h, r);
 			}
-			/* Acquire pairs with the release that linked the overflow
-			 * bucket: its zeroed slots are visible. */
-			b = atomic_load_explicit(&b->next, memory_order_acquire);
-		} while (b);
+		} while ((b = bucket_next(h, b)));
 		return NULL;
 	}
 	do {
-		for (int i = 0; i < HTAB_SLOTS; i++) {
-			if (atomic_load_explicit(&b->slot[i].tag, memory_order_relaxed) != p.tag)
-				continue;
+		for (unsigned m = bucket_tags(b, p.tag); m; m &= m - 1) {
+			i = (unsigned)__builtin_ctz(m);
 			/* The element's key never changes while it is reachable:
 			 * a tag that is stale only costs a key compare. */
-			struct htab_elem *e = atomic_load_explicit(&b->slot[i].elem, memory_order_acquire);
-			if (e && key_eq_long(e->data, key, h->map.key_size)) {
+			uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_acquire);
+			if (!r)
+				continue;
+			struct htab_elem *e = elem_at(h, r);
+			if (key_eq_long(e->data, key, h->map.key_size)) {
 				if (where) {
 					*where = b;
 					*slot = i;
@@ -358,14 +563,11 @@ static inline struct htab_elem *htab_find(struct map_htab *h, const void *key, s
 				return e;
 			}
 		}
-		b = atomic_load_explicit(&b->next, memory_order_acquire);
-	} while (b);
+	} while ((b = bucket_next(h, b)));
 	return NULL;
 }
 
 /* ---- elements ---- */
-
-static void batch_flush(struct map_htab *h, struct htab_batch *b);
 
 /*
  * The free list is a stack of chains: each chain (a retire batch that
@@ -383,10 +585,12 @@ static inline struct htab_elem *chain_next(struct htab_elem *first)
 	                       : NULL;
 }
 
-/* Takes free pooled elements: with `one`, a single element, else a whole
- * chain of the free list or, that empty, up to HTAB_MAG elements carved
- * from the block.  Returns a NULL-terminated chain (through link), NULL
- * when the pool is empty. */
+/* Takes free elements: with `one`, a single element, else a whole chain
+ * of the free list or, that empty, up to HTAB_MAG elements carved from
+ * the blocks (the first block, then growth blocks, added here as needed:
+ * a full map's replaces need elements while the replaced ones wait for
+ * their grace period).  Returns a NULL-terminated chain (through link),
+ * NULL when out of memory or element numbers. */
 static struct htab_elem *pool_take(struct map_htab *h, bool one)
 {
 	struct htab_elem *first = NULL, **tail = &first;
@@ -406,11 +610,13 @@ static struct htab_elem *pool_take(struct map_htab *h, bool one)
 		return e;
 	}
 	uint32_t used = atomic_load_explicit(&h->pool_used, memory_order_relaxed);
-	for (uint32_t n = one ? 1 : HTAB_MAG; k < n && used < h->pool_cap; k++, used++) {
-		/* Carve the block lazily: creating a map with a huge
-		 * max_entries must not touch every element up front. */
-		e = (struct htab_elem *)(h->pool + (h->pre + h->elem_size) * used + h->pre);
-		e->pooled = 1;
+	for (uint32_t n = one ? 1 : HTAB_MAG; k < n && used < HTAB_MAX_ELEMS; k++, used++) {
+		/* Carve lazily: creating a map with a huge max_entries must
+		 * not touch every element up front. */
+		if (!segs_ensure(&h->elems, used))
+			break;
+		e = (struct htab_elem *)(segs_at(&h->elems, used) + h->pre);
+		e->ref = used + 1;
 		e->owner = h;
 		*tail = e;
 		tail = &e->link;
@@ -421,7 +627,7 @@ static struct htab_elem *pool_take(struct map_htab *h, bool one)
 	return first;
 }
 
-/* Pushes a NULL-terminated chain of free pooled elements on the pool. */
+/* Pushes a NULL-terminated chain of free elements on the pool. */
 static void pool_give(struct map_htab *h, struct htab_elem *first)
 {
 	map_spin_lock(&h->pool_lock);
@@ -431,109 +637,40 @@ static void pool_give(struct map_htab *h, struct htab_elem *first)
 	map_spin_unlock(&h->pool_lock);
 }
 
-/* The pool has nothing to give: a hint read without the lock, so that
- * writers of a map whose elements are all in use or waiting for their
- * grace period don't all take the pool lock on every allocation.  A stale
- * answer costs a lock taken for nothing, or one heap element while the
- * pool just got a batch back; never correctness. */
-static inline bool pool_looks_empty(struct map_htab *h)
-{
-	return !atomic_load_explicit(&h->freelist, memory_order_relaxed) &&
-	       atomic_load_explicit(&h->pool_used, memory_order_relaxed) >= h->pool_cap;
-}
-
+/* A free element for an insert or replace, or NULL (out of memory).
+ * Programs can't wait for a grace period, so when every element is linked
+ * or retired the pool grows; our retire batch is not submitted early
+ * (replaces in a full map would then call rcu_call once per operation,
+ * ~1 us): it goes at HTAB_RETIRE_BATCH as usual. */
 static struct htab_elem *elem_alloc(struct map_htab *h, struct htab_tcache *tc)
 {
-	struct htab_elem *e = NULL;
-	if (h->pool) {
-		if (tc) {
-			if (!tc->free && !pool_looks_empty(h))
-				tc->free = pool_take(h, false);
-			e = tc->free;
-			if (e) {
-				tc->free = e->link;
-				return e;
-			}
-			/* Pool and magazine empty: take this one from the heap
-			 * rather than fail or block (programs can't wait for a
-			 * grace period).  Our retire batch is not submitted early:
-			 * replaces in a full map would then call rcu_call once per
-			 * operation (~1 us, the old behaviour); it goes at
-			 * HTAB_RETIRE_BATCH as usual. */
-		} else {
-			if (!pool_looks_empty(h))
-				e = pool_take(h, true);
-			if (e)
-				return e;
-			map_spin_lock(&h->retire_lock);
-			batch_flush(h, &h->retired);
-			map_spin_unlock(&h->retire_lock);
-		}
-	}
-	uint8_t *raw = malloc(h->pre + h->elem_size);
-	e = raw ? (struct htab_elem *)(raw + h->pre) : NULL;
-	if (e) {
-		e->pooled = 0;
-		e->owner = h;
-	}
+	if (!tc)
+		return pool_take(h, true);
+	if (!tc->free)
+		tc->free = pool_take(h, false);
+	struct htab_elem *e = tc->free;
+	if (e)
+		tc->free = e->link;
 	return e;
 }
 
-static void elem_free_now(struct htab_elem *e)
-{
-	if (!e->pooled)
-		free((uint8_t *)e - e->owner->pre);
-}
-
-static void elem_free_list(struct htab_elem *e)
-{
-	for (struct htab_elem *next; e; e = next) {
-		next = e->link;
-		elem_free_now(e);
-	}
-}
-
-/* After a grace period: a batch of unlinked elements goes back to the pool
- * or the heap.  A batch of preallocated elements only goes back, as one
- * chain, without a walk: the callback runs on RCU's thread, and touching
- * each element there (as it did) moved its line to that thread's core, from
- * where the next writer to allocate it had to fetch it back (measured: a
- * 1-thread 64K-key replace cost up to 2x a 2-thread one per thread, whose
- * callbacks often ran on the core of the thread that got the elements). */
+/* After a grace period: a batch of unlinked elements goes back to the
+ * pool as one chain, without a walk: the callback runs on RCU's thread,
+ * and touching each element there (as it did) moved its line to that
+ * thread's core, from where the next writer to allocate it had to fetch
+ * it back (measured: a 1-thread 64K-key replace cost up to 2x a 2-thread
+ * one per thread, whose callbacks often ran on the core of the thread
+ * that got the elements). */
 static void retire_batch_rcu(struct rcu_head *head)
 {
-	struct htab_elem *e = (struct htab_elem *)((char *)head - offsetof(struct htab_elem, rcu)), *next;
+	struct htab_elem *e = (struct htab_elem *)((char *)head - offsetof(struct htab_elem, rcu));
 	struct map_htab *h = e->owner;
-	struct htab_elem *pooled = NULL;
-	if (!e->batch_heap) {
-		pool_give(h, e);
-		map_put(&h->map);
-		return;
-	}
-	for (; e; e = next) {
-		next = e->link;
-		if (e->pooled) {
-			e->link = pooled;
-			pooled = e;
-		} else {
-			elem_free_now(e);
-		}
-	}
-	if (pooled) /* one chain: a magazine takes it whole */
-		pool_give(h, pooled);
+	pool_give(h, e);
 	map_put(&h->map); /* the pending batch held the map */
 }
 
-/* Hands a chain of unlinked elements, nheap of them heap ones, to
- * rcu_call as one batch, which holds a map reference the caller took. */
-static void retire_submit(struct htab_elem *first, uint32_t nheap)
-{
-	first->batch_heap = nheap;
-	map_defer(&first->rcu, retire_batch_rcu);
-}
-
 /* Puts a chain of retired elements on the orphans of a map whose last
- * reference is gone, for htab_free to free directly (no reader can reach
+ * reference is gone (they go with the map's blocks; no reader can reach
  * them by then).  htab_all_lock held. */
 static void retire_orphan(struct map_htab *h, struct htab_elem *first)
 {
@@ -550,10 +687,10 @@ static void retire_orphan(struct map_htab *h, struct htab_elem *first)
  * map that was just deleted from its outer map.  map_get would then take
  * the count from 0 to 1 and the batch's map_put would queue the map's free
  * a second time; such a map's batches become orphans instead. */
-static void retire_hand_over(struct map_htab *h, struct htab_elem *first, uint32_t nheap)
+static void retire_hand_over(struct map_htab *h, struct htab_elem *first)
 {
 	if (map_tryget(&h->map)) {
-		retire_submit(first, nheap);
+		map_defer(&first->rcu, retire_batch_rcu);
 		return;
 	}
 	pthread_mutex_lock(&htab_all_lock);
@@ -561,34 +698,29 @@ static void retire_hand_over(struct map_htab *h, struct htab_elem *first, uint32
 	pthread_mutex_unlock(&htab_all_lock);
 }
 
-/* Adds e to b; true when b is full. */
-static bool batch_add(struct htab_batch *b, struct htab_elem *e)
+/* Hands the shared pending retired elements over.  retire_lock held. */
+static void retire_flush_locked(struct map_htab *h)
 {
-	e->link = b->first;
-	b->first = e;
-	b->nheap += !e->pooled;
-	return ++b->n >= HTAB_RETIRE_BATCH;
+	struct htab_elem *first = h->retired;
+	if (!first)
+		return;
+	h->retired = NULL;
+	h->nretired = 0;
+	retire_hand_over(h, first);
 }
 
-/* Empties b: its chain (NULL if it held none), its heap count in *nheap. */
-static struct htab_elem *batch_take(struct htab_batch *b, uint32_t *nheap)
+/* The same for this thread's batch. */
+static void tc_retire_flush(struct map_htab *h, struct htab_tcache *tc)
 {
-	struct htab_elem *first = b->first;
-	*nheap = b->nheap;
-	*b = (struct htab_batch){ 0 };
-	return first;
+	struct htab_elem *first = tc->retired;
+	if (!first)
+		return;
+	tc->retired = NULL;
+	tc->nretired = 0;
+	retire_hand_over(h, first);
 }
 
-/* Hands batch b of map h over (the shared one under retire_lock). */
-static void batch_flush(struct map_htab *h, struct htab_batch *b)
-{
-	uint32_t nheap;
-	struct htab_elem *first = batch_take(b, &nheap);
-	if (first)
-		retire_hand_over(h, first, nheap);
-}
-
-/* e was unlinked (under its bucket lock): free it after a grace period.
+/* e was unlinked (under its bucket lock): reuse it after a grace period.
  * Elements are batched; until its batch is handed over an element is
  * merely not reused yet, which only delays reuse. */
 static void elem_retire(struct map_htab *h, struct htab_tcache *tc, struct htab_elem *e)
@@ -596,13 +728,17 @@ static void elem_retire(struct map_htab *h, struct htab_tcache *tc, struct htab_
 	if (h->release)
 		h->release(elem_value(h, e));
 	if (tc) {
-		if (batch_add(&tc->retired, e))
-			batch_flush(h, &tc->retired);
+		e->link = tc->retired;
+		tc->retired = e;
+		if (++tc->nretired >= HTAB_RETIRE_BATCH)
+			tc_retire_flush(h, tc);
 		return;
 	}
 	map_spin_lock(&h->retire_lock);
-	if (batch_add(&h->retired, e))
-		batch_flush(h, &h->retired);
+	e->link = h->retired;
+	h->retired = e;
+	if (++h->nretired >= HTAB_RETIRE_BATCH)
+		retire_flush_locked(h);
 	map_spin_unlock(&h->retire_lock);
 }
 
@@ -615,8 +751,8 @@ static void elem_retire(struct map_htab *h, struct htab_tcache *tc, struct htab_
  * leaves the list under it before it frees anything), and no other thread
  * touches this index's caches (the index isn't released yet).  Free
  * elements return to the pool; the retire batch is submitted if the map is
- * still referenced, else (its free already queued) kept for htab_free,
- * which frees it directly: map_get on a dying map would free it twice.
+ * still referenced, else (its free already queued) left to the orphans:
+ * map_get on a dying map would free it twice.
  */
 static void htab_thread_flush(unsigned index)
 {
@@ -629,12 +765,13 @@ static void htab_thread_flush(unsigned index)
 			pool_give(h, tc->free);
 			tc->free = NULL;
 		}
-		uint32_t nheap;
-		struct htab_elem *first = batch_take(&tc->retired, &nheap);
+		struct htab_elem *first = tc->retired;
 		if (!first)
 			continue;
+		tc->retired = NULL;
+		tc->nretired = 0;
 		if (map_tryget(&h->map))
-			retire_submit(first, nheap);
+			map_defer(&first->rcu, retire_batch_rcu);
 		else
 			retire_orphan(h, first);
 	}
@@ -649,20 +786,22 @@ static void htab_notifier_init(void)
 
 /* ---- creation ---- */
 
-/* Buckets: a power of two >= max_entries / 2, so a full map averages 1 to 2
- * elements per 3-slot bucket (few overflow buckets; see docs/maps.md). */
+/* Home buckets: about max_entries / 3, so a full map fills 60% of the
+ * five slots of its buckets and keeps about 4.5% of its elements in
+ * overflow buckets (Poisson tail, docs/maps.md); a 1M-entry map's buckets
+ * take 21 MiB.  At max_entries / 4 (80%, 16 MiB) 10% of a full map's
+ * keys were in overflow buckets, and their lookups' second miss and
+ * mispredicted branch made 1M-key lookups ~10% and 65,536-key lookups
+ * ~20% slower; the smaller array didn't help. */
 static uint64_t htab_nbuckets(uint32_t max_entries)
 {
-	uint64_t n = 1;
-	while (n * 2 < max_entries)
-		n <<= 1;
-	return n;
+	return ((uint64_t)max_entries + 2) / 3;
 }
 
 /* LRU maps: a struct lru_node in front of each element, and spare
  * preallocated elements.  An evicted element is reused only after a grace
  * period, so a full map's inserts take spares meanwhile (then, as a plain
- * hash's inserts after deletes, heap elements). */
+ * hash's inserts after deletes, elements of growth blocks). */
 static bool htab_is_lru(const struct bpfvm_map_attr *attr)
 {
 	return attr->type == BPFVM_MAP_LRU_HASH || attr->type == BPFVM_MAP_LRU_PERCPU_HASH;
@@ -705,33 +844,58 @@ static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 	return map_htab_check_attr(attr, attr->value_size, why);
 }
 
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
 struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsize, void (*release)(void *value))
 {
 	struct map_htab *h = map_alloc_base(attr, sizeof(*h));
 	if (!h)
 		return NULL;
 	uint64_t n = htab_nbuckets(attr->max_entries);
-	h->mask = n - 1;
+	h->nbuckets = n;
 	h->kind = attr->key_size == 8 ? HTAB_K8 : attr->key_size < 8 ? HTAB_KSMALL : HTAB_KLONG;
+#if HTAB_AVX512
+	/* k8_hit_avx512 uses 512-bit (F) and 256-bit EVEX (VL) forms.
+	 * BPFVM_NO_AVX512 (tests): the scalar path on any CPU. */
+	h->avx512 = h->kind == HTAB_K8 && getenv("BPFVM_NO_AVX512") == NULL && __builtin_cpu_supports("avx512f") &&
+	            __builtin_cpu_supports("avx512vl");
+#endif
 	h->key_round = (attr->key_size + 7) & ~7u;
 	h->vsize = vsize;
 	h->elem_size = sizeof(struct htab_elem) + h->key_round + ((vsize + 7) & ~7u);
 	h->release = release;
 	h->pre = htab_pre(attr);
-	h->pool_cap = (uint32_t)htab_pool_cap(attr);
+	h->estride = h->pre + h->elem_size;
 	if (getrandom(&h->seed, sizeof(h->seed), 0) != sizeof(h->seed))
 		h->seed = (uintptr_t)h * 0x9e3779b97f4a7c15ull;
 	/* Untouched zero pages for big tables, cache-line aligned. */
 	h->buckets = htab_zalloc(&h->buckets_mem, n, sizeof(struct htab_bucket));
 	if (!h->buckets)
 		goto fail;
-	if (!(attr->map_flags & BPFVM_F_NO_PREALLOC)) {
-		/* Elements are carved from the block on first use: creating a
-		 * map with a huge max_entries touches no element up front. */
-		h->pool = htab_zalloc(&h->pool_mem, h->pool_cap, h->pre + h->elem_size);
-		if (!h->pool)
-			goto fail;
-	}
+	/* Elements: preallocated maps carve the first block lazily:
+	 * max_entries, and spares (LRU's, or as many for a plain map: a full
+	 * map's replaces take elements while the replaced ones wait for their
+	 * grace period, and an 8-byte key whose element is outside the first
+	 * block costs its lookups a call, see value_at).  The spares are not
+	 * counted against the 1 GiB limit: like growth blocks, they are only
+	 * touched when used.  BPF_F_NO_PREALLOC maps start with growth blocks.
+	 * Growth blocks double, from an eighth of the map. */
+	uint64_t first = htab_pool_cap(attr);
+	if (!htab_is_lru(attr))
+		first += first / 8 + 2 * HTAB_RETIRE_BATCH;
+	if (attr->map_flags & BPFVM_F_NO_PREALLOC)
+		first = 0;
+	if (!segs_init(&h->elems, h->estride, (uint32_t)first, max_u64(2 * HTAB_MAG, attr->max_entries / 8)))
+		goto fail;
+	h->efirst = (uint32_t)first;
+	h->vbase = (uintptr_t)atomic_load_explicit(&h->elems.seg[0], memory_order_relaxed) + h->pre +
+	           offsetof(struct htab_elem, data) + h->key_round - h->estride;
+	/* Overflow buckets: none up front (about a fifth of the home buckets'
+	 * count in a full map). */
+	segs_init(&h->ovf, sizeof(struct htab_bucket), 0, max_u64(4, n / 8));
 	h->tc = aligned_alloc(64, HTAB_TSLOTS * sizeof(struct htab_tcache));
 	if (!h->tc)
 		goto fail;
@@ -745,8 +909,7 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	pthread_mutex_unlock(&htab_all_lock);
 	return &h->map;
 fail:
-	if (h->pool)
-		htab_zfree(&h->pool_mem);
+	segs_free(&h->elems);
 	if (h->buckets)
 		htab_zfree(&h->buckets_mem);
 	free(h);
@@ -758,9 +921,9 @@ static struct bpfvm_map *htab_alloc(const struct bpfvm_map_attr *attr)
 	return map_htab_alloc(attr, attr->value_size, NULL);
 }
 
-/* No reader or writer is left: free every element and overflow bucket
- * directly (batches already handed to rcu_call held the map, so they
- * have run). */
+/* No reader or writer is left: every element and overflow bucket goes
+ * with its block (batches already handed to rcu_call held the map, so
+ * they have run). */
 static void htab_free(struct bpfvm_map *map)
 {
 	struct map_htab *h = (struct map_htab *)map;
@@ -774,31 +937,18 @@ static void htab_free(struct bpfvm_map *map)
 	if (h->all_next)
 		h->all_next->all_prev = h->all_prev;
 	pthread_mutex_unlock(&htab_all_lock);
-	for (uint64_t b = 0; b <= h->mask; b++) {
-		struct htab_bucket *k = &h->buckets[b], *next;
-		for (bool home = true; k; k = next, home = false) {
-			for (int i = 0; i < HTAB_SLOTS; i++) {
-				struct htab_elem *e = atomic_load_explicit(&k->slot[i].elem, memory_order_relaxed);
-				if (!e)
-					continue;
-				if (h->release)
-					h->release(elem_value(h, e));
-				elem_free_now(e);
-			}
-			next = atomic_load_explicit(&k->next, memory_order_relaxed);
-			if (!home)
-				free(k);
-		}
-	}
-	/* Unsubmitted retired elements (their readers are gone: no program
-	 * or host call holds the map); magazines hold only pooled ones. */
-	elem_free_list(h->retired.first);
-	elem_free_list(h->orphans);
-	for (unsigned t = 0; t < HTAB_TSLOTS; t++)
-		elem_free_list(h->tc[t].retired.first);
+	/* Linked values leave the map (retired ones left at their retire). */
+	if (h->release)
+		for (uint64_t home = 0; home < h->nbuckets; home++)
+			for (struct htab_bucket *b = &h->buckets[home]; b; b = bucket_next(h, b))
+				for (unsigned i = 0; i < HTAB_SLOTS; i++) {
+					uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_relaxed);
+					if (r)
+						h->release(elem_value(h, elem_at(h, r)));
+				}
 	free(h->tc);
-	if (h->pool)
-		htab_zfree(&h->pool_mem);
+	segs_free(&h->elems);
+	segs_free(&h->ovf);
 	htab_zfree(&h->buckets_mem);
 	map_lru_free(h->lru);
 	free(h);
@@ -812,27 +962,117 @@ static __attribute__((noinline)) void *htab_lookup_other(struct map_htab *h, con
 	return e ? elem_value(h, e) : NULL;
 }
 
+/*
+ * An 8-byte key's lookup in its home bucket, given m, the slots whose tag
+ * (loaded as a filter) is k.  A hit in the home bucket (about 90% of the
+ * hits of a full map) takes one branch after the bucket's cache miss: the
+ * slot is picked and confirmed (slot_confirm's three loads) with flag
+ * arithmetic, and the value's address is computed from the reference.
+ * At 1M keys, where every lookup misses the cache, the instructions
+ * between the miss and the result decide how many lookups the CPU keeps
+ * in flight (docs/maps.md): bucket_match's loop of branches and
+ * slot_confirm cost about twice the plain table's time there.
+ * Anything else (no tag match, several, a slot changing under us, an
+ * element of a growth block) takes k8_slow.
+ */
+static __attribute__((noinline)) void *k8_slow(const struct map_htab *h, struct htab_bucket *b, uint64_t k)
+{
+	do {
+		unsigned i;
+		uint32_t r = bucket_match(b, k, &i);
+		if (r)
+			return value_at(h, r);
+	} while ((b = bucket_next(h, b)));
+	return NULL;
+}
+
+static inline __attribute__((always_inline)) void *k8_hit(const struct map_htab *h, struct htab_bucket *b,
+                                                          uint64_t k, unsigned m)
+{
+	/* The first matching slot, or the last slot if none matched (its tag
+	 * then fails the check, unless the slot became k's meanwhile, which
+	 * the check confirms like any other).  A first match that is a stale
+	 * tag of a free slot (r1 == 0) takes k8_slow. */
+	uint64_t i = (unsigned)__builtin_ctz(m | 1u << (HTAB_SLOTS - 1));
+	uint32_t r1 = atomic_load_explicit(&b->ref[i], memory_order_acquire);
+	uint64_t t = atomic_load_explicit(&b->tag[i], memory_order_acquire);
+	uint32_t r2 = atomic_load_explicit(&b->ref[i], memory_order_acquire);
+	/* The slot held r1 throughout and its tag is k (slot_confirm), and
+	 * r1 is in the first block (r1 - 1 wraps for a free slot). */
+	if (__builtin_expect((((r1 ^ r2) | (t ^ k)) == 0) & (r1 - 1 < h->efirst), 1))
+		return (void *)(h->vbase + (uintptr_t)r1 * h->estride);
+	return k8_slow(h, b, k);
+}
+
+#if HTAB_AVX512
+/*
+ * k8_hit with AVX-512, as one block of inline assembly (no call and no
+ * target attribute: the scalar and the vector path share one function).
+ * Three loads, in this order, which x86 keeps for loads of separate
+ * instructions: A, the references (a 32-byte load of the line's second
+ * half); B, the five tags compared with k in one instruction; C, the
+ * reference of slot i, the first slot whose tag matched (slot 4 if none).
+ * A and B have the bucket's address, so they issue at once; only C waits
+ * for the line.  ok when B matched slot i, C is not 0 and A read the same
+ * reference in slot i: then A, B, C are slot_confirm's r1, t, r2
+ * (docs/maps.md).  Measured at 1M keys: k8_hit after an AVX-512 compare
+ * (three loads at the matched slot, all waiting for the line) took 2.1x
+ * the plain table's time, this 1.5-1.7x; a variant with C alone (not
+ * correct) 1.3x.  Every load that waits for the line costs, for reasons
+ * this VM (no performance counters) doesn't show.  The vector loads are
+ * not atomic as a whole, which the argument doesn't need: each lane it
+ * uses is one aligned word (x86 never tears those).  ymm16-17 (EVEX-
+ * only) leave the upper halves of ymm0-15 untouched: no vzeroupper.
+ * zmm16-17 and k1-k2 are not in the clobbers (GCC refuses them without
+ * -mavx512f): this file is compiled without AVX-512, so no compiler-
+ * generated code here can hold a value in them, and all are call-clobbered
+ * in the x86-64 ABI, so no caller can either.
+ */
+static inline __attribute__((always_inline)) void *k8_hit_avx512(const struct map_htab *h, struct htab_bucket *b,
+                                                                 uint64_t k)
+{
+	uint64_t m, i, r, eq;
+	__asm__("vmovdqu32 32(%[b]), %%ymm17\n\t"    /* A: tag 4, references, ctl */
+	        "vpbroadcastq %[k], %%zmm16\n\t"
+	        "vpcmpeqq (%[b]), %%zmm16, %%k1\n\t" /* B: lanes 0-4 are the tags */
+	        "kmovw %%k1, %k[m]\n\t"
+	        "mov %k[m], %k[i]\n\t"
+	        "or $16, %k[i]\n\t"
+	        "tzcnt %k[i], %k[i]\n\t"
+	        "mov 40(%[b],%[i],4), %k[r]\n\t"     /* C: ref[i] */
+	        "vpbroadcastd %k[r], %%ymm16\n\t"
+	        "vpcmpeqd %%ymm16, %%ymm17, %%k2\n\t" /* dword lane 2 + j of A is ref[j] */
+	        "kmovw %%k2, %k[eq]"
+	        : [m] "=&r"(m), [i] "=&r"(i), [r] "=&r"(r), [eq] "=&r"(eq)
+	        : [b] "r"(b), [k] "r"(k), "m"(*(const char(*)[sizeof(*b)])b));
+	/* Bit i of m (B matched slot i) and of eq >> 2 (A's reference i is
+	 * C's), C not 0 and in the first block. */
+	if (__builtin_expect(((m & eq >> 2) >> i) & 1, 1) && __builtin_expect(r - 1 < h->efirst, 1))
+		return (void *)(h->vbase + r * h->estride);
+	return k8_slow(h, b, k);
+}
+#endif
+
 /* Programs and host, lock-free under the read side.  8-byte keys take a
- * leaf path with no call and no saved registers: 3x faster than the
- * general one when the table is in cache (docs/maps.md).  always_inline:
- * GCC otherwise keeps one out-of-line copy that htab_lookup jumps to, one
- * more taken branch per helper call. */
+ * leaf path with no saved registers: 3x faster than the general one when
+ * the table is in cache (docs/maps.md); a hit reads the home bucket's
+ * line only.  always_inline: GCC otherwise keeps one out-of-line copy
+ * that htab_lookup jumps to, one more taken branch per helper call. */
 static inline __attribute__((always_inline)) void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
 {
 	struct map_htab *h = (struct map_htab *)map;
+	uint64_t k;
+#if HTAB_AVX512
+	if (__builtin_expect(h->avx512, 1)) { /* 8-byte keys only */
+		memcpy(&k, key, 8);
+		return k8_hit_avx512(h, home_of(h, hash_word(h, k)), k);
+	}
+#endif
 	if (__builtin_expect(h->kind != HTAB_K8, 0))
 		return htab_lookup_other(h, key);
-	uint64_t k;
 	memcpy(&k, key, 8);
-	struct htab_bucket *b = &h->buckets[mix64(k ^ h->seed) & h->mask];
-	do {
-		int i;
-		struct htab_elem *e = bucket_match(b, k, &i);
-		if (e)
-			return e->data + 8;
-		b = atomic_load_explicit(&b->next, memory_order_acquire);
-	} while (b);
-	return NULL;
+	struct htab_bucket *b = home_of(h, hash_word(h, k));
+	return k8_hit(h, b, k, bucket_tags(b, k));
 }
 
 void *map_htab_lookup(struct bpfvm_map *map, const void *key)
@@ -860,6 +1100,52 @@ static int htab_lookup_copy(struct bpfvm_map *map, const void *key, void *value,
 	return 0;
 }
 
+/* A new overflow bucket (zeroed: every slot free, end of chain) and its
+ * number in *n, or NULL when out of memory.  Under its chain's home lock;
+ * ovf_lock orders the growth block's allocation before our link's release
+ * store. */
+static struct htab_bucket *ovf_alloc(struct map_htab *h, uint32_t *n)
+{
+	struct htab_bucket *b = NULL;
+	map_spin_lock(&h->ovf_lock);
+	*n = h->ovf_used;
+	if (*n < HTAB_MAX_OVF - 1 && segs_ensure(&h->ovf, *n)) {
+		b = (struct htab_bucket *)segs_at(&h->ovf, *n);
+		h->ovf_used = *n + 1;
+	}
+	map_spin_unlock(&h->ovf_lock);
+	return b;
+}
+
+/* The first free slot of the chain of `home` (we hold its lock), linking
+ * a new overflow bucket if every slot is taken.  False: out of memory. */
+static bool chain_free_slot(struct map_htab *h, struct htab_bucket *home, struct htab_bucket **fb, unsigned *fi)
+{
+	struct htab_bucket *last = home;
+	for (struct htab_bucket *k = home; k; k = bucket_next(h, k)) {
+		last = k;
+		for (unsigned j = 0; j < HTAB_SLOTS; j++)
+			if (!atomic_load_explicit(&k->ref[j], memory_order_relaxed)) {
+				*fb = k;
+				*fi = j;
+				return true;
+			}
+	}
+	uint32_t n;
+	struct htab_bucket *fresh = ovf_alloc(h, &n);
+	if (!fresh)
+		return false;
+	/* Linked empty: a reader following the link sees free slots (zeroed
+	 * memory, ordered before this release by ovf_lock), and if the insert
+	 * then fails the bucket just waits to be used.  The lock bit of a
+	 * home bucket is ours and stays set. */
+	uint32_t c = atomic_load_explicit(&last->ctl, memory_order_relaxed);
+	atomic_store_explicit(&last->ctl, (c & 1) | (n + 1) << 1, memory_order_release);
+	*fb = fresh;
+	*fi = 0;
+	return true;
+}
+
 /* Inserts or replaces key.  fill NULL: value is h->vsize bytes in the
  * stored form, and a replace publishes a new element.  fill set (per-CPU
  * maps): fill(map, dst, value, fresh) writes the stored value, into a new
@@ -873,11 +1159,12 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 	struct map_htab *h = (struct map_htab *)map;
 	struct htab_tcache *tc = htab_tc(h);
 	struct htab_pos p = htab_pos(h, key);
-	struct htab_bucket *b = NULL, *free_b = NULL, *last = NULL, *fresh = NULL;
-	int i = 0, free_i = -1, err = 0;
+	struct htab_bucket *b = NULL, *free_b = NULL;
+	unsigned i = 0, free_i = 0;
+	int err = 0;
 	uint32_t lru_list = 0; /* LRU: the list the new element is charged to */
 
-	map_spin_lock(&p.home->lock);
+	bucket_lock(p.home);
 	struct htab_elem *old = htab_find(h, key, p, &b, &i);
 	if (old && (flags & 3) == BPFVM_NOEXIST) {
 		err = -EEXIST;
@@ -907,41 +1194,16 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 			atomic_fetch_sub(&h->count, 1);
 			goto out;
 		}
-		/* The first free slot of the chain (we hold its lock). */
-		for (struct htab_bucket *k = p.home; k && free_i < 0;
-		     k = atomic_load_explicit(&k->next, memory_order_relaxed)) {
-			last = k;
-			for (int j = 0; j < HTAB_SLOTS; j++)
-				if (!atomic_load_explicit(&k->slot[j].elem, memory_order_relaxed)) {
-					free_b = k;
-					free_i = j;
-					break;
-				}
-		}
-		if (free_i < 0) {
-			/* Chain full: a new overflow bucket, linked once filled. */
-			fresh = aligned_alloc(64, sizeof(*fresh));
-			if (!fresh) {
-				atomic_fetch_sub(&h->count, 1);
-				if (h->lru)
-					map_lru_unreserve(h->lru, lru_list);
-				err = -ENOMEM;
-				goto out;
-			}
-			memset(fresh, 0, sizeof(*fresh));
-			free_b = fresh;
-			free_i = 0;
+		/* After the eviction: it may have freed a slot of this chain. */
+		if (!chain_free_slot(h, p.home, &free_b, &free_i)) {
+			err = -ENOMEM;
+			goto unreserve;
 		}
 	}
 	struct htab_elem *e = elem_alloc(h, tc);
 	if (!e) {
-		if (!old)
-			atomic_fetch_sub(&h->count, 1);
-		if (!old && h->lru)
-			map_lru_unreserve(h->lru, lru_list);
-		free(fresh);
 		err = -ENOMEM;
-		goto out;
+		goto unreserve;
 	}
 	memcpy(e->data, key, map->key_size);
 	if (fill)
@@ -960,19 +1222,23 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 	}
 	if (old) {
 		/* Same key, same slot, same tag: release publishes e's key and
-		 * value to a reader that loads the new pointer. */
-		atomic_store_explicit(&b->slot[i].elem, e, memory_order_release);
+		 * value to a reader that loads the new reference. */
+		atomic_store_explicit(&b->ref[i], e->ref, memory_order_release);
 		elem_retire(h, tc, old);
 		goto out;
 	}
-	struct htab_slot *s = &free_b->slot[free_i];
-	/* Tag, then element, both release (see slot_confirm). */
-	atomic_store_explicit(&s->tag, p.tag, memory_order_release);
-	atomic_store_explicit(&s->elem, e, memory_order_release);
-	if (fresh) /* release: a reader that follows the link sees the slot */
-		atomic_store_explicit(&last->next, fresh, memory_order_release);
+	/* Tag, then reference, both release (see slot_confirm). */
+	atomic_store_explicit(&free_b->tag[free_i], p.tag, memory_order_release);
+	atomic_store_explicit(&free_b->ref[free_i], e->ref, memory_order_release);
+	goto out;
+unreserve:
+	if (!old) {
+		atomic_fetch_sub(&h->count, 1);
+		if (h->lru)
+			map_lru_unreserve(h->lru, lru_list);
+	}
 out:
-	map_spin_unlock(&p.home->lock);
+	bucket_unlock(p.home);
 	return err;
 }
 
@@ -996,9 +1262,10 @@ static int htab_delete(struct bpfvm_map *map, const void *key, void *copy, uint6
 	struct map_htab *h = (struct map_htab *)map;
 	struct htab_pos p = htab_pos(h, key);
 	struct htab_bucket *b;
-	int i, err = 0;
+	unsigned i;
+	int err = 0;
 
-	map_spin_lock(&p.home->lock);
+	bucket_lock(p.home);
 	struct htab_elem *e = htab_find(h, key, p, &b, &i);
 	if (!e)
 		err = -ENOENT;
@@ -1007,13 +1274,13 @@ static int htab_delete(struct bpfvm_map *map, const void *key, void *copy, uint6
 	if (!err) {
 		/* Readers standing on e keep using it until their section
 		 * ends; the slot's tag stays until the slot is reused. */
-		atomic_store_explicit(&b->slot[i].elem, NULL, memory_order_release);
+		atomic_store_explicit(&b->ref[i], 0, memory_order_release);
 		atomic_fetch_sub(&h->count, 1);
 		if (h->lru)
 			map_lru_remove(h->lru, (struct lru_node *)e - 1);
 		elem_retire(h, htab_tc(h), e);
 	}
-	map_spin_unlock(&p.home->lock);
+	bucket_unlock(p.home);
 	return err;
 }
 
@@ -1029,16 +1296,16 @@ int map_htab_lookup_and_delete(struct bpfvm_map *map, const void *key, void *val
 
 /* The first element at or after slot i of bucket b (a bucket of the chain
  * of home bucket `home`), continuing through the following chains. */
-static struct htab_elem *first_from(struct map_htab *h, uint64_t home, struct htab_bucket *b, int i)
+static struct htab_elem *first_from(struct map_htab *h, uint64_t home, struct htab_bucket *b, unsigned i)
 {
 	for (;;) {
-		for (; b; b = atomic_load_explicit(&b->next, memory_order_acquire), i = 0)
+		for (; b; b = bucket_next(h, b), i = 0)
 			for (; i < HTAB_SLOTS; i++) {
-				struct htab_elem *e = atomic_load_explicit(&b->slot[i].elem, memory_order_acquire);
-				if (e)
-					return e;
+				uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_acquire);
+				if (r)
+					return elem_at(h, r);
 			}
-		if (++home > h->mask)
+		if (++home >= h->nbuckets)
 			return NULL;
 		b = &h->buckets[home];
 	}
@@ -1054,7 +1321,7 @@ int map_htab_get_next_key(struct bpfvm_map *map, const void *key, void *next_key
 	if (key) {
 		struct htab_pos p = htab_pos(h, key);
 		struct htab_bucket *b;
-		int i;
+		unsigned i;
 		if (htab_find(h, key, p, &b, &i)) {
 			n = first_from(h, (uint64_t)(p.home - h->buckets), b, i + 1);
 			if (!n)
@@ -1073,13 +1340,13 @@ long map_htab_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void
 {
 	struct map_htab *h = (struct map_htab *)map;
 	long n = 0;
-	for (uint64_t home = 0; home <= h->mask; home++)
-		for (struct htab_bucket *b = &h->buckets[home]; b;
-		     b = atomic_load_explicit(&b->next, memory_order_acquire))
-			for (int i = 0; i < HTAB_SLOTS; i++) {
-				struct htab_elem *e = atomic_load_explicit(&b->slot[i].elem, memory_order_acquire);
-				if (!e)
+	for (uint64_t home = 0; home < h->nbuckets; home++)
+		for (struct htab_bucket *b = &h->buckets[home]; b; b = bucket_next(h, b))
+			for (unsigned i = 0; i < HTAB_SLOTS; i++) {
+				uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_acquire);
+				if (!r)
 					continue;
+				struct htab_elem *e = elem_at(h, r);
 				n++;
 				if (cb(map, e->data, elem_value(h, e), ctx))
 					return n;
@@ -1105,37 +1372,31 @@ int map_htab_test_collide(struct bpfvm_map *map)
 	if ((map->type != BPFVM_MAP_HASH && map->type != BPFVM_MAP_PERCPU_HASH && map->type != BPFVM_MAP_LRU_HASH &&
 	     map->type != BPFVM_MAP_LRU_PERCPU_HASH) || atomic_load(&h->count))
 		return -EINVAL;
-	h->mask = 0; /* the other buckets stay unused until the map is freed */
+	h->nbuckets = 1; /* the other buckets stay unused until the map is freed */
 	return 0;
 }
 
-/* Test hook (map_impl.h): marks one pooled element seen; false if it
- * is not an element of the block or was seen already. */
-static bool census_mark(struct map_htab *h, uint8_t *seen, struct htab_elem *e)
+/* Test hook (map_impl.h): marks one element seen; false if it is not an
+ * element carved from the blocks or was seen already. */
+static bool census_mark(struct map_htab *h, uint8_t *seen, uint32_t used, struct htab_elem *e)
 {
-	if (!e->pooled)
-		return true;
-	size_t stride = h->pre + h->elem_size, off = (size_t)((uint8_t *)e - h->pre - h->pool);
-	if ((uint8_t *)e < h->pool || off % stride || off / stride >= atomic_load(&h->pool_used))
+	uint32_t n = e->ref - 1;
+	if (!e->ref || n >= used || elem_at(h, e->ref) != e)
 		return false;
-	size_t i = off / stride;
-	if (seen[i / 8] & (1u << (i % 8)))
+	if (seen[n / 8] & (1u << (n % 8)))
 		return false;
-	seen[i / 8] |= (uint8_t)(1u << (i % 8));
+	seen[n / 8] |= (uint8_t)(1u << (n % 8));
 	return true;
 }
 
-static int census_list(struct map_htab *h, uint8_t *seen, struct htab_elem *e, uint32_t *n, uint32_t *heap,
+static int census_list(struct map_htab *h, uint8_t *seen, uint32_t used, struct htab_elem *e, uint32_t *n,
                        bool chains)
 {
 	for (; e; e = chains ? chain_next(e) : NULL)
 		for (struct htab_elem *k = e; k; k = k->link) {
-			if (!census_mark(h, seen, k))
+			if (!census_mark(h, seen, used, k))
 				return -EUCLEAN;
-			if (k->pooled)
-				++*n;
-			else
-				++*heap;
+			++*n;
 		}
 	return 0;
 }
@@ -1151,32 +1412,28 @@ int map_htab_test_census(struct bpfvm_map *map, struct map_htab_census *c)
 	memset(c, 0, sizeof(*c));
 	c->count = atomic_load(&h->count);
 	c->carved = used;
-	for (uint64_t home = 0; home <= h->mask; home++)
-		for (struct htab_bucket *b = &h->buckets[home]; b; b = atomic_load(&b->next))
-			for (int i = 0; i < HTAB_SLOTS; i++) {
-				struct htab_elem *e = atomic_load(&b->slot[i].elem);
-				if (!e)
+	c->overflow = h->ovf_used;
+	for (uint64_t home = 0; home < h->nbuckets; home++)
+		for (struct htab_bucket *b = &h->buckets[home]; b; b = bucket_next(h, b))
+			for (unsigned i = 0; i < HTAB_SLOTS; i++) {
+				uint32_t r = atomic_load(&b->ref[i]);
+				if (!r)
 					continue;
-				if (!census_mark(h, seen, e))
+				if (r > used || !census_mark(h, seen, used, elem_at(h, r)))
 					err = -EUCLEAN;
-				if (e->pooled) {
-					c->linked++;
-				} else {
-					c->linked_heap++;
-					c->heap++;
-				}
+				c->linked++;
 			}
 	if (!err)
-		err = census_list(h, seen, atomic_load(&h->freelist), &c->freelist, &c->heap, true);
+		err = census_list(h, seen, used, atomic_load(&h->freelist), &c->freelist, true);
 	for (unsigned t = 0; t < HTAB_TSLOTS && !err; t++) {
-		err = census_list(h, seen, h->tc[t].free, &c->magazines, &c->heap, false);
+		err = census_list(h, seen, used, h->tc[t].free, &c->magazines, false);
 		if (!err)
-			err = census_list(h, seen, h->tc[t].retired.first, &c->tretired, &c->heap, false);
+			err = census_list(h, seen, used, h->tc[t].retired, &c->tretired, false);
 	}
 	if (!err)
-		err = census_list(h, seen, h->retired.first, &c->shared_retired, &c->heap, false);
+		err = census_list(h, seen, used, h->retired, &c->shared_retired, false);
 	if (!err)
-		err = census_list(h, seen, h->orphans, &c->orphans, &c->heap, false);
+		err = census_list(h, seen, used, h->orphans, &c->orphans, false);
 	free(seen);
 	return err;
 }
@@ -1200,16 +1457,13 @@ int map_htab_evict(struct bpfvm_map *map, struct lru_node *n, const void *held)
 	/* e is on the LRU lists, so linked, so its key is stable. */
 	struct htab_pos p = htab_pos(h, e->data);
 	int err = -ENOENT;
-	if (p.home != held) {
-		if (atomic_load_explicit(&p.home->lock, memory_order_relaxed) ||
-		    atomic_exchange_explicit(&p.home->lock, 1, memory_order_acquire))
-			return -EBUSY;
-	}
-	for (struct htab_bucket *b = p.home; b; b = atomic_load_explicit(&b->next, memory_order_relaxed))
-		for (int i = 0; i < HTAB_SLOTS; i++)
-			if (atomic_load_explicit(&b->slot[i].elem, memory_order_relaxed) == e) {
+	if (p.home != held && !bucket_trylock(p.home))
+		return -EBUSY;
+	for (struct htab_bucket *b = p.home; b; b = bucket_next(h, b))
+		for (unsigned i = 0; i < HTAB_SLOTS; i++)
+			if (atomic_load_explicit(&b->ref[i], memory_order_relaxed) == e->ref) {
 				/* As a delete: readers on e keep it for their section. */
-				atomic_store_explicit(&b->slot[i].elem, NULL, memory_order_release);
+				atomic_store_explicit(&b->ref[i], 0, memory_order_release);
 				atomic_fetch_sub(&h->count, 1);
 				elem_retire(h, htab_tc(h), e);
 				err = 0;
@@ -1217,7 +1471,7 @@ int map_htab_evict(struct bpfvm_map *map, struct lru_node *n, const void *held)
 			}
 out:
 	if (p.home != held)
-		map_spin_unlock(&p.home->lock);
+		bucket_unlock(p.home);
 	return err;
 }
 

@@ -100,24 +100,22 @@ void *map_htab_lookup(struct bpfvm_map *map, const void *key);
  * collides in one bucket, to reach overflow chains with few keys.
  * -EINVAL otherwise. */
 int map_htab_test_collide(struct bpfvm_map *map);
-/* Test hook: where a hash map's elements are.  Counts the preallocated
- * elements in each place, and every heap element (BPF_F_NO_PREALLOC, or
- * taken when the pool was empty) found in any of them in `heap`; checks
- * that every preallocated element is in one place at most: -EUCLEAN if
- * one is found twice or isn't an element of the block.  Elements of
- * batches handed to rcu_call are in none (rcu_barrier first).  No writer
- * may run meanwhile. */
+/* Test hook: where a hash map's elements are.  Counts the elements
+ * carved from the map's blocks (every element: preallocated or not, see
+ * hash.c) in each place; checks that every element is in one place at
+ * most: -EUCLEAN if one is found twice or isn't an element of the
+ * blocks.  Elements of batches handed to rcu_call are in none
+ * (rcu_barrier first).  No writer may run meanwhile. */
 struct map_htab_census {
 	long count;                 /* the max_entries count */
-	uint32_t carved;            /* preallocated elements handed out of the block */
+	uint32_t carved;            /* elements handed out of the blocks */
 	uint32_t linked;            /* in the table */
-	uint32_t linked_heap;       /* heap elements in the table (also in `heap`) */
 	uint32_t freelist;          /* free, in the shared pool */
 	uint32_t magazines;         /* free, in threads' caches */
 	uint32_t tretired;          /* unlinked, in threads' retire batches */
 	uint32_t shared_retired;    /* unlinked, in the shared retire batch */
 	uint32_t orphans;           /* exited threads' batches of a dying map */
-	uint32_t heap;              /* heap elements anywhere above */
+	uint32_t overflow;          /* overflow buckets handed out (never given back) */
 };
 int map_htab_test_census(struct bpfvm_map *map, struct map_htab_census *c);
 
