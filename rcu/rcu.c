@@ -53,6 +53,9 @@ static uint64_t rcu_index_used[RCU_MAX_INDEX / 64];
 static void (*rcu_notifier[RCU_MAX_NOTIFIERS])(unsigned index);
 static _Atomic unsigned rcu_nnotifiers;
 static pthread_mutex_t rcu_notifier_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Grace periods of the normal flavour completed so far (rcu_gp_completed).
+ * Its own line: read by map writers, written once per grace period. */
+static _Atomic unsigned long rcu_completed __attribute__((aligned(64)));
 /* Serialises writers of one flavour (the counter flip is theirs). */
 static pthread_mutex_t rcu_gp_lock[RCU_NR_FLAVOURS] = {
 	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
@@ -398,7 +401,17 @@ static void rcu_flavour_synchronize(enum rcu_flavour_id f)
 	 */
 out:
 	pthread_mutex_unlock(&rcu_registry_lock);
+	/* Seq_cst, still under gp_lock: the next grace period's barrier A
+	 * follows this store in the single total order, which is what
+	 * rcu_gp_completed's users rely on (rcu.h). */
+	if (f == RCU_NORMAL)
+		atomic_fetch_add_explicit(&rcu_completed, 1, memory_order_seq_cst);
 	pthread_mutex_unlock(&rcu_gp_lock[f]);
+}
+
+unsigned long rcu_gp_completed(void)
+{
+	return atomic_load_explicit(&rcu_completed, memory_order_seq_cst);
 }
 
 void rcu_synchronize(void)

@@ -50,6 +50,18 @@ static inline void rcu_read_unlock(void);
 /* Waits until every read section that began before the call has ended.
  * Must not be called inside a read section. */
 void rcu_synchronize(void);
+/*
+ * Polling for a grace period without waiting or queueing (as Linux's
+ * get_state_synchronize_rcu / poll_state_synchronize_rcu): how many grace
+ * periods have completed.  A store S, followed by a full barrier (a locked
+ * instruction) and then c = rcu_gp_completed(): once rcu_gp_completed()
+ * >= c + 2 (an acquire load), every read section that might not have seen
+ * S has ended.  The grace period counted by c + 1 may have begun before
+ * S; the next one began after it and waited for such sections.
+ * Grace periods run only when something waits for one (rcu_synchronize,
+ * rcu_call's callbacks).
+ */
+unsigned long rcu_gp_completed(void);
 /* Calls func(head) after a grace period, on a background thread. */
 void rcu_call(struct rcu_head *head, void (*func)(struct rcu_head *head));
 /* Waits for every callback queued before the call to have run.  Not from

@@ -322,6 +322,31 @@ Test(rcu, tt_synchronize_does_not_wait_for_later_reader)
 	skips_later_reader(RCU_TT);
 }
 
+/* rcu_gp_completed: a grace period counted by the second increment
+ * after a reading waits for a reader that was inside at the reading. */
+Test(rcu, gp_completed_counts_grace_periods_that_wait_for_earlier_readers)
+{
+	unsigned long c = rcu_gp_completed();
+	rcu_synchronize();
+	cr_assert_geq(rcu_gp_completed(), c + 1);
+	struct reader_ctl r = { .f = RCU_NORMAL };
+	struct sync_ctl s = { .f = RCU_NORMAL };
+	pthread_t rt, st;
+	pthread_create(&rt, NULL, hold_section, &r);
+	cr_assert(wait_flag(&r.inside));
+	c = rcu_gp_completed();
+	pthread_create(&st, NULL, do_sync, &s);
+	cr_assert(wait_flag(&s.started));
+	sleep_ms(100);
+	cr_assert_lt(rcu_gp_completed(), c + 2, "two grace periods completed while a reader from before was inside");
+	atomic_store(&r.release, 1);
+	cr_assert(wait_flag(&s.returned));
+	rcu_synchronize();
+	cr_assert_geq(rcu_gp_completed(), c + 2);
+	pthread_join(rt, NULL);
+	pthread_join(st, NULL);
+}
+
 /* The flavours' grace periods are independent. */
 Test(rcu, flavours_do_not_wait_for_each_other)
 {
