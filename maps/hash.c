@@ -4,36 +4,34 @@
  * the overflow link).
  *
  * Layout.  A bucket is one 64-byte line: five 8-byte tags, five 4-byte
- * element references (element number + 1, 0: free slot) and a 4-byte
- * control word.  Elements live in numbered blocks (struct htab_segs), so a
- * 4-byte number names one and the value's address is arithmetic on it.
- * For keys of up to 8 bytes the slot's tag *is* the key (zero-extended),
- * so a lookup hit reads one line and never touches the element.  For
- * longer keys the tag is the 64-bit hash and a tag match is confirmed
- * against the key stored in the element.  The bucket count need not be a
- * power of two (about max_entries / 3: 60% of the slots of a full map);
- * the hash's high bits pick the home bucket by multiply-high.  A bucket
- * that fills links an overflow bucket, also numbered, from a growing block
- * array; overflow buckets stay linked until the map is freed (readers may
- * always follow a link).  Elements never move between slots: a delete
- * empties a slot, an insert fills the first empty slot of its chain, a
- * replace swaps the element reference of the key's slot.  No rehashing.
+ * refs and a 4-byte control word.  Elements live in one range reserved
+ * per map, and a live ref counts 8-byte words from its start, so a slot
+ * names an element in 4 bytes and a hit computes the value's address with
+ * one lea.  For keys of up to 8 bytes the slot's tag *is* the key
+ * (zero-extended), so a lookup hit reads one line and never touches the
+ * element.  For longer keys the tag is the 64-bit hash and a tag match is
+ * confirmed against the key stored in the element.  The bucket count need
+ * not be a power of two (about max_entries / 3: 60% of the slots of a
+ * full map); the hash's high bits pick the home bucket by multiply-high.
+ * A bucket that fills links an overflow bucket, numbered, from a growing
+ * block array; overflow buckets stay linked until the map is freed
+ * (readers may always follow a link).  Elements never move between slots:
+ * a delete leaves a tombstone, an insert fills a free slot of its chain
+ * (slot_free), a replace swaps the ref of the key's slot.  No rehashing.
  *
- * Elements.  Every element, preallocated or not, comes from the map's
- * element blocks: the first holds max_entries elements (plus LRU spares)
- * in preallocated maps and none with BPF_F_NO_PREALLOC; growth blocks are
- * added when every element is linked or waiting for its grace period, and
- * kept, with their elements recycled through the pool, until the map is
- * freed.
+ * Elements.  Every element, preallocated or not, is carved lazily from
+ * the range, which has room for replaced and deleted elements waiting for
+ * their grace period (htab_spares); past it updates fail with -ENOMEM.
  *
  * Concurrency.  Readers (programs and host calls, under the RCU read side)
  * take no lock and do no atomic read-modify-write.  Writers take the home
  * bucket's lock, which guards its whole overflow chain.  An element leaves
  * the table only through a retire batch (elem_retire below) and returns to
- * the pool only after a grace period, so an element number a reader loaded
- * names the same element, with the same key and value, until its read
- * section ends.  docs/maps.md has the memory-ordering argument for the tag
- * check.
+ * the pool only after a grace period, so a ref a reader loaded names the
+ * same element, with the same key and value, until its read section ends.
+ * A slot takes another key only two grace periods after its delete, which
+ * makes a ref-then-tag read consistent (slot_confirm; docs/maps.md has the
+ * memory-ordering argument).
  *
  * Writer scaling.  Apart from its bucket lock, a writer touches only its
  * own thread's cache in the map (struct htab_tcache, indexed by
@@ -48,7 +46,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 
-/* 8-byte key lookups use AVX-512 where the CPU has it (k8_hit_avx512),
+/* 8-byte key lookups use AVX-512 where the CPU has it (k8_lookup_avx512),
  * except under ThreadSanitizer, which doesn't see the acquire load inside
  * the inline assembly and would report the value reads that follow it as
  * racing with the writer that filled the element. */
@@ -72,7 +70,8 @@
 #define HTAB_MAG 32          /* elements a thread's magazine takes from the pool at once */
 #define HTAB_TSLOTS 64       /* threads (by rcu_thread_index) with their own cache in a map */
 #define HTAB_NSEG 34         /* block pointers of a struct htab_segs: the first and 33 growth blocks */
-#define HTAB_MAX_ELEMS (UINT32_MAX - 1u) /* element numbers + 1 fit a slot's 32-bit reference */
+
+#define HTAB_TOMB 0x80000000u   /* a slot's ref with this bit: emptied by a delete (see slot_kill) */
 #define HTAB_MAX_OVF (UINT32_MAX >> 1)   /* overflow bucket numbers + 1 fit 31 bits of the control word */
 
 struct htab_elem {
@@ -87,8 +86,11 @@ struct htab_elem {
 /*
  * One cache line.  Slot i is {tag[i], ref[i]}:
  *   tag: keys <= 8 bytes: the key, zero-extended; longer keys: the hash.
- *        Written only while ref is 0 (slot free), under the home lock.
- *   ref: element number + 1; 0: free.
+ *        Written only while the slot is empty, under the home lock, and
+ *        to a different tag only a grace period after the slot emptied.
+ *   ref: 0: empty, never used; HTAB_TOMB | c: emptied by a delete, c the
+ *        low 31 bits of rcu_gp_completed() then; else live: the value of
+ *        the element is at vbase + 8 * ref (ref_value).
  * ctl: bit 0, in home buckets: the writer lock guarding the chain;
  *      bits 1-31: overflow bucket number + 1, 0: end of the chain.
  *      Only the lock holder changes bits 1-31.
@@ -100,8 +102,17 @@ struct htab_bucket {
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct htab_bucket) == 64, "a bucket is one cache line");
+/* Refs count 8-byte words from vbase: every part of an element (LRU node,
+ * header, rounded key and value) is a multiple of 8 bytes. */
+_Static_assert(sizeof(struct htab_elem) % 8 == 0 && sizeof(struct lru_node) % 8 == 0, "elements in 8-byte words");
 
 enum htab_kind { HTAB_K8, HTAB_KSMALL, HTAB_KLONG };
+
+/* Unlinked elements waiting to be handed to rcu_call as one batch. */
+struct htab_batch {
+	struct htab_elem *first;
+	uint32_t n;
+};
 
 /* One thread's cache in one map, touched only by the thread whose
  * rcu_thread_index() it is (and by htab_free and the thread's unregister
@@ -109,8 +120,7 @@ enum htab_kind { HTAB_K8, HTAB_KSMALL, HTAB_KLONG };
  * one. */
 struct htab_tcache {
 	struct htab_elem *free;     /* magazine: free pooled elements (one pool chain) */
-	struct htab_elem *retired;  /* unlinked, waiting for their batch's rcu_call */
-	uint32_t nretired;
+	struct htab_batch retired;  /* this thread's unlinked elements */
 } __attribute__((aligned(64)));
 
 /* A zeroed block: calloc, or for 2 MiB and more an mmap aligned to 2 MiB
@@ -154,7 +164,7 @@ static void htab_zfree(struct htab_mem *m)
 }
 
 /*
- * Numbered items (elements, overflow buckets) in blocks that never move:
+ * Numbered items (overflow buckets) in blocks that never move:
  * items 0 .. first-1 in block 0, then growth block j (j = 0, 1, ...) holds
  * (1 << gshift) << j items.  Blocks are added by the owner of the items'
  * allocation lock and freed with the map, so a reader holding a number
@@ -232,14 +242,16 @@ struct map_htab {
 	struct htab_bucket *buckets;
 	uint64_t nbuckets;          /* home buckets */
 	uint64_t seed;
-	uintptr_t vbase;            /* value of element reference r <= efirst: vbase + r * estride */
+	uintptr_t vbase;            /* the value of the element whose ref is r: vbase + 8 * r */
 	size_t estride;             /* bytes per element: LRU node + header + key + value */
-	uint32_t efirst;            /* elements in the first block (elems.first) */
-	bool avx512;                /* 8-byte keys and the CPU has AVX-512: k8_hit_avx512 */
+	void *(*lookup)(struct bpfvm_map *map, const void *key); /* k8_lookup_avx512 / _scalar, htab_lookup_other */
 	enum htab_kind kind;
 	uint32_t key_round;         /* key_size rounded up to 8 */
 	uint32_t vsize;             /* bytes stored per value (8 for hash-of-maps) */
-	struct htab_segs elems;     /* every element; item n is element reference n + 1 */
+	uint8_t *ebase;             /* element n at ebase + n * estride (+ pre: its header) */
+	uint32_t ecap;              /* elements the range holds (htab_pool_cap) */
+	uint32_t mag, batch;        /* per-thread magazine refill and retire batch sizes */
+	struct htab_mem elems_mem;
 	struct htab_segs ovf;       /* overflow buckets; item n is link n + 1 */
 	struct htab_mem buckets_mem;
 	size_t elem_size;           /* header + key + value, without the LRU node */
@@ -267,7 +279,7 @@ struct map_htab {
 	_Atomic uint32_t pool_lock __attribute__((aligned(64)));
 	/* Written under pool_lock; atomics only for the census hook, which
 	 * may run while a grace-period callback returns a batch. */
-	_Atomic uint32_t pool_used; /* elements carved from the blocks so far */
+	_Atomic uint32_t pool_used; /* elements carved from the range so far (<= ecap) */
 	struct htab_elem *_Atomic freelist;
 	/* Overflow buckets handed out so far, under ovf_lock (rarely taken:
 	 * overflow buckets are reused, never unlinked). */
@@ -277,8 +289,7 @@ struct map_htab {
 	 * to rcu_call as one batch, under retire_lock: one rcu_call (a mutex
 	 * and a wake-up, ~1 us) per HTAB_RETIRE_BATCH deletes. */
 	_Atomic uint32_t retire_lock __attribute__((aligned(64)));
-	uint32_t nretired;
-	struct htab_elem *retired;
+	struct htab_batch retired;
 };
 
 /* Every hash map (plain, per-CPU, LRU, hash-of-maps), so that a thread
@@ -296,12 +307,25 @@ static inline struct htab_tcache *htab_tc(struct map_htab *h)
 	return i < HTAB_TSLOTS ? &h->tc[i] : NULL;
 }
 
-/* ---- numbered elements and buckets ---- */
+/* ---- elements and buckets ---- */
 
-/* The element whose reference is r (r != 0). */
+/* A slot's ref names a live element (not empty, not a tombstone). */
+static inline bool ref_live(uint32_t r)
+{
+	return (int32_t)r > 0;
+}
+
+/* The value of the element whose ref is r: refs count 8-byte words from
+ * vbase, so a hit computes its result with one lea. */
+static inline void *ref_value(const struct map_htab *h, uint32_t r)
+{
+	return (void *)(h->vbase + (uintptr_t)r * 8);
+}
+
+/* The element whose ref is r (live). */
 static inline struct htab_elem *elem_at(const struct map_htab *h, uint32_t r)
 {
-	return (struct htab_elem *)(segs_at(&h->elems, r - 1) + h->pre);
+	return (struct htab_elem *)((uint8_t *)ref_value(h, r) - h->key_round - offsetof(struct htab_elem, data));
 }
 
 static inline void *elem_value(const struct map_htab *h, struct htab_elem *e)
@@ -309,19 +333,10 @@ static inline void *elem_value(const struct map_htab *h, struct htab_elem *e)
 	return e->data + h->key_round;
 }
 
-static __attribute__((noinline)) void *value_grown(const struct map_htab *h, uint32_t r)
+/* Element n of the range. */
+static inline struct htab_elem *elem_nth(const struct map_htab *h, uint64_t n)
 {
-	return elem_value(h, (struct htab_elem *)(segs_grown(&h->elems, r - 1) + h->pre));
-}
-
-/* The value of the element whose reference is r, from r alone: a hit
- * never reads the element's line.  Elements of growth blocks (none in a
- * preallocated map until its pool ran dry) take a call. */
-static inline void *value_at(const struct map_htab *h, uint32_t r)
-{
-	if (__builtin_expect(r <= h->efirst, 1))
-		return (void *)(h->vbase + (uintptr_t)r * h->estride);
-	return value_grown(h, r);
+	return (struct htab_elem *)(h->ebase + n * h->estride + h->pre);
 }
 
 /* The next bucket of a chain, or NULL.  Acquire pairs with the release
@@ -467,38 +482,33 @@ static inline struct htab_pos htab_pos(const struct map_htab *h, const void *key
 }
 
 /*
- * Under the read side: the reference in slot i of b if it holds the key
- * whose tag is `tag` (keys <= 8 bytes), else 0.
+ * Under the read side: the ref in slot i of b if it holds the key whose
+ * tag is `tag` (keys <= 8 bytes), else 0.
  *
- * The tag and the reference are two words, so they are read as r1 = ref,
- * t = tag, r2 = ref (each an acquire load: plain moves on x86-64).  A
- * writer stores a tag only into a free slot (ref 0) and publishes the
- * reference after it with a release store.  If r1 == r2 != 0 the slot
- * held element r1 at both loads, and since r1 can't be returned to the
- * pool and reused while we are in a read section it held r1 throughout,
- * so no tag store happened in between: t is r1's key.  (A newer tag read
- * by the acquire load of t would carry the writer's earlier "ref = 0"
- * store with it, and r2 could then not read r1.)
+ * Two words, loaded in this order: r = ref (acquire), then t = tag.  If r
+ * is live and t == tag, slot i held r when r was loaded and, later, tag
+ * when t was loaded.  Could the slot have changed key in between?  Only
+ * through a delete (ref to a tombstone) and a refill with another tag,
+ * and the refill waits for a grace period after the delete (slot_free):
+ * for our section, which began before r was loaded and so before the
+ * delete, that grace period can't end before t is loaded.  A replace
+ * keeps the slot's tag.  So r is tag's element.  A refill stores the tag
+ * before publishing its ref with release: a reader that loads the new ref
+ * loads the new tag after it.  docs/maps.md has the whole argument.
  */
 static inline uint32_t slot_confirm(struct htab_bucket *b, unsigned i, uint64_t tag)
 {
 	uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_acquire);
-	while (r) {
-		if (atomic_load_explicit(&b->tag[i], memory_order_acquire) != tag)
-			return 0;
-		uint32_t r2 = atomic_load_explicit(&b->ref[i], memory_order_acquire);
-		if (r2 == r)
-			return r;
-		r = r2; /* replaced or deleted meanwhile: look again */
-	}
-	return 0;
+	if (!ref_live(r) || atomic_load_explicit(&b->tag[i], memory_order_relaxed) != tag)
+		return 0;
+	return r;
 }
 
 /* Bit i set: slot i's tag is `tag` (relaxed loads: a filter).  Compared
  * without a branch: a mispredicted "which slot" branch that waits on a
  * cache miss throws away the next lookups' misses the CPU had started,
  * and serialised misses cost ~2x at 65,536 keys (docs/maps.md).  Several
- * matches can only be stale tags of free slots. */
+ * matches can only be stale tags of empty slots. */
 static inline unsigned bucket_tags(struct htab_bucket *b, uint64_t tag)
 {
 	/* Written out: GCC keeps a loop of five as a loop, with a shift by
@@ -511,7 +521,7 @@ static inline unsigned bucket_tags(struct htab_bucket *b, uint64_t tag)
 	       (unsigned)(atomic_load_explicit(&b->tag[4], memory_order_relaxed) == tag) << 4;
 }
 
-/* The reference in bucket b holding the key whose tag is `tag` (keys <= 8
+/* The ref in bucket b holding the key whose tag is `tag` (keys <= 8
  * bytes), or 0. */
 static inline uint32_t bucket_match(struct htab_bucket *b, uint64_t tag, unsigned *slot)
 {
@@ -552,7 +562,7 @@ static inline struct htab_elem *htab_find(struct map_htab *h, const void *key, s
 			/* The element's key never changes while it is reachable:
 			 * a tag that is stale only costs a key compare. */
 			uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_acquire);
-			if (!r)
+			if (!ref_live(r))
 				continue;
 			struct htab_elem *e = elem_at(h, r);
 			if (key_eq_long(e->data, key, h->map.key_size)) {
@@ -587,14 +597,11 @@ static inline struct htab_elem *chain_next(struct htab_elem *first)
 
 /* Takes free elements: with `one`, a single element, else a whole chain
  * of the free list or, that empty, up to HTAB_MAG elements carved from
- * the blocks (the first block, then growth blocks, added here as needed:
- * a full map's replaces need elements while the replaced ones wait for
- * their grace period).  Returns a NULL-terminated chain (through link),
- * NULL when out of memory or element numbers. */
+ * the range.  Returns a NULL-terminated chain (through link), NULL when
+ * all ecap elements are linked, retired or in threads' magazines. */
 static struct htab_elem *pool_take(struct map_htab *h, bool one)
 {
 	struct htab_elem *first = NULL, **tail = &first;
-	uint32_t k = 0;
 	map_spin_lock(&h->pool_lock);
 	struct htab_elem *e = atomic_load_explicit(&h->freelist, memory_order_relaxed);
 	if (e) {
@@ -609,20 +616,22 @@ static struct htab_elem *pool_take(struct map_htab *h, bool one)
 		map_spin_unlock(&h->pool_lock);
 		return e;
 	}
+	/* Carve lazily (a map with a huge max_entries must not touch every
+	 * element up front): claim the numbers under the lock, write the
+	 * headers (first touch of their pages) after it. */
 	uint32_t used = atomic_load_explicit(&h->pool_used, memory_order_relaxed);
-	for (uint32_t n = one ? 1 : HTAB_MAG; k < n && used < HTAB_MAX_ELEMS; k++, used++) {
-		/* Carve lazily: creating a map with a huge max_entries must
-		 * not touch every element up front. */
-		if (!segs_ensure(&h->elems, used))
-			break;
-		e = (struct htab_elem *)(segs_at(&h->elems, used) + h->pre);
-		e->ref = used + 1;
+	uint32_t n = one ? 1 : h->mag;
+	if (n > h->ecap - used)
+		n = h->ecap - used;
+	atomic_store_explicit(&h->pool_used, used + n, memory_order_relaxed);
+	map_spin_unlock(&h->pool_lock);
+	for (uint32_t k = 0; k < n; k++) {
+		e = elem_nth(h, used + k);
+		e->ref = (uint32_t)(((uint8_t *)elem_value(h, e) - (uint8_t *)h->vbase) / 8);
 		e->owner = h;
 		*tail = e;
 		tail = &e->link;
 	}
-	atomic_store_explicit(&h->pool_used, used, memory_order_relaxed);
-	map_spin_unlock(&h->pool_lock);
 	*tail = NULL;
 	return first;
 }
@@ -637,20 +646,25 @@ static void pool_give(struct map_htab *h, struct htab_elem *first)
 	map_spin_unlock(&h->pool_lock);
 }
 
-/* A free element for an insert or replace, or NULL (out of memory).
- * Programs can't wait for a grace period, so when every element is linked
- * or retired the pool grows; our retire batch is not submitted early
- * (replaces in a full map would then call rcu_call once per operation,
- * ~1 us): it goes at HTAB_RETIRE_BATCH as usual. */
+static void batch_flush(struct map_htab *h, struct htab_batch *b);
+
+/* A free element for an insert or replace, or NULL.  The range holds
+ * max_entries elements plus spares for replaces whose old elements wait
+ * for their grace period (htab_pool_cap); programs can't wait for one, so
+ * when the spares are used up too the update fails with -ENOMEM (the host
+ * API then waits, bpfvm_map_update).  Our retire batch goes to rcu_call
+ * at HTAB_RETIRE_BATCH as usual (replaces in a full map would otherwise
+ * call it once per operation, ~1 us), or now, when we ran dry. */
 static struct htab_elem *elem_alloc(struct map_htab *h, struct htab_tcache *tc)
 {
 	if (!tc)
 		return pool_take(h, true);
-	if (!tc->free)
-		tc->free = pool_take(h, false);
+	if (!tc->free && !(tc->free = pool_take(h, false))) {
+		batch_flush(h, &tc->retired);
+		return NULL;
+	}
 	struct htab_elem *e = tc->free;
-	if (e)
-		tc->free = e->link;
+	tc->free = e->link;
 	return e;
 }
 
@@ -698,26 +712,28 @@ static void retire_hand_over(struct map_htab *h, struct htab_elem *first)
 	pthread_mutex_unlock(&htab_all_lock);
 }
 
-/* Hands the shared pending retired elements over.  retire_lock held. */
-static void retire_flush_locked(struct map_htab *h)
+/* Adds e to batch b; true when b is full. */
+static bool batch_add(const struct map_htab *h, struct htab_batch *b, struct htab_elem *e)
 {
-	struct htab_elem *first = h->retired;
-	if (!first)
-		return;
-	h->retired = NULL;
-	h->nretired = 0;
-	retire_hand_over(h, first);
+	e->link = b->first;
+	b->first = e;
+	return ++b->n >= h->batch;
 }
 
-/* The same for this thread's batch. */
-static void tc_retire_flush(struct map_htab *h, struct htab_tcache *tc)
+/* Empties b: its chain, NULL if it held none. */
+static struct htab_elem *batch_take(struct htab_batch *b)
 {
-	struct htab_elem *first = tc->retired;
-	if (!first)
-		return;
-	tc->retired = NULL;
-	tc->nretired = 0;
-	retire_hand_over(h, first);
+	struct htab_elem *first = b->first;
+	*b = (struct htab_batch){ 0 };
+	return first;
+}
+
+/* Hands batch b of map h over (the shared one under retire_lock). */
+static void batch_flush(struct map_htab *h, struct htab_batch *b)
+{
+	struct htab_elem *first = batch_take(b);
+	if (first)
+		retire_hand_over(h, first);
 }
 
 /* e was unlinked (under its bucket lock): reuse it after a grace period.
@@ -728,17 +744,13 @@ static void elem_retire(struct map_htab *h, struct htab_tcache *tc, struct htab_
 	if (h->release)
 		h->release(elem_value(h, e));
 	if (tc) {
-		e->link = tc->retired;
-		tc->retired = e;
-		if (++tc->nretired >= HTAB_RETIRE_BATCH)
-			tc_retire_flush(h, tc);
+		if (batch_add(h, &tc->retired, e))
+			batch_flush(h, &tc->retired);
 		return;
 	}
 	map_spin_lock(&h->retire_lock);
-	e->link = h->retired;
-	h->retired = e;
-	if (++h->nretired >= HTAB_RETIRE_BATCH)
-		retire_flush_locked(h);
+	if (batch_add(h, &h->retired, e))
+		batch_flush(h, &h->retired);
 	map_spin_unlock(&h->retire_lock);
 }
 
@@ -765,11 +777,9 @@ static void htab_thread_flush(unsigned index)
 			pool_give(h, tc->free);
 			tc->free = NULL;
 		}
-		struct htab_elem *first = tc->retired;
+		struct htab_elem *first = batch_take(&tc->retired);
 		if (!first)
 			continue;
-		tc->retired = NULL;
-		tc->nretired = 0;
 		if (map_tryget(&h->map))
 			map_defer(&first->rcu, retire_batch_rcu);
 		else
@@ -785,6 +795,8 @@ static void htab_notifier_init(void)
 }
 
 /* ---- creation ---- */
+
+
 
 /* Home buckets: about max_entries / 3, so a full map fills 60% of the
  * five slots of its buckets and keeps about 4.5% of its elements in
@@ -812,10 +824,44 @@ static uint32_t htab_pre(const struct bpfvm_map_attr *attr)
 	return htab_is_lru(attr) ? sizeof(struct lru_node) : 0;
 }
 
-static uint64_t htab_pool_cap(const struct bpfvm_map_attr *attr)
+static uint64_t max_u64(uint64_t a, uint64_t b)
 {
-	uint64_t n = attr->max_entries;
-	return htab_is_lru(attr) ? n + n / 8 + 2 * HTAB_RETIRE_BATCH : n;
+	return a > b ? a : b;
+}
+
+/* Elements beyond max_entries, for replaces (and LRU evictions) whose
+ * old elements wait for their grace period, and for the free elements of
+ * threads' magazines and the retired ones of their unsubmitted batches
+ * (at most half of them, see htab_thread_sizes).  Programs can't wait for
+ * a grace period, and writers on several threads, or back-to-back program
+ * runs, can retire elements faster than grace periods return them, so
+ * the room is large: the range is reserved for 16 * max_entries + 256
+ * elements or HTAB_ROOM_BYTES of them, whichever is more.  Its pages are
+ * used only when an element is first carved (htab_zalloc), the 1 GiB
+ * per-map limit counts max_entries + max_entries / 4 + 256 elements
+ * (htab_counted), and pages once used stay with the map until it is
+ * freed.  Past the room, updates fail with -ENOMEM (docs/maps.md). */
+#define HTAB_ROOM_BYTES (64ull << 20)
+
+static uint64_t htab_elem_bytes(const struct bpfvm_map_attr *attr, uint64_t vsize)
+{
+	return htab_pre(attr) + sizeof(struct htab_elem) + ((attr->key_size + 7ull) & ~7ull) + ((vsize + 7ull) & ~7ull);
+}
+
+static uint64_t htab_spares(const struct bpfvm_map_attr *attr, uint64_t vsize)
+{
+	uint64_t n = attr->max_entries, room = HTAB_ROOM_BYTES / htab_elem_bytes(attr, vsize);
+	return max_u64(15 * n + 4 * HTAB_TSLOTS, room > n ? room - n : 0);
+}
+
+static uint64_t htab_pool_cap(const struct bpfvm_map_attr *attr, uint64_t vsize)
+{
+	return attr->max_entries + htab_spares(attr, vsize);
+}
+
+static uint64_t htab_counted(const struct bpfvm_map_attr *attr)
+{
+	return attr->max_entries + attr->max_entries / 4 + 4 * HTAB_TSLOTS;
 }
 
 int map_htab_check_attr(const struct bpfvm_map_attr *attr, uint64_t vsize, const char **why)
@@ -829,11 +875,15 @@ int map_htab_check_attr(const struct bpfvm_map_attr *attr, uint64_t vsize, const
 		return -E2BIG;
 	}
 	/* check_common() bounds elements at 32 bytes of overhead each; here
-	 * the real element header and the bucket array count too. */
-	uint64_t elem = htab_pre(attr) + sizeof(struct htab_elem) + ((attr->key_size + 7ull) & ~7ull) +
-	                ((vsize + 7ull) & ~7ull);
-	if (elem * htab_pool_cap(attr) + htab_nbuckets(attr->max_entries) * sizeof(struct htab_bucket) > MAP_MAX_BYTES) {
-		*why = "the hash map would take more than bpfvm's 1 GiB per-map limit (elements and buckets)";
+	 * the real element header, the spares and the bucket array count too. */
+	uint64_t elem = htab_elem_bytes(attr, vsize);
+	if (elem * htab_counted(attr) + htab_nbuckets(attr->max_entries) * sizeof(struct htab_bucket) > MAP_MAX_BYTES) {
+		*why = "the hash map would take more than bpfvm's 1 GiB per-map limit (elements, their spares and buckets)";
+		return -E2BIG;
+	}
+	/* A ref counts 8-byte words from the range's start in 31 bits. */
+	if (elem * htab_pool_cap(attr, vsize) / 8 + 8 >= HTAB_TOMB) {
+		*why = "the hash map's elements would need more than 16 GiB of address space";
 		return -E2BIG;
 	}
 	return 0;
@@ -844,9 +894,42 @@ static int htab_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 	return map_htab_check_attr(attr, attr->value_size, why);
 }
 
-static uint64_t max_u64(uint64_t a, uint64_t b)
+/* How many free elements a thread's magazine takes at once and how many
+ * retired ones its batch holds before rcu_call: HTAB_MAG and
+ * HTAB_RETIRE_BATCH, less in small maps, so that every thread slot's
+ * magazine and batch together strand at most half the spares. */
+static void htab_thread_sizes(struct map_htab *h, uint64_t spares)
 {
-	return a > b ? a : b;
+	uint64_t each = spares / (4 * HTAB_TSLOTS);
+	h->mag = (uint32_t)(each < 1 ? 1 : each > HTAB_MAG ? HTAB_MAG : each);
+	h->batch = (uint32_t)(each < 1 ? 1 : each > HTAB_RETIRE_BATCH ? HTAB_RETIRE_BATCH : each);
+}
+
+static void *htab_lookup_other(struct bpfvm_map *map, const void *key);
+static void *k8_lookup_scalar(struct bpfvm_map *map, const void *key);
+#if HTAB_AVX512
+__attribute__((target("avx512f,avx512vl"))) static void *k8_lookup_avx512(struct bpfvm_map *map, const void *key);
+#else
+#define k8_lookup_avx512 k8_lookup_scalar
+#endif
+
+/* 8-byte key lookups with AVX-512 (k8_lookup_avx512): where the CPU has
+ * F and VL, unless BPFVM_NO_AVX512 is set to anything but "0" (tests run
+ * the scalar path with it), read once. */
+static bool htab_avx512(void)
+{
+#if HTAB_AVX512
+	static _Atomic int use = -1;
+	int u = atomic_load_explicit(&use, memory_order_relaxed);
+	if (u < 0) {
+		const char *env = getenv("BPFVM_NO_AVX512");
+		u = !(env && strcmp(env, "0")) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+		atomic_store_explicit(&use, u, memory_order_relaxed);
+	}
+	return u;
+#else
+	return false;
+#endif
 }
 
 struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsize, void (*release)(void *value))
@@ -857,12 +940,7 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	uint64_t n = htab_nbuckets(attr->max_entries);
 	h->nbuckets = n;
 	h->kind = attr->key_size == 8 ? HTAB_K8 : attr->key_size < 8 ? HTAB_KSMALL : HTAB_KLONG;
-#if HTAB_AVX512
-	/* k8_hit_avx512 uses 512-bit (F) and 256-bit EVEX (VL) forms.
-	 * BPFVM_NO_AVX512 (tests): the scalar path on any CPU. */
-	h->avx512 = h->kind == HTAB_K8 && getenv("BPFVM_NO_AVX512") == NULL && __builtin_cpu_supports("avx512f") &&
-	            __builtin_cpu_supports("avx512vl");
-#endif
+	h->lookup = h->kind != HTAB_K8 ? htab_lookup_other : htab_avx512() ? k8_lookup_avx512 : k8_lookup_scalar;
 	h->key_round = (attr->key_size + 7) & ~7u;
 	h->vsize = vsize;
 	h->elem_size = sizeof(struct htab_elem) + h->key_round + ((vsize + 7) & ~7u);
@@ -875,24 +953,15 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	h->buckets = htab_zalloc(&h->buckets_mem, n, sizeof(struct htab_bucket));
 	if (!h->buckets)
 		goto fail;
-	/* Elements: preallocated maps carve the first block lazily:
-	 * max_entries, and spares (LRU's, or as many for a plain map: a full
-	 * map's replaces take elements while the replaced ones wait for their
-	 * grace period, and an 8-byte key whose element is outside the first
-	 * block costs its lookups a call, see value_at).  The spares are not
-	 * counted against the 1 GiB limit: like growth blocks, they are only
-	 * touched when used.  BPF_F_NO_PREALLOC maps start with growth blocks.
-	 * Growth blocks double, from an eighth of the map. */
-	uint64_t first = htab_pool_cap(attr);
-	if (!htab_is_lru(attr))
-		first += first / 8 + 2 * HTAB_RETIRE_BATCH;
-	if (attr->map_flags & BPFVM_F_NO_PREALLOC)
-		first = 0;
-	if (!segs_init(&h->elems, h->estride, (uint32_t)first, max_u64(2 * HTAB_MAG, attr->max_entries / 8)))
+	/* Elements: one range of htab_pool_cap elements, reserved up front
+	 * and carved lazily (untouched pages cost nothing), with or without
+	 * BPF_F_NO_PREALLOC: a ref is then a fixed offset from vbase. */
+	h->ecap = (uint32_t)htab_pool_cap(attr, vsize);
+	h->ebase = htab_zalloc(&h->elems_mem, h->ecap, h->estride);
+	if (!h->ebase)
 		goto fail;
-	h->efirst = (uint32_t)first;
-	h->vbase = (uintptr_t)atomic_load_explicit(&h->elems.seg[0], memory_order_relaxed) + h->pre +
-	           offsetof(struct htab_elem, data) + h->key_round - h->estride;
+	h->vbase = (uintptr_t)h->ebase - 8;
+	htab_thread_sizes(h, htab_spares(attr, vsize));
 	/* Overflow buckets: none up front (about a fifth of the home buckets'
 	 * count in a full map). */
 	segs_init(&h->ovf, sizeof(struct htab_bucket), 0, max_u64(4, n / 8));
@@ -909,7 +978,8 @@ struct bpfvm_map *map_htab_alloc(const struct bpfvm_map_attr *attr, uint32_t vsi
 	pthread_mutex_unlock(&htab_all_lock);
 	return &h->map;
 fail:
-	segs_free(&h->elems);
+	if (h->ebase)
+		htab_zfree(&h->elems_mem);
 	if (h->buckets)
 		htab_zfree(&h->buckets_mem);
 	free(h);
@@ -918,7 +988,10 @@ fail:
 
 static struct bpfvm_map *htab_alloc(const struct bpfvm_map_attr *attr)
 {
-	return map_htab_alloc(attr, attr->value_size, NULL);
+	struct bpfvm_map *map = map_htab_alloc(attr, attr->value_size, NULL);
+	if (map) /* the helper's call: straight to the key size's lookup */
+		map->lookup = ((struct map_htab *)map)->lookup;
+	return map;
 }
 
 /* No reader or writer is left: every element and overflow bucket goes
@@ -943,11 +1016,11 @@ static void htab_free(struct bpfvm_map *map)
 			for (struct htab_bucket *b = &h->buckets[home]; b; b = bucket_next(h, b))
 				for (unsigned i = 0; i < HTAB_SLOTS; i++) {
 					uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_relaxed);
-					if (r)
+					if (ref_live(r))
 						h->release(elem_value(h, elem_at(h, r)));
 				}
 	free(h->tc);
-	segs_free(&h->elems);
+	htab_zfree(&h->elems_mem);
 	segs_free(&h->ovf);
 	htab_zfree(&h->buckets_mem);
 	map_lru_free(h->lru);
@@ -956,24 +1029,24 @@ static void htab_free(struct bpfvm_map *map)
 
 /* ---- operations ---- */
 
-static __attribute__((noinline)) void *htab_lookup_other(struct map_htab *h, const void *key)
+/* Keys of other sizes. */
+static void *htab_lookup_other(struct bpfvm_map *map, const void *key)
 {
+	struct map_htab *h = (struct map_htab *)map;
 	struct htab_elem *e = htab_find(h, key, htab_pos(h, key), NULL, NULL);
 	return e ? elem_value(h, e) : NULL;
 }
 
 /*
- * An 8-byte key's lookup in its home bucket, given m, the slots whose tag
- * (loaded as a filter) is k.  A hit in the home bucket (about 90% of the
- * hits of a full map) takes one branch after the bucket's cache miss: the
- * slot is picked and confirmed (slot_confirm's three loads) with flag
- * arithmetic, and the value's address is computed from the reference.
- * At 1M keys, where every lookup misses the cache, the instructions
- * between the miss and the result decide how many lookups the CPU keeps
- * in flight (docs/maps.md): bucket_match's loop of branches and
- * slot_confirm cost about twice the plain table's time there.
- * Anything else (no tag match, several, a slot changing under us, an
- * element of a growth block) takes k8_slow.
+ * 8-byte keys.  A hit in the home bucket (about 95% of the hits of a full
+ * map) loads the bucket's refs, then its tags, and picks the first slot
+ * that is live and holds k: slot_confirm's two loads for all five slots
+ * at once, without a branch on which slot.  At 1M keys, where every
+ * lookup misses the cache, the work that waits for the bucket's line
+ * decides how many lookups the CPU keeps in flight (docs/maps.md), so
+ * that work is kept short: no load waits for another, and the value's
+ * address is one lea on the ref.  Anything else (no slot matched: the key
+ * is in an overflow bucket or absent) takes k8_slow.
  */
 static __attribute__((noinline)) void *k8_slow(const struct map_htab *h, struct htab_bucket *b, uint64_t k)
 {
@@ -981,110 +1054,88 @@ static __attribute__((noinline)) void *k8_slow(const struct map_htab *h, struct 
 		unsigned i;
 		uint32_t r = bucket_match(b, k, &i);
 		if (r)
-			return value_at(h, r);
+			return ref_value(h, r);
 	} while ((b = bucket_next(h, b)));
 	return NULL;
 }
 
-static inline __attribute__((always_inline)) void *k8_hit(const struct map_htab *h, struct htab_bucket *b,
-                                                          uint64_t k, unsigned m)
+static void *k8_lookup_scalar(struct bpfvm_map *map, const void *key)
 {
-	/* The first matching slot, or the last slot if none matched (its tag
-	 * then fails the check, unless the slot became k's meanwhile, which
-	 * the check confirms like any other).  A first match that is a stale
-	 * tag of a free slot (r1 == 0) takes k8_slow. */
-	uint64_t i = (unsigned)__builtin_ctz(m | 1u << (HTAB_SLOTS - 1));
-	uint32_t r1 = atomic_load_explicit(&b->ref[i], memory_order_acquire);
-	uint64_t t = atomic_load_explicit(&b->tag[i], memory_order_acquire);
-	uint32_t r2 = atomic_load_explicit(&b->ref[i], memory_order_acquire);
-	/* The slot held r1 throughout and its tag is k (slot_confirm), and
-	 * r1 is in the first block (r1 - 1 wraps for a free slot). */
-	if (__builtin_expect((((r1 ^ r2) | (t ^ k)) == 0) & (r1 - 1 < h->efirst), 1))
-		return (void *)(h->vbase + (uintptr_t)r1 * h->estride);
+	struct map_htab *h = (struct map_htab *)map;
+	uint64_t k;
+	memcpy(&k, key, 8);
+	struct htab_bucket *b = home_of(h, hash_word(h, k));
+	/* Refs with acquire, so the tag loads of bucket_tags come after. */
+	uint32_t r[HTAB_SLOTS];
+	unsigned live = 0;
+#pragma GCC unroll 5
+	for (unsigned j = 0; j < HTAB_SLOTS; j++) {
+		r[j] = atomic_load_explicit(&b->ref[j], memory_order_acquire);
+		live |= (unsigned)ref_live(r[j]) << j;
+	}
+	unsigned m = bucket_tags(b, k) & live;
+	if (__builtin_expect(m != 0, 1))
+		return ref_value(h, r[__builtin_ctz(m)]);
 	return k8_slow(h, b, k);
 }
 
 #if HTAB_AVX512
 /*
- * k8_hit with AVX-512, as one block of inline assembly (no call and no
- * target attribute: the scalar and the vector path share one function).
- * Three loads, in this order, which x86 keeps for loads of separate
- * instructions: A, the references (a 32-byte load of the line's second
- * half); B, the five tags compared with k in one instruction; C, the
- * reference of slot i, the first slot whose tag matched (slot 4 if none).
- * A and B have the bucket's address, so they issue at once; only C waits
- * for the line.  ok when B matched slot i, C is not 0 and A read the same
- * reference in slot i: then A, B, C are slot_confirm's r1, t, r2
- * (docs/maps.md).  Measured at 1M keys: k8_hit after an AVX-512 compare
- * (three loads at the matched slot, all waiting for the line) took 2.1x
- * the plain table's time, this 1.5-1.7x; a variant with C alone (not
- * correct) 1.3x.  Every load that waits for the line costs, for reasons
- * this VM (no performance counters) doesn't show.  The vector loads are
- * not atomic as a whole, which the argument doesn't need: each lane it
- * uses is one aligned word (x86 never tears those).  ymm16-17 (EVEX-
- * only) leave the upper halves of ymm0-15 untouched: no vzeroupper.
- * zmm16-17 and k1-k2 are not in the clobbers (GCC refuses them without
- * -mavx512f): this file is compiled without AVX-512, so no compiler-
- * generated code here can hold a value in them, and all are call-clobbered
- * in the x86-64 ABI, so no caller can either.
+ * The same with AVX-512 F and VL, in 256-bit registers (512-bit ones
+ * lower the clock of some Intel server parts), as one asm statement: it
+ * keeps the loads in this order, uses ymm16-17 (EVEX-only registers: the
+ * upper halves of ymm0-15 stay clean, so no vzeroupper) and needs no
+ * round trip through general registers for the masks.
+ *   A: the line's second half: tag 4, ref 0-4 (dword lanes 2-6), ctl;
+ *   B: tags 0-3 compared with k (mask bits 0-3);
+ *   tag 4 compared in A's qword lane 0, moved to bit 6; B's bits to 2-5;
+ *   and-ed with the lanes of A holding live refs (signed > 0);
+ *   the first such lane compressed to lane 0: the ref, or 0.
+ * x86 keeps loads in order, and the argument (slot_confirm, docs/maps.md)
+ * also assumes each ref lane of A is read as one access: the manuals
+ * state neither for vector loads, docs/maps.md says why we rely on them.
+ * Not under ThreadSanitizer, which can't see the loads.
  */
-static inline __attribute__((always_inline)) void *k8_hit_avx512(const struct map_htab *h, struct htab_bucket *b,
-                                                                 uint64_t k)
+__attribute__((target("avx512f,avx512vl"))) static void *k8_lookup_avx512(struct bpfvm_map *map, const void *key)
 {
-	uint64_t m, i, r, eq;
-	__asm__("vmovdqu32 32(%[b]), %%ymm17\n\t"    /* A: tag 4, references, ctl */
-	        "vpbroadcastq %[k], %%zmm16\n\t"
-	        "vpcmpeqq (%[b]), %%zmm16, %%k1\n\t" /* B: lanes 0-4 are the tags */
-	        "kmovw %%k1, %k[m]\n\t"
-	        "mov %k[m], %k[i]\n\t"
-	        "or $16, %k[i]\n\t"
-	        "tzcnt %k[i], %k[i]\n\t"
-	        "mov 40(%[b],%[i],4), %k[r]\n\t"     /* C: ref[i] */
-	        "vpbroadcastd %k[r], %%ymm16\n\t"
-	        "vpcmpeqd %%ymm16, %%ymm17, %%k2\n\t" /* dword lane 2 + j of A is ref[j] */
-	        "kmovw %%k2, %k[eq]"
-	        : [m] "=&r"(m), [i] "=&r"(i), [r] "=&r"(r), [eq] "=&r"(eq)
-	        : [b] "r"(b), [k] "r"(k), "m"(*(const char(*)[sizeof(*b)])b));
-	/* Bit i of m (B matched slot i) and of eq >> 2 (A's reference i is
-	 * C's), C not 0 and in the first block. */
-	if (__builtin_expect(((m & eq >> 2) >> i) & 1, 1) && __builtin_expect(r - 1 < h->efirst, 1))
-		return (void *)(h->vbase + r * h->estride);
+	struct map_htab *h = (struct map_htab *)map;
+	uint64_t k;
+	memcpy(&k, key, 8);
+	struct htab_bucket *b = home_of(h, hash_word(h, k));
+	uint64_t r;
+	__asm__("vpbroadcastq %[k], %%ymm16\n\t"
+	        "vmovdqa64 32(%[b]), %%ymm17\n\t"
+	        "vpcmpeqq (%[b]), %%ymm16, %%k1\n\t"
+	        "vpcmpeqq %%ymm16, %%ymm17, %%k2\n\t"
+	        "vpxord %%xmm16, %%xmm16, %%xmm16\n\t"
+	        "vpcmpgtd %%ymm16, %%ymm17, %%k3\n\t"
+	        "kshiftlw $2, %%k1, %%k1\n\t"
+	        "kshiftlw $15, %%k2, %%k2\n\t"
+	        "kshiftrw $9, %%k2, %%k2\n\t"
+	        "korw %%k1, %%k2, %%k1\n\t"
+	        "kandw %%k1, %%k3, %%k1\n\t"
+	        "vpcompressd %%ymm17, %%ymm16%{%%k1%}%{z%}\n\t"
+	        "vmovd %%xmm16, %k[r]" /* zero-extends */
+	        : [r] "=r"(r)
+	        : [b] "r"(b), [k] "r"(k), "m"(*b)
+	        : "xmm16", "xmm17", "k1", "k2", "k3");
+	if (__builtin_expect(r != 0, 1))
+		return (void *)(h->vbase + r * 8);
 	return k8_slow(h, b, k);
 }
 #endif
 
-/* Programs and host, lock-free under the read side.  8-byte keys take a
- * leaf path with no saved registers: 3x faster than the general one when
- * the table is in cache (docs/maps.md); a hit reads the home bucket's
- * line only.  always_inline: GCC otherwise keeps one out-of-line copy
- * that htab_lookup jumps to, one more taken branch per helper call. */
-static inline __attribute__((always_inline)) void *htab_lookup_inline(struct bpfvm_map *map, const void *key)
-{
-	struct map_htab *h = (struct map_htab *)map;
-	uint64_t k;
-#if HTAB_AVX512
-	if (__builtin_expect(h->avx512, 1)) { /* 8-byte keys only */
-		memcpy(&k, key, 8);
-		return k8_hit_avx512(h, home_of(h, hash_word(h, k)), k);
-	}
-#endif
-	if (__builtin_expect(h->kind != HTAB_K8, 0))
-		return htab_lookup_other(h, key);
-	memcpy(&k, key, 8);
-	struct htab_bucket *b = home_of(h, hash_word(h, k));
-	return k8_hit(h, b, k, bucket_tags(b, k));
-}
-
+/* Programs and host, lock-free under the read side. */
 void *map_htab_lookup(struct bpfvm_map *map, const void *key)
 {
-	return htab_lookup_inline(map, key);
+	return ((struct map_htab *)map)->lookup(map, key);
 }
 
 /* Host lookups copy the value out.  Without a spin lock the copy is
  * inlined here: the generic one (map_value_copy_out) costs a few calls. */
 static int htab_lookup_copy(struct bpfvm_map *map, const void *key, void *value, uint64_t flags)
 {
-	void *v = htab_lookup_inline(map, key);
+	void *v = map_htab_lookup(map, key);
 	if (!v)
 		return -ENOENT;
 	if (map->spin_lock_off < 0 && map->value_size % 8 == 0) {
@@ -1117,15 +1168,47 @@ static struct htab_bucket *ovf_alloc(struct map_htab *h, uint32_t *n)
 	return b;
 }
 
-/* The first free slot of the chain of `home` (we hold its lock), linking
- * a new overflow bucket if every slot is taken.  False: out of memory. */
-static bool chain_free_slot(struct map_htab *h, struct htab_bucket *home, struct htab_bucket **fb, unsigned *fi)
+/*
+ * Empties slot i of b (its home lock held), leaving a tombstone that
+ * holds the grace-period count, so that slot_free lets an insert put
+ * another tag there only once every read section that could have loaded
+ * the old ref has ended (slot_confirm).  The exchange is the full barrier
+ * rcu_gp_completed() asks for between the store and reading the count.
+ */
+static void slot_kill(struct htab_bucket *b, unsigned i)
+{
+	atomic_exchange_explicit(&b->ref[i], HTAB_TOMB, memory_order_seq_cst);
+	uint32_t c = (uint32_t)rcu_gp_completed() & ~HTAB_TOMB;
+	atomic_store_explicit(&b->ref[i], HTAB_TOMB | c, memory_order_relaxed);
+}
+
+/* Whether an insert of a key whose tag is `tag` may fill slot i of b
+ * (home lock held): never used, or a tombstone two grace periods old
+ * (modulo 2^31: a count that wrapped only delays the reuse), or one whose
+ * tag is the same (readers that loaded the old ref then read the same
+ * tag: the old element is the same key's). */
+static bool slot_free(struct htab_bucket *b, unsigned i, uint64_t tag)
+{
+	uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_relaxed);
+	if (!r)
+		return true;
+	if (ref_live(r))
+		return false;
+	uint32_t age = ((uint32_t)rcu_gp_completed() - r) & ~HTAB_TOMB;
+	return (age >= 2 && age < 1u << 30) || atomic_load_explicit(&b->tag[i], memory_order_relaxed) == tag;
+}
+
+/* The first free slot (slot_free) of the chain of `home` (we hold its
+ * lock) for a key whose tag is `tag`, linking a new overflow bucket if
+ * there is none.  False: out of memory. */
+static bool chain_free_slot(struct map_htab *h, struct htab_bucket *home, uint64_t tag, struct htab_bucket **fb,
+                            unsigned *fi)
 {
 	struct htab_bucket *last = home;
 	for (struct htab_bucket *k = home; k; k = bucket_next(h, k)) {
 		last = k;
 		for (unsigned j = 0; j < HTAB_SLOTS; j++)
-			if (!atomic_load_explicit(&k->ref[j], memory_order_relaxed)) {
+			if (slot_free(k, j, tag)) {
 				*fb = k;
 				*fi = j;
 				return true;
@@ -1195,7 +1278,7 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 			goto out;
 		}
 		/* After the eviction: it may have freed a slot of this chain. */
-		if (!chain_free_slot(h, p.home, &free_b, &free_i)) {
+		if (!chain_free_slot(h, p.home, p.tag, &free_b, &free_i)) {
 			err = -ENOMEM;
 			goto unreserve;
 		}
@@ -1274,7 +1357,7 @@ static int htab_delete(struct bpfvm_map *map, const void *key, void *copy, uint6
 	if (!err) {
 		/* Readers standing on e keep using it until their section
 		 * ends; the slot's tag stays until the slot is reused. */
-		atomic_store_explicit(&b->ref[i], 0, memory_order_release);
+		slot_kill(b, i);
 		atomic_fetch_sub(&h->count, 1);
 		if (h->lru)
 			map_lru_remove(h->lru, (struct lru_node *)e - 1);
@@ -1282,6 +1365,17 @@ static int htab_delete(struct bpfvm_map *map, const void *key, void *copy, uint6
 	}
 	bucket_unlock(p.home);
 	return err;
+}
+
+void map_htab_reclaim(struct bpfvm_map *map)
+{
+	struct map_htab *h = (struct map_htab *)map;
+	struct htab_tcache *tc = htab_tc(h);
+	if (tc)
+		batch_flush(h, &tc->retired);
+	map_spin_lock(&h->retire_lock);
+	batch_flush(h, &h->retired);
+	map_spin_unlock(&h->retire_lock);
 }
 
 int map_htab_delete(struct bpfvm_map *map, const void *key)
@@ -1302,7 +1396,7 @@ static struct htab_elem *first_from(struct map_htab *h, uint64_t home, struct ht
 		for (; b; b = bucket_next(h, b), i = 0)
 			for (; i < HTAB_SLOTS; i++) {
 				uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_acquire);
-				if (r)
+				if (ref_live(r))
 					return elem_at(h, r);
 			}
 		if (++home >= h->nbuckets)
@@ -1344,7 +1438,7 @@ long map_htab_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void
 		for (struct htab_bucket *b = &h->buckets[home]; b; b = bucket_next(h, b))
 			for (unsigned i = 0; i < HTAB_SLOTS; i++) {
 				uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_acquire);
-				if (!r)
+				if (!ref_live(r))
 					continue;
 				struct htab_elem *e = elem_at(h, r);
 				n++;
@@ -1376,12 +1470,21 @@ int map_htab_test_collide(struct bpfvm_map *map)
 	return 0;
 }
 
+/* Test hook: which lookup the map's keys take. */
+const char *map_htab_test_lookup_path(struct bpfvm_map *map)
+{
+	struct map_htab *h = (struct map_htab *)map;
+	return h->lookup == k8_lookup_scalar ? "scalar" : h->lookup == htab_lookup_other ? "other" : "avx512";
+}
+
 /* Test hook (map_impl.h): marks one element seen; false if it is not an
  * element carved from the blocks or was seen already. */
 static bool census_mark(struct map_htab *h, uint8_t *seen, uint32_t used, struct htab_elem *e)
 {
-	uint32_t n = e->ref - 1;
-	if (!e->ref || n >= used || elem_at(h, e->ref) != e)
+	uintptr_t off = (uintptr_t)((uint8_t *)e - h->pre - h->ebase);
+	uint64_t n = off / h->estride;
+	if ((uint8_t *)e < h->ebase + h->pre || off % h->estride || n >= used || !ref_live(e->ref) ||
+	    elem_at(h, e->ref) != e)
 		return false;
 	if (seen[n / 8] & (1u << (n % 8)))
 		return false;
@@ -1417,9 +1520,9 @@ int map_htab_test_census(struct bpfvm_map *map, struct map_htab_census *c)
 		for (struct htab_bucket *b = &h->buckets[home]; b; b = bucket_next(h, b))
 			for (unsigned i = 0; i < HTAB_SLOTS; i++) {
 				uint32_t r = atomic_load(&b->ref[i]);
-				if (!r)
+				if (!ref_live(r))
 					continue;
-				if (r > used || !census_mark(h, seen, used, elem_at(h, r)))
+				if (r > (uint64_t)used * h->estride / 8 + 8 || !census_mark(h, seen, used, elem_at(h, r)))
 					err = -EUCLEAN;
 				c->linked++;
 			}
@@ -1428,10 +1531,10 @@ int map_htab_test_census(struct bpfvm_map *map, struct map_htab_census *c)
 	for (unsigned t = 0; t < HTAB_TSLOTS && !err; t++) {
 		err = census_list(h, seen, used, h->tc[t].free, &c->magazines, false);
 		if (!err)
-			err = census_list(h, seen, used, h->tc[t].retired, &c->tretired, false);
+			err = census_list(h, seen, used, h->tc[t].retired.first, &c->tretired, false);
 	}
 	if (!err)
-		err = census_list(h, seen, used, h->retired, &c->shared_retired, false);
+		err = census_list(h, seen, used, h->retired.first, &c->shared_retired, false);
 	if (!err)
 		err = census_list(h, seen, used, h->orphans, &c->orphans, false);
 	free(seen);
@@ -1463,7 +1566,7 @@ int map_htab_evict(struct bpfvm_map *map, struct lru_node *n, const void *held)
 		for (unsigned i = 0; i < HTAB_SLOTS; i++)
 			if (atomic_load_explicit(&b->ref[i], memory_order_relaxed) == e->ref) {
 				/* As a delete: readers on e keep it for their section. */
-				atomic_store_explicit(&b->ref[i], 0, memory_order_release);
+				slot_kill(b, i);
 				atomic_fetch_sub(&h->count, 1);
 				elem_retire(h, htab_tc(h), e);
 				err = 0;
@@ -1490,7 +1593,7 @@ struct bpfvm_map *map_htab_alloc_lru(const struct bpfvm_map_attr *attr, uint32_t
  * Linux's htab_lru_map_lookup_elem_sys). */
 void *map_htab_lookup_lru(struct bpfvm_map *map, const void *key)
 {
-	void *v = htab_lookup_inline(map, key);
+	void *v = map_htab_lookup(map, key);
 	if (v)
 		map_lru_mark((struct lru_node *)((uint8_t *)v - ((struct map_htab *)map)->key_round -
 		                                 offsetof(struct htab_elem, data)) - 1);
@@ -1514,6 +1617,7 @@ const struct map_ops map_hash_ops = {
 	.lookup = map_htab_lookup,
 	.update = map_htab_update_raw,
 	.delete = map_htab_delete,
+	.reclaim = map_htab_reclaim,
 	.lookup_and_delete = map_htab_lookup_and_delete,
 	.get_next_key = map_htab_get_next_key,
 	.lookup_copy = htab_lookup_copy,

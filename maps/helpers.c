@@ -15,11 +15,8 @@ uint64_t map_helper_lookup(uint64_t map, uint64_t key, uint64_t r3, uint64_t r4,
 {
 	(void)r3; (void)r4; (void)r5;
 	struct bpfvm_map *m = (struct bpfvm_map *)(uintptr_t)map;
-	/* The most common map type gets a direct call (the type word is on
-	 * the line the indirect call would load ops from). */
-	if (m->type == BPFVM_MAP_HASH)
-		return (uintptr_t)map_htab_lookup(m, (const void *)(uintptr_t)key);
-	return (uintptr_t)m->ops->lookup(m, (const void *)(uintptr_t)key);
+	/* One indirect jump, to the lookup for the map's shape (map.h). */
+	return (uintptr_t)m->lookup(m, (const void *)(uintptr_t)key);
 }
 
 uint64_t map_helper_update(uint64_t map, uint64_t key, uint64_t value, uint64_t flags, uint64_t r5)

@@ -375,6 +375,8 @@ int bpfvm_map_create(bpfvm *vm, const struct bpfvm_map_attr *attr, bpfvm_map **o
 	if (!map)
 		return -ENOMEM;
 	map->ops = ops;
+	if (!map->lookup)
+		map->lookup = ops->lookup;
 	map->vm = vm;
 	atomic_init(&map->refcnt, 1);
 	atomic_init(&map->usercnt, 1);
@@ -463,11 +465,22 @@ int bpfvm_map_update(bpfvm_map *map, const void *key, const void *value, uint64_
 		return err;
 	if (atomic_load(&map->frozen))
 		return -EPERM; /* as Linux: a frozen map is read-only to the host */
-	rcu_read_lock();
-	err = map->ops->update_fd ? map->ops->update_fd(map, key, value, flags)
-	                          : map->ops->update(map, key, value, flags);
-	rcu_read_unlock();
-	return err;
+	bool outer = !rcu_read_ongoing(); /* a host caller outside any read section may wait */
+	for (int tries = 0;; tries++) {
+		rcu_read_lock();
+		err = map->ops->update_fd ? map->ops->update_fd(map, key, value, flags)
+		                          : map->ops->update(map, key, value, flags);
+		bool wait = err == -ENOMEM && map->ops->reclaim && tries == 0 && outer;
+		if (wait)
+			map->ops->reclaim(map);
+		rcu_read_unlock();
+		if (!wait)
+			return err;
+		/* A host caller can wait for the elements its earlier updates
+		 * retired (the map's spares are in use): their callbacks give
+		 * them back to the pool. */
+		rcu_barrier();
+	}
 }
 
 int bpfvm_map_delete(bpfvm_map *map, const void *key)

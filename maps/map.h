@@ -37,6 +37,12 @@ struct map_ops {
 	int (*update_prog)(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags);
 	void *(*lookup_cpu)(struct bpfvm_map *map, const void *key, uint32_t cpu);
 	int (*delete)(struct bpfvm_map *map, const void *key);
+	/* Optional: an update failed with -ENOMEM because elements replaced
+	 * or deleted still wait for their grace period; hand the calling
+	 * thread's pending ones to RCU (bpfvm_map_update then waits for them
+	 * and retries; programs can't wait and get the error).  In a read
+	 * section. */
+	void (*reclaim)(struct bpfvm_map *map);
 	int (*get_next_key)(struct bpfvm_map *map, const void *key, void *next_key);
 	/* Host-side lookup that copies the value out (defaults to lookup+copy). */
 	int (*lookup_copy)(struct bpfvm_map *map, const void *key, void *value, uint64_t flags);
@@ -61,6 +67,9 @@ struct map_ops {
 
 struct bpfvm_map {
 	const struct map_ops *ops;
+	/* The lookup programs' map_lookup_elem calls: ops->lookup, or one the
+	 * map's alloc picked for its shape (maps/hash.c: by key size and CPU). */
+	void *(*lookup)(struct bpfvm_map *map, const void *key);
 	bpfvm *vm;
 	uint32_t type, key_size, value_size, max_entries, map_flags;
 	int32_t spin_lock_off;      /* -1: none */

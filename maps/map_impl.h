@@ -89,17 +89,21 @@ int map_htab_update_fill(struct bpfvm_map *map, const void *key, const void *val
                          map_htab_fill_fn *fill);
 int map_htab_update_raw(struct bpfvm_map *map, const void *key, const void *value, uint64_t flags);
 int map_htab_delete(struct bpfvm_map *map, const void *key);
+void map_htab_reclaim(struct bpfvm_map *map);
 int map_htab_lookup_and_delete(struct bpfvm_map *map, const void *key, void *value, uint64_t flags);
 int map_htab_get_next_key(struct bpfvm_map *map, const void *key, void *next_key);
 long map_htab_for_each(struct bpfvm_map *map, int (*cb)(struct bpfvm_map *, void *, void *, void *), void *ctx);
 void map_htab_free(struct bpfvm_map *map);
-/* BPF_MAP_TYPE_HASH's lookup (map_hash_ops.lookup), called directly by
- * map_helper_lookup: a direct call instead of a load and an indirect one. */
+/* BPF_MAP_TYPE_HASH's lookup (map_hash_ops.lookup), for the other hash
+ * types: a call to the lookup for the map's key size. */
 void *map_htab_lookup(struct bpfvm_map *map, const void *key);
 /* Test hook: every key of this empty BPFVM_MAP_HASH, _PERCPU_HASH or LRU hash map
  * collides in one bucket, to reach overflow chains with few keys.
  * -EINVAL otherwise. */
 int map_htab_test_collide(struct bpfvm_map *map);
+/* Test hook: the lookup a hash map's keys take: "avx512", "scalar" (8-byte
+ * keys) or "other". */
+const char *map_htab_test_lookup_path(struct bpfvm_map *map);
 /* Test hook: where a hash map's elements are.  Counts the elements
  * carved from the map's blocks (every element: preallocated or not, see
  * hash.c) in each place; checks that every element is in one place at

@@ -208,6 +208,7 @@ const struct map_ops map_hash_of_maps_ops = {
 	.free = map_htab_free,
 	.lookup = hom_lookup,
 	.delete = map_htab_delete,
+	.reclaim = map_htab_reclaim,
 	.get_next_key = map_htab_get_next_key,
 	.lookup_copy = hom_lookup_copy,
 	.update_fd = hom_update_fd,

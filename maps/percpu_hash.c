@@ -155,6 +155,7 @@ const struct map_ops map_percpu_hash_ops = {
 	.update = pcpu_update,
 	.update_prog = pcpu_update_prog,
 	.delete = map_htab_delete,
+	.reclaim = map_htab_reclaim,
 	.lookup_and_delete = map_htab_lookup_and_delete,
 	.get_next_key = map_htab_get_next_key,
 	.lookup_copy = pcpu_lookup_copy,

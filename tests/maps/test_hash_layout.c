@@ -2,9 +2,10 @@
  * chains (every key forced into one bucket through the test hook), slot
  * reuse after deletes, stale tags of free slots, key 0 (the tag an
  * untouched slot holds), get_next_key while deleting, the full map, and
- * values reached from a program across overflow buckets; long chains
- * across growth blocks, absent keys, max_entries at every small size, and
- * elements of growth blocks. */
+ * values reached from a program across overflow buckets; long chains,
+ * absent keys, max_entries at every small size, replaces that use the
+ * spares, emptied slots refilled only after two grace periods, and the
+ * bound on the spares. */
 #include "map_impl.h"
 #include "mt.h"
 #include "rcu.h"
@@ -276,11 +277,14 @@ Test(hash_layout, long_overflow_chain)
 			mkkey(key, ks, i);
 			cr_assert_eq(bpfvm_map_lookup(m, key, &v, 0), -ENOENT, "ks %u absent key %u", ks, i);
 		}
-		/* Holes all along the chain, then new keys into them. */
+		/* Holes all along the chain, then, two grace periods later
+		 * (slot_free), new keys into them. */
 		for (uint32_t i = 0; i < max; i += 3) {
 			mkkey(key, ks, i);
 			cr_assert_eq(bpfvm_map_delete(m, key), 0);
 		}
+		rcu_synchronize();
+		rcu_synchronize();
 		for (uint32_t i = 0; i < max; i += 3) {
 			mkkey(key, ks, i);
 			cr_assert_eq(bpfvm_map_lookup(m, key, &v, 0), -ENOENT, "ks %u deleted key %u", ks, i);
@@ -383,10 +387,9 @@ Test(hash_layout, max_entries_exact_every_size)
 }
 
 /* Replaces in a full preallocated map while a read section keeps every
- * replaced element from coming back: new elements come from growth
- * blocks (numbers past the first block, whose values the lookup reaches
- * through its slow branch), and every key keeps its latest value. */
-Test(hash_layout, replaces_in_full_map_use_growth_blocks)
+ * replaced element from coming back: new elements come from the spares,
+ * and every key keeps its latest value. */
+Test(hash_layout, replaces_in_full_map_use_spares)
 {
 	bpfvm *vm = t_vm();
 	const uint32_t max = 300;
@@ -439,5 +442,105 @@ Test(hash_layout, structured_keys_spread)
 		cr_expect_lt(c.overflow, 4000, "key shape %d: %u overflow buckets", shape, c.overflow);
 		bpfvm_map_put(m);
 	}
+	bpfvm_destroy(vm);
+}
+
+/* An emptied slot takes the same key again at once, another key only two
+ * grace periods after the delete (slot_free: a reader that loaded the
+ * slot's old ref must not then read a new key's tag).  The test holds a
+ * read section while it needs the tombstone young: no grace period can
+ * end meanwhile. */
+Test(hash_layout, emptied_slot_takes_another_key_after_two_grace_periods)
+{
+	bpfvm *vm = t_vm();
+	for (size_t s = 0; s < NSHAPES; s++) {
+		uint32_t ks = shapes[s].ks;
+		bpfvm_map *m = colliding_map(vm, ks, shapes[s].flags, 20);
+		uint8_t key[32];
+		uint64_t v = 1;
+		struct map_htab_census c;
+		for (uint32_t i = 1; i <= 5; i++) { /* the home bucket's five slots */
+			mkkey(key, ks, i);
+			cr_assert_eq(bpfvm_map_update(m, key, &v, BPFVM_NOEXIST), 0);
+		}
+		rcu_read_lock();
+		mkkey(key, ks, 3);
+		cr_assert_eq(bpfvm_map_delete(m, key), 0);
+		cr_assert_eq(bpfvm_map_update(m, key, &v, BPFVM_NOEXIST), 0);
+		cr_assert_eq(map_htab_test_census(m, &c), 0);
+		cr_expect_eq(c.overflow, 0, "ks %u: the same key refills its slot at once", ks);
+		cr_assert_eq(bpfvm_map_delete(m, key), 0);
+		mkkey(key, ks, 6);
+		cr_assert_eq(bpfvm_map_update(m, key, &v, BPFVM_NOEXIST), 0);
+		cr_assert_eq(map_htab_test_census(m, &c), 0);
+		cr_expect_eq(c.overflow, 1, "ks %u: another key waits for the tombstone to age", ks);
+		cr_assert_eq(bpfvm_map_delete(m, key), 0);
+		rcu_read_unlock();
+		rcu_synchronize();
+		rcu_synchronize();
+		/* Six free slots now: key 3's in the home bucket, key 6's and
+		 * four unused ones in the overflow bucket. */
+		for (uint32_t i = 7; i <= 12; i++) {
+			mkkey(key, ks, i);
+			cr_assert_eq(bpfvm_map_update(m, key, &v, BPFVM_NOEXIST), 0);
+		}
+		cr_assert_eq(map_htab_test_census(m, &c), 0);
+		cr_expect_eq(c.overflow, 1, "ks %u: aged tombstones are reused (%u overflow buckets)", ks, c.overflow);
+		cr_expect_eq(c.linked, 10);
+		for (uint32_t i = 1; i <= 12; i++) {
+			mkkey(key, ks, i);
+			cr_expect_eq(bpfvm_map_lookup(m, key, &v, 0), i == 3 || i == 6 ? -ENOENT : 0, "ks %u key %u", ks, i);
+		}
+		bpfvm_map_put(m);
+	}
+	bpfvm_destroy(vm);
+}
+
+/* The room for elements that wait for a grace period is bounded: inside
+ * one read section, replaces in an 8-entry map of 64 KiB values fail
+ * with -ENOMEM once the map's range (64 MiB of elements, about 1,020 of
+ * them) is carved, every key keeping its last stored value; outside the
+ * section the host API waits for the retired elements and the same
+ * update succeeds. */
+Test(hash_layout, spares_are_bounded)
+{
+	bpfvm *vm = t_vm();
+	const uint32_t max = 8, vs = 65536;
+	bpfvm_map *m = t_map(vm, BPFVM_MAP_HASH, 8, vs, max, 0);
+	uint64_t *v = calloc(1, vs), last[8];
+	cr_assert_not_null(v);
+	for (uint64_t k = 0; k < max; k++) {
+		v[0] = last[k] = k;
+		cr_assert_eq(bpfvm_map_update(m, &k, v, BPFVM_NOEXIST), 0);
+	}
+	int err = 0;
+	uint64_t n = 0;
+	rcu_read_lock();
+	for (; n < 10000 && !err; n++) {
+		uint64_t k = n % max;
+		v[0] = 1000 + n;
+		err = bpfvm_map_update(m, &k, v, BPFVM_EXIST);
+		if (!err)
+			last[k] = v[0];
+	}
+	struct map_htab_census c;
+	cr_assert_eq(map_htab_test_census(m, &c), 0);
+	rcu_read_unlock();
+	cr_assert_eq(err, -ENOMEM, "replaces under one read section failed with %d after %llu", err,
+	             (unsigned long long)n);
+	cr_expect_leq(c.carved, (64u << 20) / vs, "%u elements carved", c.carved);
+	cr_expect_geq(n, 900, "%llu replaces before the room ran out", (unsigned long long)n);
+	for (uint64_t k = 0; k < max; k++) {
+		cr_assert_eq(bpfvm_map_lookup(m, &k, v, 0), 0);
+		cr_expect_eq(v[0], last[k], "key %llu", (unsigned long long)k);
+	}
+	uint64_t k = 1;
+	v[0] = 77;
+	cr_expect_eq(bpfvm_map_update(m, &k, v, BPFVM_EXIST), 0, "the host waits for the retired elements");
+	v[0] = 0;
+	cr_expect_eq(bpfvm_map_lookup(m, &k, v, 0), 0);
+	cr_expect_eq(v[0], 77);
+	free(v);
+	bpfvm_map_put(m);
 	bpfvm_destroy(vm);
 }

@@ -25,6 +25,7 @@
 #include "bpfvm.h"
 #include "map_impl.h"
 #include "rcu.h"
+#include "stress.h"
 
 #define NMAPS 3
 #define MAX_ENTRIES 48
@@ -32,27 +33,9 @@
 #define HELD 32    /* lookups per read section */
 
 static atomic_bool stop;
-static atomic_long failures, ops, hits;
+static atomic_long ops, hits;
 static bpfvm_map *maps[NMAPS];
 static const uint32_t key_size[NMAPS] = { 8, 8, 16 };
-
-#define CHECK(c, ...)                                                                 \
-	do {                                                                          \
-		if (!(c)) {                                                           \
-			fprintf(stderr, "hash_stress: %s:%d: ", __FILE__, __LINE__);  \
-			fprintf(stderr, __VA_ARGS__);                                 \
-			fputc('\n', stderr);                                          \
-			atomic_fetch_add(&failures, 1);                               \
-		}                                                                     \
-	} while (0)
-
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 /* Key i of a map (16-byte keys differ past their first word too). */
 static void mkkey(unsigned mi, uint64_t i, uint64_t key[2])
@@ -177,6 +160,22 @@ int main(int argc, char **argv)
 		if (bpfvm_map_create(vm, &a, &maps[mi]) || (mi == 1 && map_htab_test_collide(maps[mi])))
 			return 1;
 	}
+	/* The 8-byte maps run the lookup this machine and build should take:
+	 * AVX-512 unless BPFVM_NO_AVX512 is set, the CPU lacks F or VL, or
+	 * the build is ThreadSanitizer's (maps/hash.c). */
+	const char *env = getenv("BPFVM_NO_AVX512"), *want = "scalar";
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TSAN_BUILD 1
+#endif
+#endif
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(TSAN_BUILD)
+	if (!(env && strcmp(env, "0")) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+		want = "avx512";
+#endif
+	const char *path = map_htab_test_lookup_path(maps[0]);
+	CHECK(!strcmp(path, want), "8-byte keys use the %s lookup, expected %s", path, want);
+	printf("hash_stress: 8-byte keys on the %s lookup\n", path);
 	pthread_t th[4];
 	void *(*fn[4])(void *) = { reader, reader, writer, writer };
 	for (int i = 0; i < 4; i++)
