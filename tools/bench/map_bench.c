@@ -12,14 +12,17 @@
  * share no line of a map).
  *
  * Timing: each figure is thread CPU time (CLOCK_THREAD_CPUTIME_ID) per op,
- * the best of SAMPLES rounds, and the rounds interleave every cell so a
+ * the best of 7 rounds, and the rounds interleave every cell so a
  * burst of load from other processes hits all of them alike.  2-thread
  * cells run the same pass on two threads (each over its own keys) and
  * report the aggregate throughput as ns/op (sum of each thread's ops per
  * CPU second); their ratio to the 1-thread cell is what two threads give
  * when each has a core.  The wall-clock ratio is printed too: on a loaded
  * machine it shows the load, not the map.  Load averages are printed.
- *   usage: map_bench [--quick]      (--quick: 65,536 keys only)
+ *   usage: map_bench [--quick | --lookups]
+ * --quick: 65,536 keys only.  --lookups: the 1-thread lookup cells alone
+ * (plain table, uthash, helper, host API), 21 rounds, with the median
+ * round and its ratio to the plain table's median besides the best.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -33,7 +36,7 @@
 #include "rcu.h"
 #include "../../tests/vm/insn.h"
 
-#define SAMPLES 7
+#define MAX_SAMPLES 21
 #define PASS_OPS 262144 /* operations per cell per round (fewer if n is smaller) */
 #define PROG_OPS 1024   /* keys per program run */
 
@@ -374,10 +377,18 @@ static int cmp_d(const void *a, const void *b)
 /* The best of the rounds: other processes only ever add CPU time to a
  * pass (cache and TLB evictions, frequency), so the minimum is the
  * estimate least disturbed by the machine's load. */
+static int samples = 7; /* rounds: 7, or 21 with --lookups */
+
 static double best(double *v)
 {
-	qsort(v, SAMPLES, sizeof(*v), cmp_d);
+	qsort(v, (size_t)samples, sizeof(*v), cmp_d);
 	return v[0];
+}
+
+/* The median round (after best() sorted v). */
+static double median(const double *v)
+{
+	return v[samples / 2];
 }
 
 static void loadavg(const char *when)
@@ -405,6 +416,14 @@ static const struct cellspec cells[] = {
 	{ I_HOST_OWN, O_UPDATE, true }, { I_HOST_OWN, O_DELETE, true }, { I_HOST_OWN, O_INSERT, true },
 };
 #define NCELLS (sizeof(cells) / sizeof(cells[0]))
+/* --lookups: the lookup cells alone, 21 rounds, medians too: the ratio to
+ * the plain table without the other cells' writes between them. */
+static const struct cellspec lookup_cells[] = {
+	{ I_PLAIN, O_LOOKUP, false }, { I_UT, O_LOOKUP, false }, { I_HELPER, O_LOOKUP, false },
+	{ I_HOST, O_LOOKUP, false },
+};
+static const struct cellspec *run_cells = cells;
+static size_t run_ncells = NCELLS;
 
 static void run(size_t n, size_t vs, bpfvm *vm)
 {
@@ -452,12 +471,13 @@ static void run(size_t n, size_t vs, bpfvm *vm)
 	S.p_insert = loop_prog(vm, S.m, BPFVM_FN_map_update_elem, BPFVM_NOEXIST);
 
 	printf("\n### %zu keys, %zu-byte values (%zu ops per cell per round, best of %d rounds)\n\n", n, vs,
-	       cnt, SAMPLES);
+	       cnt, samples);
 	loadavg("before");
-	double one[NCELLS][SAMPLES], two[NCELLS][SAMPLES], wall1[NCELLS][SAMPLES], wall2[NCELLS][SAMPLES];
-	for (int r = 0; r < SAMPLES; r++) {
-		for (size_t c = 0; c < NCELLS; c++) {
-			const struct cellspec *cs = &cells[c];
+	static double one[NCELLS][MAX_SAMPLES], two[NCELLS][MAX_SAMPLES], wall1[NCELLS][MAX_SAMPLES],
+	        wall2[NCELLS][MAX_SAMPLES];
+	for (int r = 0; r < samples; r++) {
+		for (size_t c = 0; c < run_ncells; c++) {
+			const struct cellspec *cs = &run_cells[c];
 			bool del = cs->op == O_DELETE || cs->op == O_INSERT;
 			const uint64_t *k = del ? keys : order;
 			/* Lookups and updates leave the map as it was: a first,
@@ -475,14 +495,27 @@ static void run(size_t n, size_t vs, bpfvm *vm)
 				two[c][r] = pass_2threads(&S, cs->im, cs->op, o, o + cnt, cnt, &wall2[c][r]);
 		}
 		/* 2-thread deletes then inserts: cnt / 2 keys each. */
-		for (size_t c = 0; c < NCELLS; c++) {
-			const struct cellspec *cs = &cells[c];
+		for (size_t c = 0; c < run_ncells; c++) {
+			const struct cellspec *cs = &run_cells[c];
 			if (cs->two && (cs->op == O_DELETE || cs->op == O_INSERT))
 				two[c][r] = pass_2threads(&S, cs->im, cs->op, keys, keys + cnt / 2, cnt / 2, &wall2[c][r]);
 		}
 	}
 	loadavg("after");
 	double plain_lookup = best(one[0]), ut_lookup = best(one[1]);
+	if (run_cells == lookup_cells) {
+		/* Best and median of the rounds, and the ratio of each to the
+		 * plain table's in the same rounds. */
+		double plain_med = median(one[0]);
+		printf("\n| implementation         | best ns | median ns | best vs plain | median vs plain |\n");
+		printf("|------------------------|--------:|----------:|--------------:|----------------:|\n");
+		for (size_t c = 0; c < run_ncells; c++) {
+			double b = best(one[c]), m = median(one[c]);
+			printf("| %-22s | %7.1f | %9.1f | %12.2fx | %14.2fx |\n", impl_name[run_cells[c].im], b, m,
+			       b / plain_lookup, m / plain_med);
+		}
+		goto out;
+	}
 	printf("\n| implementation         | op     | 1 thread ns/op | 2 threads ns/op | 2T/1T throughput (CPU) | (wall) | vs plain | vs uthash |\n");
 	printf("|------------------------|--------|---------------:|----------------:|-----------------------:|-------:|---------:|----------:|\n");
 	for (size_t c = 0; c < NCELLS; c++) {
@@ -501,6 +534,7 @@ static void run(size_t n, size_t vs, bpfvm *vm)
 		else
 			printf(" %8s | %9s |\n", "", "");
 	}
+out:
 	bpfvm_prog_put(S.p_lookup);
 	bpfvm_prog_put(S.p_update);
 	bpfvm_prog_put(S.p_delete);
@@ -545,6 +579,11 @@ static void control(void)
 int main(int argc, char **argv)
 {
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+	if (argc > 1 && !strcmp(argv[1], "--lookups")) {
+		run_cells = lookup_cells;
+		run_ncells = sizeof(lookup_cells) / sizeof(lookup_cells[0]);
+		samples = MAX_SAMPLES;
+	}
 	bpfvm *vm;
 	if (bpfvm_create(NULL, &vm))
 		return 1;
@@ -553,6 +592,7 @@ int main(int argc, char **argv)
 		for (size_t vs = 8; vs <= 64; vs *= 8)
 			run(sizes[s], vs, vm);
 	bpfvm_destroy(vm);
+	printf("grace periods completed during the run: %lu\n", rcu_gp_completed());
 	control();
 	return 0;
 }
