@@ -29,7 +29,8 @@
  * the table only through a retire batch (elem_retire below) and returns to
  * the pool only after a grace period, so a ref a reader loaded names the
  * same element, with the same key and value, until its read section ends.
- * A slot takes another key only two grace periods after its delete, which
+ * A slot takes another key only after a whole grace period that began after
+ * its delete (slot_free), which
  * makes a ref-then-tag read consistent (slot_confirm; docs/maps.md has the
  * memory-ordering argument).
  *
@@ -62,6 +63,7 @@
 #endif
 #endif
 
+#include "htab_probe.h"
 #include "lru.h"
 #include "map_impl.h"
 
@@ -88,8 +90,8 @@ struct htab_elem {
  *   tag: keys <= 8 bytes: the key, zero-extended; longer keys: the hash.
  *        Written only while the slot is empty, under the home lock, and
  *        to a different tag only a grace period after the slot emptied.
- *   ref: 0: empty, never used; HTAB_TOMB | c: emptied by a delete, c the
- *        low 31 bits of rcu_gp_completed() then; else live: the value of
+ *   ref: 0: empty, never used; HTAB_TOMB | s: emptied by a delete, s the
+ *        low 31 bits of rcu_gp_snapshot() then; else live: the value of
  *        the element is at vbase + 8 * ref (ref_value).
  * ctl: bit 0, in home buckets: the writer lock guarding the chain;
  *      bits 1-31: overflow bucket number + 1, 0: end of the chain.
@@ -289,6 +291,9 @@ struct map_htab {
 	 * to rcu_call as one batch, under retire_lock: one rcu_call (a mutex
 	 * and a wake-up, ~1 us) per HTAB_RETIRE_BATCH deletes. */
 	_Atomic uint32_t retire_lock __attribute__((aligned(64)));
+	/* htab_kick's empty callback and whether it is queued. */
+	_Atomic bool kick_pending;
+	struct rcu_head kick_rcu;
 	struct htab_batch retired;
 };
 
@@ -406,11 +411,14 @@ static inline uint64_t mix64(uint64_t x)
  * 2,796-2,804 on average, worst 2,860-2,904, for sequential, high-bit,
  * power-of-two-multiple and random keys alike; the extra multiply comes
  * before the bucket's load, not after it. */
+#define HTAB_MUL1 0x9e3779b97f4a7c15ull
+#define HTAB_MUL2 0xd6e8feb86659fd93ull
+
 static inline uint64_t hash_word(const struct map_htab *h, uint64_t w)
 {
-	unsigned __int128 p = (unsigned __int128)(w ^ h->seed) * 0x9e3779b97f4a7c15ull;
+	unsigned __int128 p = (unsigned __int128)(w ^ h->seed) * HTAB_MUL1;
 	w = (uint64_t)(p >> 64) ^ (uint64_t)p;
-	p = (unsigned __int128)w * 0xd6e8feb86659fd93ull;
+	p = (unsigned __int128)w * HTAB_MUL2;
 	return (uint64_t)(p >> 64) ^ (uint64_t)p;
 }
 
@@ -671,6 +679,19 @@ static struct htab_elem *elem_alloc(struct map_htab *h, struct htab_tcache *tc)
 	return e;
 }
 
+/* Gives back an element elem_alloc returned that was never linked (no
+ * reader saw it: no grace period needed). */
+static void elem_unalloc(struct map_htab *h, struct htab_tcache *tc, struct htab_elem *e)
+{
+	if (tc) {
+		e->link = tc->free;
+		tc->free = e;
+		return;
+	}
+	e->link = NULL;
+	pool_give(h, e);
+}
+
 /* After a grace period: a batch of unlinked elements goes back to the
  * pool as one chain, without a walk: the callback runs on RCU's thread,
  * and touching each element there (as it did) moved its line to that
@@ -757,6 +778,40 @@ static void elem_retire(struct map_htab *h, struct htab_tcache *tc, struct htab_
 	map_spin_unlock(&h->retire_lock);
 }
 
+/* Hands the calling thread's retired elements (and the shared batch) to
+ * RCU now rather than when the batch is full: an update needs them back. */
+static void htab_flush_retired(struct map_htab *h, struct htab_tcache *tc)
+{
+	if (tc)
+		batch_flush(h, &tc->retired);
+	map_spin_lock(&h->retire_lock);
+	batch_flush(h, &h->retired);
+	map_spin_unlock(&h->retire_lock);
+}
+
+static void htab_kick_done(struct rcu_head *head)
+{
+	struct map_htab *h = (struct map_htab *)((char *)head - offsetof(struct map_htab, kick_rcu));
+	atomic_store_explicit(&h->kick_pending, false, memory_order_release);
+	map_put(&h->map);
+}
+
+/* Makes a grace period happen soon: tombstones age only when one does,
+ * and grace periods run only when something waits for one.  At most one
+ * outstanding per map (an empty callback holding a map reference), so an
+ * insert that keeps finding young tombstones costs one rcu_call per grace
+ * period, not per insert. */
+static void htab_kick(struct map_htab *h)
+{
+	if (atomic_exchange_explicit(&h->kick_pending, true, memory_order_acquire))
+		return;
+	if (!map_tryget(&h->map)) {
+		atomic_store_explicit(&h->kick_pending, false, memory_order_relaxed);
+		return;
+	}
+	rcu_call(&h->kick_rcu, htab_kick_done);
+}
+
 /* ---- per-thread caches: the unregister flush ---- */
 
 /*
@@ -841,8 +896,10 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
  * the room is large: the range is reserved for 16 * max_entries + 256
  * elements or HTAB_ROOM_BYTES of them, whichever is more.  Its pages are
  * used only when an element is first carved (htab_zalloc), the 1 GiB
- * per-map limit counts max_entries + max_entries / 4 + 256 elements
- * (htab_counted), and pages once used stay with the map until it is
+ * per-map limit counts max_entries + max_entries / 8 + min(max_entries,
+ * 64) elements (htab_counted: a map of a few big values must not be
+ * refused for spares it may never use), and pages once used stay with
+ * the map until it is
  * freed.  Past the room, updates fail with -ENOMEM (docs/maps.md). */
 #define HTAB_ROOM_BYTES (64ull << 20)
 
@@ -864,7 +921,8 @@ static uint64_t htab_pool_cap(const struct bpfvm_map_attr *attr, uint64_t vsize)
 
 static uint64_t htab_counted(const struct bpfvm_map_attr *attr)
 {
-	return attr->max_entries + attr->max_entries / 4 + 4 * HTAB_TSLOTS;
+	uint64_t n = attr->max_entries;
+	return n + n / 8 + (n < 64 ? n : 64);
 }
 
 int map_htab_check_attr(const struct bpfvm_map_attr *attr, uint64_t vsize, const char **why)
@@ -1084,20 +1142,13 @@ static void *k8_lookup_scalar(struct bpfvm_map *map, const void *key)
 
 #if HTAB_AVX512
 /*
- * The same with AVX-512 F and VL, in 256-bit registers (512-bit ones
- * lower the clock of some Intel server parts), as one asm statement: it
- * keeps the loads in this order, uses ymm16-17 (EVEX-only registers: the
- * upper halves of ymm0-15 stay clean, so no vzeroupper) and needs no
- * round trip through general registers for the masks.
- *   A: the line's second half: tag 4, ref 0-4 (dword lanes 2-6), ctl;
- *   B: tags 0-3 compared with k (mask bits 0-3);
- *   tag 4 compared in A's qword lane 0, moved to bit 6; B's bits to 2-5;
- *   and-ed with the lanes of A holding live refs (signed > 0);
- *   the first such lane compressed to lane 0: the ref, or 0.
- * x86 keeps loads in order, and the argument (slot_confirm, docs/maps.md)
- * also assumes each ref lane of A is read as one access: the manuals
- * state neither for vector loads, docs/maps.md says why we rely on them.
- * Not under ThreadSanitizer, which can't see the loads.
+ * The same with AVX-512 F and VL, the five slots in one probe of the
+ * bucket's line (maps/htab_probe.h: the instructions, and why they are
+ * in this order), which the JIT also emits inline in programs.  x86 keeps
+ * loads in order, and the argument (slot_confirm, docs/maps.md) also
+ * assumes each ref lane of the probe's first load is read as one access:
+ * the manuals state neither for vector loads, docs/maps.md says why we
+ * rely on them.  Not under ThreadSanitizer, which can't see the loads.
  */
 __attribute__((target("avx512f,avx512vl"))) static void *k8_lookup_avx512(struct bpfvm_map *map, const void *key)
 {
@@ -1106,21 +1157,9 @@ __attribute__((target("avx512f,avx512vl"))) static void *k8_lookup_avx512(struct
 	memcpy(&k, key, 8);
 	struct htab_bucket *b = home_of(h, hash_word(h, k));
 	uint64_t r;
-	__asm__("vpbroadcastq %[k], %%ymm16\n\t"
-	        "vmovdqa64 32(%[b]), %%ymm17\n\t"
-	        "vpcmpeqq (%[b]), %%ymm16, %%k1\n\t"
-	        "vpcmpeqq %%ymm16, %%ymm17, %%k2\n\t"
-	        "vpxord %%xmm16, %%xmm16, %%xmm16\n\t"
-	        "vpcmpgtd %%ymm16, %%ymm17, %%k3\n\t"
-	        "kshiftlw $2, %%k1, %%k1\n\t"
-	        "kshiftlw $15, %%k2, %%k2\n\t"
-	        "kshiftrw $9, %%k2, %%k2\n\t"
-	        "korw %%k1, %%k2, %%k1\n\t"
-	        "kandw %%k1, %%k3, %%k1\n\t"
-	        "vpcompressd %%ymm17, %%ymm16%{%%k1%}%{z%}\n\t"
-	        "vmovd %%xmm16, %k[r]" /* zero-extends */
-	        : [r] "=r"(r)
-	        : [b] "r"(b), [k] "r"(k), "m"(*b)
+	__asm__(HTAB_PROBE_ASM
+	        : "=a"(r)
+	        : "d"(b), "c"(k), "m"(*b)
 	        : "xmm16", "xmm17", "k1", "k2", "k3");
 	if (__builtin_expect(r != 0, 1))
 		return (void *)(h->vbase + r * 8);
@@ -1173,50 +1212,65 @@ static struct htab_bucket *ovf_alloc(struct map_htab *h, uint32_t *n)
 
 /*
  * Empties slot i of b (its home lock held), leaving a tombstone that
- * holds the grace-period count, so that slot_free lets an insert put
- * another tag there only once every read section that could have loaded
- * the old ref has ended (slot_confirm).  The exchange is the full barrier
- * rcu_gp_completed() asks for between the store and reading the count.
+ * holds a grace-period snapshot (its low 31 bits), so that slot_free lets
+ * an insert put another tag there only once every read section that could
+ * have loaded the old ref has ended (slot_confirm).  The exchange is the
+ * full barrier rcu_gp_snapshot() asks for after the store.
  */
 static void slot_kill(struct htab_bucket *b, unsigned i)
 {
 	atomic_exchange_explicit(&b->ref[i], HTAB_TOMB, memory_order_seq_cst);
-	uint32_t c = (uint32_t)rcu_gp_completed() & ~HTAB_TOMB;
-	atomic_store_explicit(&b->ref[i], HTAB_TOMB | c, memory_order_relaxed);
+	uint32_t s = (uint32_t)rcu_gp_snapshot() & ~HTAB_TOMB;
+	atomic_store_explicit(&b->ref[i], HTAB_TOMB | s, memory_order_relaxed);
 }
 
 /* Whether an insert of a key whose tag is `tag` may fill slot i of b
- * (home lock held): never used, or a tombstone two grace periods old
- * (modulo 2^31: a count that wrapped only delays the reuse), or one whose
- * tag is the same (readers that loaded the old ref then read the same
- * tag: the old element is the same key's). */
-static bool slot_free(struct htab_bucket *b, unsigned i, uint64_t tag)
+ * (home lock held): never used, or a tombstone whose snapshot the
+ * grace-period sequence has reached, or one whose tag is the same
+ * (readers that loaded the old ref then read the same tag: the old
+ * element is the same key's).  Modulo 2^31: the sequence is at most 3
+ * short of a snapshot taken after it, so those three residues mean "not
+ * yet", and any other is a true "reached" (a tombstone 2^31 steps old may
+ * look young again, which only delays its reuse).  *young: set if the
+ * slot is a tombstone that must still wait. */
+static bool slot_free(struct htab_bucket *b, unsigned i, uint64_t tag, bool *young)
 {
 	uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_relaxed);
 	if (!r)
 		return true;
 	if (ref_live(r))
 		return false;
-	uint32_t age = ((uint32_t)rcu_gp_completed() - r) & ~HTAB_TOMB;
-	return (age >= 2 && age < 1u << 30) || atomic_load_explicit(&b->tag[i], memory_order_relaxed) == tag;
+	uint32_t past = ((uint32_t)rcu_gp_seq() - r) & ~HTAB_TOMB;
+	if (past < HTAB_TOMB - 3 || atomic_load_explicit(&b->tag[i], memory_order_relaxed) == tag)
+		return true;
+	*young = true;
+	return false;
 }
 
 /* The first free slot (slot_free) of the chain of `home` (we hold its
  * lock) for a key whose tag is `tag`, linking a new overflow bucket if
- * there is none.  False: out of memory. */
+ * there is none.  False: out of memory.  A young tombstone passed over
+ * asks for a grace period (htab_kick): without one it stays young, and
+ * every later insert into this chain would take other slots or link
+ * overflow buckets (which stay until the map is freed). */
 static bool chain_free_slot(struct map_htab *h, struct htab_bucket *home, uint64_t tag, struct htab_bucket **fb,
                             unsigned *fi)
 {
 	struct htab_bucket *last = home;
+	bool young = false;
 	for (struct htab_bucket *k = home; k; k = bucket_next(h, k)) {
 		last = k;
 		for (unsigned j = 0; j < HTAB_SLOTS; j++)
-			if (slot_free(k, j, tag)) {
+			if (slot_free(k, j, tag, &young)) {
 				*fb = k;
 				*fi = j;
+				if (young)
+					htab_kick(h);
 				return true;
 			}
 	}
+	if (young)
+		htab_kick(h);
 	uint32_t n;
 	struct htab_bucket *fresh = ovf_alloc(h, &n);
 	if (!fresh)
@@ -1271,6 +1325,13 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 			map_lru_mark((struct lru_node *)old - 1);
 		goto out;
 	}
+	/* The element first: an LRU insert that could not get one must not
+	 * have evicted a key for it. */
+	struct htab_elem *e = elem_alloc(h, tc);
+	if (!e) {
+		err = -ENOMEM;
+		goto out;
+	}
 	if (!old) {
 		/* Count first so that racing inserts can't overshoot max_entries. */
 		bool full = atomic_fetch_add(&h->count, 1) >= (long)map->max_entries;
@@ -1278,18 +1339,15 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 		err = h->lru ? map_lru_reserve(h->lru, p.home, full, &lru_list) : full ? -E2BIG : 0;
 		if (err) {
 			atomic_fetch_sub(&h->count, 1);
+			elem_unalloc(h, tc, e);
 			goto out;
 		}
 		/* After the eviction: it may have freed a slot of this chain. */
 		if (!chain_free_slot(h, p.home, p.tag, &free_b, &free_i)) {
 			err = -ENOMEM;
+			elem_unalloc(h, tc, e);
 			goto unreserve;
 		}
-	}
-	struct htab_elem *e = elem_alloc(h, tc);
-	if (!e) {
-		err = -ENOMEM;
-		goto unreserve;
 	}
 	memcpy(e->data, key, map->key_size);
 	if (fill)
@@ -1373,12 +1431,7 @@ static int htab_delete(struct bpfvm_map *map, const void *key, void *copy, uint6
 void map_htab_reclaim(struct bpfvm_map *map)
 {
 	struct map_htab *h = (struct map_htab *)map;
-	struct htab_tcache *tc = htab_tc(h);
-	if (tc)
-		batch_flush(h, &tc->retired);
-	map_spin_lock(&h->retire_lock);
-	batch_flush(h, &h->retired);
-	map_spin_unlock(&h->retire_lock);
+	htab_flush_retired(h, htab_tc(h));
 }
 
 int map_htab_delete(struct bpfvm_map *map, const void *key)
@@ -1471,6 +1524,22 @@ int map_htab_test_collide(struct bpfvm_map *map)
 		return -EINVAL;
 	h->nbuckets = 1; /* the other buckets stay unused until the map is freed */
 	return 0;
+}
+
+bool map_htab_inline_k8(const struct bpfvm_map *map, struct map_htab_inline *out)
+{
+	const struct map_htab *h = (const struct map_htab *)map;
+	if (map->type != BPFVM_MAP_HASH || h->lookup != k8_lookup_avx512 || k8_lookup_avx512 == k8_lookup_scalar)
+		return false;
+	*out = (struct map_htab_inline){
+		.seed = offsetof(struct map_htab, seed),
+		.nbuckets = offsetof(struct map_htab, nbuckets),
+		.buckets = offsetof(struct map_htab, buckets),
+		.vbase = offsetof(struct map_htab, vbase),
+		.mul1 = HTAB_MUL1,
+		.mul2 = HTAB_MUL2,
+	};
+	return true;
 }
 
 /* Test hook: which lookup the map's keys take. */

@@ -101,6 +101,20 @@ void *map_htab_lookup(struct bpfvm_map *map, const void *key);
  * collides in one bucket, to reach overflow chains with few keys.
  * -EINVAL otherwise. */
 int map_htab_test_collide(struct bpfvm_map *map);
+/*
+ * For the JIT's inline lookup (jit/x86_64.c, emit_hash_lookup): true when
+ * map is a BPF_MAP_TYPE_HASH whose 8-byte keys take the AVX-512 probe
+ * (maps/htab_probe.h), with what the inline code needs to find a key's
+ * home bucket as k8_lookup_avx512 does: the offsets in the map of its
+ * hash seed, bucket count, bucket array and value base (all fixed once
+ * the map exists), and hash_word's two multipliers.
+ */
+struct map_htab_inline {
+	int32_t seed, nbuckets, buckets, vbase;
+	uint64_t mul1, mul2;
+};
+bool map_htab_inline_k8(const struct bpfvm_map *map, struct map_htab_inline *out);
+
 /* Test hook: the lookup a hash map's keys take: "avx512", "scalar" (8-byte
  * keys) or "other". */
 const char *map_htab_test_lookup_path(struct bpfvm_map *map);

@@ -45,6 +45,13 @@ static int mim_check_attr(const struct bpfvm_map_attr *attr, const char **why)
 		*why = "map-in-map needs inner_template";
 		return -EINVAL;
 	}
+	/* hash-of-maps is a hash map of 8-byte values (inner-map pointers):
+	 * the same size limits (maps/hash.c). */
+	if (attr->type == BPFVM_MAP_HASH_OF_MAPS) {
+		int err = map_htab_check_attr(attr, 8, why);
+		if (err)
+			return err;
+	}
 	/* As Linux: no prog arrays and no nesting as inner maps. */
 	if (!t->ops->meta_equal || t->type == BPFVM_MAP_PROG_ARRAY || t->type == BPFVM_MAP_ARRAY_OF_MAPS ||
 	    t->type == BPFVM_MAP_HASH_OF_MAPS) {

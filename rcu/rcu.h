@@ -52,16 +52,19 @@ static inline void rcu_read_unlock(void);
 void rcu_synchronize(void);
 /*
  * Polling for a grace period without waiting or queueing (as Linux's
- * get_state_synchronize_rcu / poll_state_synchronize_rcu): how many grace
- * periods have completed.  A store S, followed by a full barrier (a locked
- * instruction) and then c = rcu_gp_completed(): once rcu_gp_completed()
- * >= c + 2 (an acquire load), every read section that might not have seen
- * S has ended.  The grace period counted by c + 1 may have begun before
- * S; the next one began after it and waited for such sections.
- * Grace periods run only when something waits for one (rcu_synchronize,
- * rcu_call's callbacks).
+ * get_state_synchronize_rcu / poll_state_synchronize_rcu).  The normal
+ * flavour's grace-period sequence, rcu_gp_seq(), is incremented when a
+ * grace period begins (odd: one in progress) and when it ends.  A store
+ * S, a full barrier (a locked instruction), then s = rcu_gp_snapshot():
+ * once rcu_gp_poll(s) (rcu_gp_seq() >= s), every read section that might
+ * not have seen S has ended: s is the end of the next grace period to
+ * begin after the snapshot (one already in progress may have begun before
+ * S).  Grace periods run only when something waits for one
+ * (rcu_synchronize, rcu_call's callbacks).  docs/rcu.md has the argument.
  */
-unsigned long rcu_gp_completed(void);
+unsigned long rcu_gp_seq(void);
+unsigned long rcu_gp_snapshot(void);
+bool rcu_gp_poll(unsigned long snap);
 /* Calls func(head) after a grace period, on a background thread. */
 void rcu_call(struct rcu_head *head, void (*func)(struct rcu_head *head));
 /* Waits for every callback queued before the call to have run.  Not from

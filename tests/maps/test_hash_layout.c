@@ -4,11 +4,13 @@
  * untouched slot holds), get_next_key while deleting, the full map, and
  * values reached from a program across overflow buckets; long chains,
  * absent keys, max_entries at every small size, replaces that use the
- * spares, emptied slots refilled only after two grace periods, and the
+ * spares, emptied slots refilled only after a grace period, and the
  * bound on the spares. */
 #include "map_impl.h"
 #include "mt.h"
 #include "rcu.h"
+
+#include <unistd.h>
 
 /* Key sizes: the inline-tag paths (8 bytes, and shorter) and the hashed-tag
  * path (longer), each preallocated and not. */
@@ -544,5 +546,60 @@ Test(hash_layout, spares_are_bounded)
 	cr_expect_eq(v[0], 77);
 	free(v);
 	bpfvm_map_put(m);
+	bpfvm_destroy(vm);
+}
+
+/* Tombstones age only when grace periods run, and those run only when
+ * something waits for one: an insert that must link an overflow bucket
+ * while its chain holds a young tombstone hands its retire batch to RCU
+ * (maps/hash.c, chain_free_slot), so a chain whose keys are replaced one
+ * at a time (delete, insert another key) stops growing.  A large map, so
+ * that 40 deletes don't fill a retire batch by themselves. */
+Test(hash_layout, delete_insert_churn_keeps_the_chain_short)
+{
+	bpfvm *vm = t_vm();
+	bpfvm_map *m = colliding_map(vm, 8, 0, 100000);
+	uint64_t v = 1;
+	for (uint64_t k = 1; k <= 5; k++)
+		cr_assert_eq(bpfvm_map_update(m, &k, &v, BPFVM_NOEXIST), 0);
+	for (uint64_t r = 0; r < 40; r++) {
+		uint64_t old = r + 1, k = r + 6;
+		cr_assert_eq(bpfvm_map_delete(m, &old), 0);
+		cr_assert_eq(bpfvm_map_update(m, &k, &v, BPFVM_NOEXIST), 0);
+		usleep(2000); /* room for a grace period to run */
+	}
+	struct map_htab_census c;
+	cr_assert_eq(map_htab_test_census(m, &c), 0);
+	cr_expect_leq(c.overflow, 2, "%u overflow buckets for a chain of 5 keys", c.overflow);
+	cr_expect_eq(c.linked, 5);
+	bpfvm_map_put(m);
+	bpfvm_destroy(vm);
+}
+
+/* Size limits: a map of a few big values is not refused for spares it
+ * may never use; hash-of-maps is held to the hash map's limits. */
+Test(hash_layout, size_limits_count_the_spares_sensibly)
+{
+	bpfvm *vm = t_vm();
+	struct bpfvm_map_attr a = { .sz = sizeof(a), .type = BPFVM_MAP_HASH, .key_size = 8, .value_size = 4u << 20,
+	                            .max_entries = 1, .spin_lock_off = -1 };
+	bpfvm_map *m = NULL;
+	cr_expect_eq(bpfvm_map_create(vm, &a, &m), 0, "one 4 MiB value");
+	if (m)
+		bpfvm_map_put(m);
+	a.value_size = 2u << 20;
+	a.max_entries = 300;
+	m = NULL;
+	cr_expect_eq(bpfvm_map_create(vm, &a, &m), 0, "300 2 MiB values");
+	if (m)
+		bpfvm_map_put(m);
+	bpfvm_map *tmpl = t_map(vm, BPFVM_MAP_ARRAY, 4, 8, 1, 0);
+	struct bpfvm_map_attr o = { .sz = sizeof(o), .type = BPFVM_MAP_HASH_OF_MAPS, .key_size = 4, .value_size = 4,
+	                            .max_entries = 22000000, .spin_lock_off = -1, .inner_template = tmpl };
+	m = NULL;
+	cr_expect_eq(bpfvm_map_create(vm, &o, &m), -E2BIG, "a hash-of-maps past the 1 GiB limit");
+	if (m)
+		bpfvm_map_put(m);
+	bpfvm_map_put(tmpl);
 	bpfvm_destroy(vm);
 }

@@ -598,3 +598,31 @@ Test(lru, per_cpu_lists_give_each_cpu_its_share)
 	bpfvm_map_put(m);
 	bpfvm_destroy(vm);
 }
+
+/* An insert that can't get an element (the room for elements waiting for
+ * their grace period is used up inside one read section) fails without
+ * evicting a key for it. */
+Test(lru, failed_insert_evicts_nothing)
+{
+	bpfvm *vm = t_vm();
+	const uint32_t vs = 65536;
+	bpfvm_map *m = t_map(vm, BPFVM_MAP_LRU_HASH, 8, vs, 8, 0);
+	uint8_t *v = calloc(1, vs);
+	cr_assert_not_null(v);
+	for (uint64_t k = 0; k < 8; k++)
+		cr_assert_eq(bpfvm_map_update(m, &k, v, 0), 0);
+	int err = 0;
+	uint64_t n = 100;
+	rcu_read_lock();
+	for (; n < 10000 && !err; n++)
+		err = bpfvm_map_update(m, &n, v, 0);
+	unsigned keys = 0;
+	for (uint64_t k = 0; k < n; k++)
+		keys += bpfvm_map_lookup(m, &k, v, 0) == 0;
+	rcu_read_unlock();
+	cr_assert_eq(err, -ENOMEM, "inserts under one read section: %d after %llu", err, (unsigned long long)n);
+	cr_expect_eq(keys, 8, "%u keys after the failed insert", keys);
+	free(v);
+	bpfvm_map_put(m);
+	bpfvm_destroy(vm);
+}

@@ -322,27 +322,36 @@ Test(rcu, tt_synchronize_does_not_wait_for_later_reader)
 	skips_later_reader(RCU_TT);
 }
 
-/* rcu_gp_completed: a grace period counted by the second increment
- * after a reading waits for a reader that was inside at the reading. */
-Test(rcu, gp_completed_counts_grace_periods_that_wait_for_earlier_readers)
+/* rcu_gp_snapshot/rcu_gp_poll: a snapshot taken with no grace period in
+ * progress is reached by the end of the next one; one taken while a grace
+ * period is in progress (which may have begun before the snapshot's
+ * store) only by the end of the one after it. */
+Test(rcu, gp_snapshot_waits_for_a_whole_grace_period)
 {
-	unsigned long c = rcu_gp_completed();
+	unsigned long s = rcu_gp_snapshot();
+	cr_assert(!rcu_gp_poll(s));
 	rcu_synchronize();
-	cr_assert_geq(rcu_gp_completed(), c + 1);
+	cr_assert(rcu_gp_poll(s), "an idle snapshot needs one grace period");
 	struct reader_ctl r = { .f = RCU_NORMAL };
-	struct sync_ctl s = { .f = RCU_NORMAL };
+	struct sync_ctl sc = { .f = RCU_NORMAL };
 	pthread_t rt, st;
 	pthread_create(&rt, NULL, hold_section, &r);
 	cr_assert(wait_flag(&r.inside));
-	c = rcu_gp_completed();
-	pthread_create(&st, NULL, do_sync, &s);
-	cr_assert(wait_flag(&s.started));
-	sleep_ms(100);
-	cr_assert_lt(rcu_gp_completed(), c + 2, "two grace periods completed while a reader from before was inside");
+	unsigned long before = rcu_gp_snapshot();
+	pthread_create(&st, NULL, do_sync, &sc);
+	cr_assert(wait_flag(&sc.started));
+	for (int i = 0; i < 2000 && !(rcu_gp_seq() & 1); i++)
+		sleep_ms(1);
+	cr_assert(rcu_gp_seq() & 1, "the grace period never began");
+	unsigned long during = rcu_gp_snapshot();
+	sleep_ms(50);
+	cr_assert(!rcu_gp_poll(before), "reached while a reader from before was inside");
 	atomic_store(&r.release, 1);
-	cr_assert(wait_flag(&s.returned));
+	cr_assert(wait_flag(&sc.returned));
+	cr_assert(rcu_gp_poll(before));
+	cr_assert(!rcu_gp_poll(during), "a snapshot taken mid-grace-period was reached by its end");
 	rcu_synchronize();
-	cr_assert_geq(rcu_gp_completed(), c + 2);
+	cr_assert(rcu_gp_poll(during));
 	pthread_join(rt, NULL);
 	pthread_join(st, NULL);
 }

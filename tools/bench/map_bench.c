@@ -154,17 +154,17 @@ struct subj {
 	struct plain plain;
 	struct ut *ut_head, *ut_elems; /* elements reused across delete/insert */
 	bpfvm_map *m;
-	bpfvm_prog *p_lookup, *p_update, *p_delete, *p_insert;
+	bpfvm_prog *p_lookup, *p_update, *p_delete, *p_insert, *p_lookup_jit;
 	uint8_t val[64];
 	struct subj *own; /* I_HOST_OWN's second thread: the same keys in another map */
 };
 
 /* I_HOST_OWN: the host API, but on 2 threads each thread writes a map of
  * its own (a control: what two writers give when they share no line). */
-enum impl { I_PLAIN, I_UT, I_UT_COPY, I_HELPER, I_HOST, I_PROG, I_HOST_OWN, NIMPL };
+enum impl { I_PLAIN, I_UT, I_UT_COPY, I_HELPER, I_HOST, I_PROG, I_HOST_OWN, I_PROG_JIT, NIMPL };
 static const char *impl_name[NIMPL] = { "plain open addressing", "uthash (pointer)", "uthash (copy out)",
 	                                "bpfvm helper", "bpfvm host API", "bpfvm program (interp)",
-	                                "host API, map/thread" };
+	                                "host API, map/thread", "bpfvm program (JIT)" };
 enum op { O_LOOKUP, O_UPDATE, O_DELETE, O_INSERT, NOP };
 static const char *op_name[NOP] = { "lookup", "update", "delete", "insert" };
 
@@ -251,11 +251,12 @@ static double pass(struct subj *S, enum impl im, enum op op, const uint64_t *key
 		for (size_t i = 0; i < cnt; i++)
 			acc += bpfvm_map_update(S->m, &keys[i], S->val, BPFVM_NOEXIST) == 0;
 		break;
+	case I_PROG_JIT * NOP + O_LOOKUP:
 	case I_PROG * NOP + O_LOOKUP:
 	case I_PROG * NOP + O_UPDATE:
 	case I_PROG * NOP + O_DELETE:
 	case I_PROG * NOP + O_INSERT: {
-		bpfvm_prog *p = op == O_LOOKUP ? S->p_lookup : op == O_UPDATE ? S->p_update
+		bpfvm_prog *p = im == I_PROG_JIT ? S->p_lookup_jit : op == O_LOOKUP ? S->p_lookup : op == O_UPDATE ? S->p_update
 		              : op == O_DELETE ? S->p_delete : S->p_insert;
 		/* The program reads the value to store from the key array
 		 * itself (padded by 64 bytes past its end).  Runs of PROG_OPS
@@ -336,7 +337,7 @@ static double pass_2threads(struct subj *S, enum impl im, enum op op, const uint
 
 /* r1 = keys, r2 = bytes: for each key, call `helper` (map, key, value =
  * the key's bytes, flags); r0 = how many calls succeeded (lookup: found). */
-static bpfvm_prog *loop_prog(bpfvm *vm, bpfvm_map *m, int helper, int flags)
+static bpfvm_prog *loop_prog(bpfvm *vm, bpfvm_map *m, int helper, int flags, uint32_t engine)
 {
 	struct bpf_insn ins[32];
 	int n = 0;
@@ -359,9 +360,9 @@ static bpfvm_prog *loop_prog(bpfvm *vm, bpfvm_map *m, int helper, int flags)
 	n++;
 	ins[n++] = MOV64_X(0, 8);
 	ins[n++] = EXIT;
-	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_UNCHECKED };
+	struct bpfvm_prog_opts po = { .sz = sizeof(po), .flags = BPFVM_PROG_UNCHECKED, .engine = engine };
 	bpfvm_prog *p;
-	if (bpfvm_prog_load(vm, ins, (size_t)n, &po, &p)) {
+	if (bpfvm_prog_load(vm, ins, (size_t)n, &po, &p) || bpfvm_prog_engine(p) != engine) {
 		fprintf(stderr, "map_bench: cannot load the loop program\n");
 		exit(1);
 	}
@@ -409,6 +410,7 @@ struct cellspec {
 static const struct cellspec cells[] = {
 	{ I_PLAIN, O_LOOKUP, true },   { I_UT, O_LOOKUP, false },     { I_UT_COPY, O_LOOKUP, false },
 	{ I_HELPER, O_LOOKUP, true },  { I_HOST, O_LOOKUP, true },    { I_PROG, O_LOOKUP, true },
+	{ I_PROG_JIT, O_LOOKUP, true },
 	{ I_PLAIN, O_UPDATE, false },  { I_UT, O_UPDATE, false },     { I_HOST, O_UPDATE, true },
 	{ I_PROG, O_UPDATE, true },    { I_PLAIN, O_DELETE, false },  { I_PLAIN, O_INSERT, false },
 	{ I_UT, O_DELETE, false },     { I_UT, O_INSERT, false },     { I_HOST, O_DELETE, true },
@@ -420,7 +422,7 @@ static const struct cellspec cells[] = {
  * the plain table without the other cells' writes between them. */
 static const struct cellspec lookup_cells[] = {
 	{ I_PLAIN, O_LOOKUP, false }, { I_UT, O_LOOKUP, false }, { I_HELPER, O_LOOKUP, false },
-	{ I_HOST, O_LOOKUP, false },
+	{ I_HOST, O_LOOKUP, false }, { I_PROG, O_LOOKUP, false }, { I_PROG_JIT, O_LOOKUP, false },
 };
 static const struct cellspec *run_cells = cells;
 static size_t run_ncells = NCELLS;
@@ -465,10 +467,11 @@ static void run(size_t n, size_t vs, bpfvm *vm)
 		if (bpfvm_map_update(own.m, &keys[i], S.val, BPFVM_NOEXIST))
 			exit(1);
 	S.own = &own;
-	S.p_lookup = loop_prog(vm, S.m, BPFVM_FN_map_lookup_elem, 0);
-	S.p_update = loop_prog(vm, S.m, BPFVM_FN_map_update_elem, BPFVM_EXIST);
-	S.p_delete = loop_prog(vm, S.m, BPFVM_FN_map_delete_elem, 0);
-	S.p_insert = loop_prog(vm, S.m, BPFVM_FN_map_update_elem, BPFVM_NOEXIST);
+	S.p_lookup = loop_prog(vm, S.m, BPFVM_FN_map_lookup_elem, 0, BPFVM_ENGINE_INTERP);
+	S.p_update = loop_prog(vm, S.m, BPFVM_FN_map_update_elem, BPFVM_EXIST, BPFVM_ENGINE_INTERP);
+	S.p_delete = loop_prog(vm, S.m, BPFVM_FN_map_delete_elem, 0, BPFVM_ENGINE_INTERP);
+	S.p_insert = loop_prog(vm, S.m, BPFVM_FN_map_update_elem, BPFVM_NOEXIST, BPFVM_ENGINE_INTERP);
+	S.p_lookup_jit = loop_prog(vm, S.m, BPFVM_FN_map_lookup_elem, 0, BPFVM_ENGINE_JIT);
 
 	printf("\n### %zu keys, %zu-byte values (%zu ops per cell per round, best of %d rounds)\n\n", n, vs,
 	       cnt, samples);
@@ -536,6 +539,7 @@ static void run(size_t n, size_t vs, bpfvm *vm)
 	}
 out:
 	bpfvm_prog_put(S.p_lookup);
+	bpfvm_prog_put(S.p_lookup_jit);
 	bpfvm_prog_put(S.p_update);
 	bpfvm_prog_put(S.p_delete);
 	bpfvm_prog_put(S.p_insert);
@@ -592,7 +596,7 @@ int main(int argc, char **argv)
 		for (size_t vs = 8; vs <= 64; vs *= 8)
 			run(sizes[s], vs, vm);
 	bpfvm_destroy(vm);
-	printf("grace periods completed during the run: %lu\n", rcu_gp_completed());
+	printf("grace periods during the run: %lu\n", rcu_gp_seq() / 2);
 	control();
 	return 0;
 }
