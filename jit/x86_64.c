@@ -29,6 +29,8 @@
 #include "jit_int.h"
 #include "vm.h"
 #include "array.h"
+#include "htab_probe.h"
+#include "map_impl.h"
 
 const uint8_t jit_x86_regs[BPF_MAX_REG] = {
 	X86_RAX, X86_RDI, X86_RSI, X86_RDX, X86_RCX, X86_R8,
@@ -757,6 +759,59 @@ static bool emit_array_lookup(struct jit_pass *p, const struct vm_helper *h, uin
 }
 
 /*
+ * map_lookup_elem on a BPF_MAP_TYPE_HASH whose 8-byte keys take the
+ * AVX-512 probe, inline: what k8_lookup_avx512 (maps/hash.c) does, with
+ * the map's fields read from the map as it reads them.
+ *   rcx = *(u64 *)r2                          the key
+ *   rax = hash_word(rcx): (rcx ^ seed) * mul1, halves xored, * mul2, xored
+ *   rdx = buckets + 64 * ((rax * nbuckets) >> 64)
+ *   the probe (maps/htab_probe.h): eax = ref or 0
+ *   r0 = ref ? vbase + 8 * ref : map_helper_lookup(r1, r2)
+ * A key the probe doesn't find in its home bucket (in an overflow bucket,
+ * or absent) takes the helper call: r1 and r2 are untouched until then.
+ * r1-r5 are dead after a helper call, so rcx, rdx (r4, r3) are free, as
+ * are r11 and the probe's ymm16-17 and k1-k3, which nothing else the JIT
+ * emits uses.  Removes the call, the helper's indirect jump and the
+ * lookup's return from a hit (measured with map_bench's JIT cell).
+ */
+static bool emit_hash_lookup(struct jit_pass *p, const struct vm_helper *h, uint32_t idx)
+{
+	struct x86_emit *e = &p->e;
+	struct map_htab_inline hi;
+	if (h->kind != VM_HELPER_PLAIN || h->fn != map_helper_lookup)
+		return false;
+	struct bpfvm_map *m = known_r1_map(p, idx);
+	if (!m || !map_htab_inline_k8(m, &hi))
+		return false;
+	x86_load(e, 8, X86_RCX, X86_RSI, 0);
+	x86_load(e, 8, X86_RAX, X86_RDI, hi.seed);
+	x86_alu_rr(e, X86_XOR, true, X86_RAX, X86_RCX);
+	x86_movabs(e, AUX, hi.mul1);
+	x86_unary(e, X86_MUL, true, AUX); /* rdx:rax = rax * mul1 */
+	x86_alu_rr(e, X86_XOR, true, X86_RAX, X86_RDX);
+	x86_movabs(e, AUX, hi.mul2);
+	x86_unary(e, X86_MUL, true, AUX);
+	x86_alu_rr(e, X86_XOR, true, X86_RAX, X86_RDX);
+	x86_load(e, 8, AUX, X86_RDI, hi.nbuckets);
+	x86_unary(e, X86_MUL, true, AUX); /* rdx = the home bucket's number */
+	x86_shift_ri(e, X86_SHL, true, X86_RDX, 6);
+	x86_load(e, 8, AUX, X86_RDI, hi.buckets);
+	x86_alu_rr(e, X86_ADD, true, X86_RDX, AUX);
+	x86_bytes(e, htab_probe_bytes, sizeof(htab_probe_bytes));
+	x86_test_rr(e, false, X86_RAX, X86_RAX);
+	size_t j_slow = jcc8_fwd(e, X86_CC_E);
+	x86_load(e, 8, AUX, X86_RDI, hi.vbase);
+	x86_lea_m(e, true, X86_RAX, (struct x86_mem){ .base = AUX, .index = X86_RAX, .scale = 8, .disp = 0 });
+	size_t j_done = jmp8_fwd(e);
+	bind8(e, j_slow);
+	x86_movabs(e, AUX, (uint64_t)(uintptr_t)map_helper_lookup);
+	x86_call_reg(e, AUX);
+	emit_stop_check(p);
+	bind8(e, j_done);
+	return true;
+}
+
+/*
  * bpf_tail_call(r1 = ctx, r2 = prog array, r3 = index): a real tail call.
  *   (addr, r0) = jit_rt_tail_call(r2, r3, r1)      r1 kept
  *   addr == 0: fall through
@@ -1037,7 +1092,7 @@ static int emit_call(struct jit_pass *p, const struct bpf_insn *in, enum vm_op o
 		emit_helper_checked(p, h, in, idx);
 		return 0;
 	}
-	if (emit_array_lookup(p, h, idx))
+	if (emit_array_lookup(p, h, idx) || emit_hash_lookup(p, h, idx))
 		return 0;
 	x86_movabs(e, AUX, (uint64_t)(uintptr_t)h->fn);
 	x86_call_reg(e, AUX); /* call helper: r1-r5 are already rdi, rsi, rdx, rcx, r8 */
