@@ -87,12 +87,13 @@ struct htab_elem {
 
 /*
  * One cache line.  Slot i is {tag[i], ref[i]}:
- *   tag: keys <= 8 bytes: the key, zero-extended; longer keys: the hash.
- *        Written only while the slot is empty, under the home lock, and
- *        to a different tag only a grace period after the slot emptied.
- *   ref: 0: empty, never used; HTAB_TOMB | s: emptied by a delete, s the
- *        low 31 bits of rcu_gp_snapshot() then; else live: the value of
- *        the element is at vbase + 8 * ref (ref_value).
+ *   tag: keys <= 8 bytes: the key, zero-extended; longer keys: the hash;
+ *        in a tombstone, the grace-period snapshots (slot_kill).  Written
+ *        under the home lock; another key's only once the snapshots are
+ *        reached (slot_free).
+ *   ref: 0: empty, never used; HTAB_TOMB: emptied by a delete; else
+ *        live: the value of the element is at vbase + 8 * ref
+ *        (ref_value).
  * ctl: bit 0, in home buckets: the writer lock guarding the chain;
  *      bits 1-31: overflow bucket number + 1, 0: end of the chain.
  *      Only the lock holder changes bits 1-31.
@@ -707,6 +708,11 @@ static void retire_batch_rcu(struct rcu_head *head)
 	map_put(&h->map); /* the pending batch held the map */
 }
 
+static void retire_batch_after_tt(struct rcu_head *head)
+{
+	rcu_call(head, retire_batch_rcu);
+}
+
 /* Puts a chain of retired elements on the orphans of a map whose last
  * reference is gone (they go with the map's blocks; no reader can reach
  * them by then).  htab_all_lock held. */
@@ -728,7 +734,7 @@ static void retire_orphan(struct map_htab *h, struct htab_elem *first)
 static void retire_hand_over(struct map_htab *h, struct htab_elem *first)
 {
 	if (map_tryget(&h->map)) {
-		map_defer(&first->rcu, retire_batch_rcu);
+		map_defer(&first->rcu, retire_batch_after_tt);
 		return;
 	}
 	pthread_mutex_lock(&htab_all_lock);
@@ -796,6 +802,11 @@ static void htab_kick_done(struct rcu_head *head)
 	map_put(&h->map);
 }
 
+static void htab_kick_after_tt(struct rcu_head *head)
+{
+	rcu_call(head, htab_kick_done);
+}
+
 /* Makes a grace period happen soon: tombstones age only when one does,
  * and grace periods run only when something waits for one.  At most one
  * outstanding per map (an empty callback holding a map reference), so an
@@ -809,7 +820,7 @@ static void htab_kick(struct map_htab *h)
 		atomic_store_explicit(&h->kick_pending, false, memory_order_relaxed);
 		return;
 	}
-	rcu_call(&h->kick_rcu, htab_kick_done);
+	map_defer(&h->kick_rcu, htab_kick_after_tt); /* both flavours: slot_free waits for both */
 }
 
 /* ---- per-thread caches: the unregister flush ---- */
@@ -839,7 +850,7 @@ static void htab_thread_flush(unsigned index)
 		if (!first)
 			continue;
 		if (map_tryget(&h->map))
-			map_defer(&first->rcu, retire_batch_rcu);
+			map_defer(&first->rcu, retire_batch_after_tt);
 		else
 			retire_orphan(h, first);
 	}
@@ -1211,57 +1222,63 @@ static struct htab_bucket *ovf_alloc(struct map_htab *h, uint32_t *n)
 }
 
 /*
- * Empties slot i of b (its home lock held), leaving a tombstone that
- * holds a grace-period snapshot (its low 31 bits), so that slot_free lets
- * an insert put another tag there only once every read section that could
- * have loaded the old ref has ended (slot_confirm).  The exchange is the
- * full barrier rcu_gp_snapshot() asks for after the store.
+ * Empties slot i of b (its home lock held): the ref becomes a tombstone,
+ * and the tag the grace-period snapshots of both flavours (low 32 bits
+ * each: normal, tasks-trace), so that slot_free lets an insert fill the
+ * slot only once every read section that could have loaded the old ref
+ * has ended (slot_confirm).  The exchange is the full barrier the
+ * snapshots ask for after the store.  A reader that loaded the old ref
+ * and then loads the new tag finds no match: the key was deleted
+ * meanwhile.
  */
 static void slot_kill(struct htab_bucket *b, unsigned i)
 {
 	atomic_exchange_explicit(&b->ref[i], HTAB_TOMB, memory_order_seq_cst);
-	uint32_t s = (uint32_t)rcu_gp_snapshot() & ~HTAB_TOMB;
-	atomic_store_explicit(&b->ref[i], HTAB_TOMB | s, memory_order_relaxed);
+	uint64_t snaps = (uint32_t)rcu_gp_snapshot() | (uint64_t)(uint32_t)rcu_tt_gp_snapshot() << 32;
+	atomic_store_explicit(&b->tag[i], snaps, memory_order_relaxed);
 }
 
-/* Whether an insert of a key whose tag is `tag` may fill slot i of b
- * (home lock held): never used, or a tombstone whose snapshot the
- * grace-period sequence has reached, or one whose tag is the same
- * (readers that loaded the old ref then read the same tag: the old
- * element is the same key's).  Modulo 2^31: the sequence is at most 3
- * short of a snapshot taken after it, so those three residues mean "not
- * yet", and any other is a true "reached" (a tombstone 2^31 steps old may
- * look young again, which only delays its reuse).  *young: set if the
- * slot is a tombstone that must still wait. */
-static bool slot_free(struct htab_bucket *b, unsigned i, uint64_t tag, bool *young)
+/* Whether a sequence (low 32 bits) has reached a snapshot taken after it
+ * was read: it is at most 3 short of one, so those three residues mean
+ * "not yet" and any other a true "reached" (a tombstone 2^32 steps old may
+ * look young again, which only delays its reuse). */
+static inline bool seq_reached(uint32_t seq, uint32_t snap)
+{
+	return seq - snap < UINT32_MAX - 2;
+}
+
+/* Whether an insert may fill slot i of b (home lock held): never used,
+ * or a tombstone whose snapshots both flavours' sequences have reached.
+ * *young: set if the slot is a tombstone that must still wait. */
+static bool slot_free(struct htab_bucket *b, unsigned i, bool *young)
 {
 	uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_relaxed);
 	if (!r)
 		return true;
 	if (ref_live(r))
 		return false;
-	uint32_t past = ((uint32_t)rcu_gp_seq() - r) & ~HTAB_TOMB;
-	if (past < HTAB_TOMB - 3 || atomic_load_explicit(&b->tag[i], memory_order_relaxed) == tag)
+	uint64_t snaps = atomic_load_explicit(&b->tag[i], memory_order_relaxed);
+	if (seq_reached((uint32_t)rcu_gp_seq(), (uint32_t)snaps) &&
+	    seq_reached((uint32_t)rcu_tt_gp_seq(), (uint32_t)(snaps >> 32)))
 		return true;
 	*young = true;
 	return false;
 }
 
 /* The first free slot (slot_free) of the chain of `home` (we hold its
- * lock) for a key whose tag is `tag`, linking a new overflow bucket if
+ * lock), linking a new overflow bucket if
  * there is none.  False: out of memory.  A young tombstone passed over
  * asks for a grace period (htab_kick): without one it stays young, and
  * every later insert into this chain would take other slots or link
  * overflow buckets (which stay until the map is freed). */
-static bool chain_free_slot(struct map_htab *h, struct htab_bucket *home, uint64_t tag, struct htab_bucket **fb,
-                            unsigned *fi)
+static bool chain_free_slot(struct map_htab *h, struct htab_bucket *home, struct htab_bucket **fb, unsigned *fi)
 {
 	struct htab_bucket *last = home;
 	bool young = false;
 	for (struct htab_bucket *k = home; k; k = bucket_next(h, k)) {
 		last = k;
 		for (unsigned j = 0; j < HTAB_SLOTS; j++)
-			if (slot_free(k, j, tag, &young)) {
+			if (slot_free(k, j, &young)) {
 				*fb = k;
 				*fi = j;
 				if (young)
@@ -1343,7 +1360,7 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 			goto out;
 		}
 		/* After the eviction: it may have freed a slot of this chain. */
-		if (!chain_free_slot(h, p.home, p.tag, &free_b, &free_i)) {
+		if (!chain_free_slot(h, p.home, &free_b, &free_i)) {
 			err = -ENOMEM;
 			elem_unalloc(h, tc, e);
 			goto unreserve;

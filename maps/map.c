@@ -33,9 +33,15 @@ static const struct map_ops *map_type_ops(uint32_t type)
 
 /* ---- deferred frees ---- */
 
-void map_defer(struct rcu_head *head, void (*func)(struct rcu_head *))
+void map_defer(struct rcu_head *head, void (*after_tt)(struct rcu_head *))
 {
-	rcu_call(head, func);
+	rcu_tt_call(head, after_tt);
+}
+
+void map_barrier(void)
+{
+	rcu_tt_barrier();
+	rcu_barrier();
 }
 
 /* Runs every deferred free queued so far, and those they queue in turn
@@ -44,7 +50,7 @@ void map_defer(struct rcu_head *head, void (*func)(struct rcu_head *))
 static void map_defer_drain(struct map_vm_state *st)
 {
 	do
-		rcu_barrier();
+		map_barrier();
 	while (atomic_load(&st->pending));
 }
 
@@ -84,6 +90,11 @@ static void map_free_rcu(struct rcu_head *head)
 	atomic_fetch_sub(&st->pending, 1);
 }
 
+static void map_free_after_tt(struct rcu_head *head)
+{
+	rcu_call(head, map_free_rcu);
+}
+
 void map_put(struct bpfvm_map *map)
 {
 	if (!map || atomic_fetch_sub_explicit(&map->refcnt, 1, memory_order_acq_rel) != 1)
@@ -96,7 +107,7 @@ void map_put(struct bpfvm_map *map)
 	/* Programs that looked the map up (an inner map just swapped out)
 	 * may still use it: free after a grace period. */
 	atomic_fetch_add(&((struct map_vm_state *)vm->pins)->pending, 1);
-	map_defer(&map->rcu, map_free_rcu);
+	map_defer(&map->rcu, map_free_after_tt);
 }
 
 void map_get_uref(struct bpfvm_map *map)
@@ -481,7 +492,7 @@ int bpfvm_map_update(bpfvm_map *map, const void *key, const void *value, uint64_
 		/* A host caller can wait for the elements its earlier updates
 		 * retired (the map's spares are in use): their callbacks give
 		 * them back to the pool. */
-		rcu_barrier();
+		map_barrier();
 	}
 }
 

@@ -85,6 +85,11 @@ struct bpfvm_map {
 	struct rcu_head rcu;
 };
 
+/* Waits for every deferred free and element return queued before the call
+ * (both read-side flavours' grace periods, map_defer in map_impl.h), and
+ * for those their callbacks queue in turn.  Outside read sections. */
+void map_barrier(void);
+
 /* Reference counting.  map_put frees through RCU when the last reference goes. */
 void map_get(struct bpfvm_map *map);
 void map_put(struct bpfvm_map *map);

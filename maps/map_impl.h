@@ -30,8 +30,14 @@ struct map_vm_state {
 };
 struct map_vm_state *map_vm_state(bpfvm *vm); /* creates it; NULL if out of memory */
 
-/* Defers func(head) past a grace period (rcu_call). */
-void map_defer(struct rcu_head *head, void (*func)(struct rcu_head *));
+/* Defers what leaves a map (an element, a map) past every read section
+ * that could still use it, of both flavours: sleepable programs run in
+ * tasks-trace sections and may hold a value or an inner map across a
+ * sleep.  First a tasks-trace grace period, then a normal one, as a
+ * program's free (vm/vm.c): after_tt(head) runs after the first and must
+ * call rcu_call(head, the real callback).  map_barrier (map.h) waits for
+ * them. */
+void map_defer(struct rcu_head *head, void (*after_tt)(struct rcu_head *));
 
 /* Allocates the common part and fills it from attr.  `size` >= sizeof(struct bpfvm_map). */
 void *map_alloc_base(const struct bpfvm_map_attr *attr, size_t size);

@@ -53,10 +53,10 @@ static uint64_t rcu_index_used[RCU_MAX_INDEX / 64];
 static void (*rcu_notifier[RCU_MAX_NOTIFIERS])(unsigned index);
 static _Atomic unsigned rcu_nnotifiers;
 static pthread_mutex_t rcu_notifier_lock = PTHREAD_MUTEX_INITIALIZER;
-/* The normal flavour's grace-period sequence (rcu_gp_seq): +1 when one
- * begins (odd: in progress), +1 when it ends.  Its own line: read by map
+/* Each flavour's grace-period sequence (rcu_gp_seq): +1 when one begins
+ * (odd: in progress), +1 when it ends.  Their own line: read by map
  * writers, written twice per grace period. */
-static _Atomic unsigned long rcu_seq __attribute__((aligned(64)));
+static _Atomic unsigned long rcu_seq[RCU_NR_FLAVOURS] __attribute__((aligned(64)));
 /* Serialises writers of one flavour (the counter flip is theirs). */
 static pthread_mutex_t rcu_gp_lock[RCU_NR_FLAVOURS] = {
 	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
@@ -369,8 +369,7 @@ static void rcu_flavour_synchronize(enum rcu_flavour_id f)
 	/* Seq_cst, before barrier A: a snapshot that reads the even value
 	 * before this store is followed by this grace period's barrier A in
 	 * the single total order (rcu.h). */
-	if (f == RCU_NORMAL)
-		atomic_fetch_add_explicit(&rcu_seq, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&rcu_seq[f], 1, memory_order_seq_cst);
 	pthread_mutex_lock(&rcu_registry_lock);
 	/* No registered reader: any thread that registers later does so
 	 * through this mutex, after our caller's removal. */
@@ -409,14 +408,13 @@ out:
 	pthread_mutex_unlock(&rcu_registry_lock);
 	/* Release (seq_cst): a poll that reads this value is ordered after
 	 * everything the readers we waited for did. */
-	if (f == RCU_NORMAL)
-		atomic_fetch_add_explicit(&rcu_seq, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&rcu_seq[f], 1, memory_order_seq_cst);
 	pthread_mutex_unlock(&rcu_gp_lock[f]);
 }
 
 unsigned long rcu_gp_seq(void)
 {
-	return atomic_load_explicit(&rcu_seq, memory_order_seq_cst);
+	return atomic_load_explicit(&rcu_seq[RCU_NORMAL], memory_order_seq_cst);
 }
 
 unsigned long rcu_gp_snapshot(void)
@@ -427,6 +425,21 @@ unsigned long rcu_gp_snapshot(void)
 bool rcu_gp_poll(unsigned long snap)
 {
 	return (long)(rcu_gp_seq() - snap) >= 0;
+}
+
+unsigned long rcu_tt_gp_seq(void)
+{
+	return atomic_load_explicit(&rcu_seq[RCU_TT], memory_order_seq_cst);
+}
+
+unsigned long rcu_tt_gp_snapshot(void)
+{
+	return (rcu_tt_gp_seq() + 3) & ~1ul;
+}
+
+bool rcu_tt_gp_poll(unsigned long snap)
+{
+	return (long)(rcu_tt_gp_seq() - snap) >= 0;
 }
 
 void rcu_synchronize(void)

@@ -65,6 +65,10 @@ void rcu_synchronize(void);
 unsigned long rcu_gp_seq(void);
 unsigned long rcu_gp_snapshot(void);
 bool rcu_gp_poll(unsigned long snap);
+/* The same for the tasks-trace flavour. */
+unsigned long rcu_tt_gp_seq(void);
+unsigned long rcu_tt_gp_snapshot(void);
+bool rcu_tt_gp_poll(unsigned long snap);
 /* Calls func(head) after a grace period, on a background thread. */
 void rcu_call(struct rcu_head *head, void (*func)(struct rcu_head *head));
 /* Waits for every callback queued before the call to have run.  Not from

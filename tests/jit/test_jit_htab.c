@@ -93,7 +93,7 @@ static bpfvm_map *fill(bpfvm *vm, uint32_t type, bool collide, bool churn)
 			uint64_t k = key_of(i);
 			cr_assert_eq(bpfvm_map_delete(m, &k), 0);
 		}
-		rcu_synchronize();
+		rcu_tt_synchronize();
 		rcu_synchronize();
 		for (uint32_t i = NKEYS; i < NKEYS + NKEYS / 3; i++) {
 			uint64_t k = key_of(i), v[2] = { i, 0 };

@@ -165,7 +165,7 @@ static void churn_map(uint32_t type, uint32_t flags, uint32_t max, unsigned nkey
 		pthread_join(th[t], NULL);
 		net += a[t].net;
 	}
-	rcu_barrier(); /* every submitted batch is back */
+	map_barrier(); /* every submitted batch is back */
 	struct map_htab_census c;
 	census_map(m, &c);
 	if (type != BPFVM_MAP_LRU_HASH) {
@@ -243,7 +243,7 @@ static void thread_exit_flush(bool unregister)
 	census_map(m, &c);
 	cr_assert_eq(c.magazines, 0, "the exited thread's magazine went back to the pool");
 	cr_assert_eq(c.tretired, 0, "the exited thread's batch was submitted");
-	rcu_barrier();
+	map_barrier();
 	census_map(m, &c);
 	cr_assert_eq(c.linked, 5);
 	cr_assert_eq(c.freelist, c.carved - 5, "every other element is back in the pool");
@@ -275,8 +275,8 @@ Test(hash_tcache, map_freed_with_populated_caches)
 	pthread_create(&th, NULL, fill_cache, &a);
 	pthread_barrier_wait(&hold);
 	bpfvm_map_put(m); /* the last reference: freed after a grace period */
-	rcu_barrier();
-	rcu_barrier(); /* the free itself, queued by the first barrier's callbacks at most */
+	map_barrier();
+	map_barrier(); /* the free itself, queued by the first barrier's callbacks at most */
 	pthread_barrier_wait(&hold);
 	pthread_join(th, NULL);
 	pthread_barrier_destroy(&hold);

@@ -253,7 +253,7 @@ Test(percpu_hash, reused_element_starts_zeroed)
 			cr_assert_eq(bpfvm_map_update(m, &k1, vals, 0), 0);
 			cr_assert_eq(bpfvm_map_delete(m, &k1), 0);
 		}
-		rcu_barrier();
+		map_barrier();
 		uint64_t cpu = run(p, 0);
 		cr_assert_lt(cpu, ncpu, "update failed: %lld", (long long)cpu);
 		struct map_htab_census cs;

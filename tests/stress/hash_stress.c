@@ -4,7 +4,7 @@
  * the long-key path) while writer threads insert, replace and delete, on
  * small maps whose slots are reused by other keys all the time: a plain
  * 8-byte map with more keys in play than max_entries (full most of the
- * time: inserts fail, replaces take elements of growth blocks), the same
+ * time: inserts fail, replaces take spare elements), the same
  * with every key in one overflow chain, and a BPF_F_NO_PREALLOC map with
  * 16-byte keys.  Values are {key, ~key}.  A reader checks every value it
  * finds and checks the values of everything it found again at the end of
@@ -127,7 +127,7 @@ static void *writer(void *arg)
  * max_entries, every element in one place, every linked key findable. */
 static void check_map(unsigned mi)
 {
-	rcu_barrier();
+	map_barrier();
 	struct map_htab_census c;
 	int err = map_htab_test_census(maps[mi], &c);
 	CHECK(err == 0, "map %u: census %d (an element lost or in two places)", mi, err);

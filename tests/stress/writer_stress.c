@@ -182,13 +182,13 @@ int main(int argc, char **argv)
 			pthread_join(w[t].th, NULL);
 		pthread_barrier_wait(&hold);
 		/* Nobody writes now: the late half's caches are still populated. */
-		rcu_barrier();
+		map_barrier();
 		for (unsigned mi = 0; mi < NMAPS; mi++)
 			census(mi);
 		for (unsigned mi = 0; mi < NMAPS; mi++)
 			bpfvm_map_put(maps[mi]);
 		if (epochs % 2)
-			rcu_barrier(); /* maps freed before the late half exits */
+			map_barrier(); /* maps freed before the late half exits */
 		pthread_barrier_wait(&hold);
 		for (unsigned t = 1; t < NTHREADS; t += 2)
 			pthread_join(w[t].th, NULL);

@@ -545,7 +545,7 @@ out:
 	bpfvm_prog_put(S.p_insert);
 	bpfvm_map_put(S.m);
 	bpfvm_map_put(own.m);
-	rcu_barrier();
+	map_barrier();
 	HASH_CLEAR(hh, S.ut_head);
 	free(S.ut_elems);
 	free(S.plain.keys);
