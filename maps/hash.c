@@ -879,10 +879,9 @@ static uint64_t htab_nbuckets(uint32_t max_entries)
 	return ((uint64_t)max_entries + 2) / 3;
 }
 
-/* LRU maps: a struct lru_node in front of each element, and spare
- * preallocated elements.  An evicted element is reused only after a grace
- * period, so a full map's inserts take spares meanwhile (then, as a plain
- * hash's inserts after deletes, elements of growth blocks). */
+/* LRU maps: a struct lru_node in front of each element.  An evicted
+ * element is reused only after a grace period, so a full map's inserts
+ * take spare elements meanwhile, as a plain hash's replaces do. */
 static bool htab_is_lru(const struct bpfvm_map_attr *attr)
 {
 	return attr->type == BPFVM_MAP_LRU_HASH || attr->type == BPFVM_MAP_LRU_PERCPU_HASH;
