@@ -1233,7 +1233,10 @@ static struct htab_bucket *ovf_alloc(struct map_htab *h, uint32_t *n)
 static void slot_kill(struct htab_bucket *b, unsigned i)
 {
 	atomic_exchange_explicit(&b->ref[i], HTAB_TOMB, memory_order_seq_cst);
-	uint64_t snaps = (uint32_t)rcu_gp_snapshot() | (uint64_t)(uint32_t)rcu_tt_gp_snapshot() << 32;
+	/* No tt section ever: none can have loaded the old ref, and tt grace
+	 * periods may never run: a snapshot that is reached already. */
+	uint32_t tt = (uint32_t)(rcu_tt_ever_used() ? rcu_tt_gp_snapshot() : rcu_tt_gp_seq());
+	uint64_t snaps = (uint32_t)rcu_gp_snapshot() | (uint64_t)tt << 32;
 	atomic_store_explicit(&b->tag[i], snaps, memory_order_relaxed);
 }
 

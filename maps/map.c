@@ -35,7 +35,15 @@ static const struct map_ops *map_type_ops(uint32_t type)
 
 void map_defer(struct rcu_head *head, void (*after_tt)(struct rcu_head *))
 {
-	rcu_tt_call(head, after_tt);
+	/* Until a sleepable program has run in the process, no tasks-trace
+	 * section can hold what was unlinked before this fence: the normal
+	 * grace period alone (the tt stage's thread hop cost 1-thread hash
+	 * writes up to ~2x). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!rcu_tt_ever_used())
+		after_tt(head);
+	else
+		rcu_tt_call(head, after_tt);
 }
 
 void map_barrier(void)

@@ -35,8 +35,9 @@ struct map_vm_state *map_vm_state(bpfvm *vm); /* creates it; NULL if out of memo
  * tasks-trace sections and may hold a value or an inner map across a
  * sleep.  First a tasks-trace grace period, then a normal one, as a
  * program's free (vm/vm.c): after_tt(head) runs after the first and must
- * call rcu_call(head, the real callback).  map_barrier (map.h) waits for
- * them. */
+ * call rcu_call(head, the real callback); until a tt section has ever
+ * been entered in the process (rcu_tt_ever_used), at once.  map_barrier
+ * (map.h) waits for them. */
 void map_defer(struct rcu_head *head, void (*after_tt)(struct rcu_head *));
 
 /* Allocates the common part and fills it from attr.  `size` >= sizeof(struct bpfvm_map). */

@@ -427,6 +427,21 @@ bool rcu_gp_poll(unsigned long snap)
 	return (long)(rcu_gp_seq() - snap) >= 0;
 }
 
+_Atomic bool rcu_tt_used;
+
+/* Seq_cst store, then a full fence: the section's loads that follow come
+ * after the flag in the single total order (rcu_tt_ever_used). */
+void rcu_tt_mark_used(void)
+{
+	atomic_store_explicit(&rcu_tt_used, true, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+bool rcu_tt_ever_used(void)
+{
+	return atomic_load_explicit(&rcu_tt_used, memory_order_seq_cst);
+}
+
 unsigned long rcu_tt_gp_seq(void)
 {
 	return atomic_load_explicit(&rcu_seq[RCU_TT], memory_order_seq_cst);

@@ -65,6 +65,12 @@ void rcu_synchronize(void);
 unsigned long rcu_gp_seq(void);
 unsigned long rcu_gp_snapshot(void);
 bool rcu_gp_poll(unsigned long snap);
+/* Whether any thread has ever taken a tt read lock in this process.  A
+ * store S, a full barrier, then false here: no tt read section can have
+ * missed S (one that begins later sets the flag first, with a full
+ * barrier), so whatever S unlinked needs no tt grace period.  Lets
+ * callers skip the tt flavour where no sleepable program ever ran. */
+bool rcu_tt_ever_used(void);
 /* The same for the tasks-trace flavour. */
 unsigned long rcu_tt_gp_seq(void);
 unsigned long rcu_tt_gp_snapshot(void);

@@ -68,6 +68,10 @@ extern struct rcu_gp_state rcu_gp;
 extern __thread struct rcu_reader rcu_reader_self __attribute__((tls_model("initial-exec")));
 
 void rcu_tt_wake_writer(void);
+/* Set (never cleared) by the first tt read lock in the process: see
+ * rcu_tt_ever_used() in rcu.h. */
+extern _Atomic bool rcu_tt_used;
+void rcu_tt_mark_used(void);
 
 /*
  * A full memory barrier as one locked instruction: on x86-64 a locked
@@ -157,6 +161,8 @@ static inline void rcu_read_unlock(void)
 
 static inline void rcu_tt_read_lock(void)
 {
+	if (__builtin_expect(!atomic_load_explicit(&rcu_tt_used, memory_order_relaxed), 0))
+		rcu_tt_mark_used();
 	rcu_flavour_read_lock(RCU_TT);
 }
 
