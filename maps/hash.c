@@ -87,13 +87,12 @@ struct htab_elem {
 
 /*
  * One cache line.  Slot i is {tag[i], ref[i]}:
- *   tag: keys <= 8 bytes: the key, zero-extended; longer keys: the hash;
- *        in a tombstone, the grace-period snapshots (slot_kill).  Written
- *        under the home lock; another key's only once the snapshots are
- *        reached (slot_free).
- *   ref: 0: empty, never used; HTAB_TOMB: emptied by a delete; else
- *        live: the value of the element is at vbase + 8 * ref
- *        (ref_value).
+ *   tag: keys <= 8 bytes: the key, zero-extended; longer keys: the hash.
+ *        Written under the home lock into an empty slot; another key's
+ *        only once the tombstone's snapshots are reached (slot_free).
+ *   ref: 0: empty, never used; HTAB_TOMB | snapshots: emptied by a delete
+ *        (slot_kill); else live: the value of the element is at
+ *        vbase + 8 * ref (ref_value).
  * ctl: bit 0, in home buckets: the writer lock guarding the chain;
  *      bits 1-31: overflow bucket number + 1, 0: end of the chain.
  *      Only the lock holder changes bits 1-31.
@@ -1221,66 +1220,77 @@ static struct htab_bucket *ovf_alloc(struct map_htab *h, uint32_t *n)
 }
 
 /*
- * Empties slot i of b (its home lock held): the ref becomes a tombstone,
- * and the tag the grace-period snapshots of both flavours (low 32 bits
- * each: normal, tasks-trace), so that slot_free lets an insert fill the
- * slot only once every read section that could have loaded the old ref
- * has ended (slot_confirm).  The exchange is the full barrier the
- * snapshots ask for after the store.  A reader that loaded the old ref
- * and then loads the new tag finds no match: the key was deleted
- * meanwhile.
+ * Empties slot i of b (its home lock held): the ref becomes a tombstone
+ * holding the grace-period snapshots of both flavours, so that slot_free
+ * lets an insert put another key there only once every read section that
+ * could have loaded the old ref has ended (slot_confirm).  The tag stays:
+ * a reader that loaded the old ref and then the tag gets the deleted
+ * key's old element, which the grace period protects.  The exchange is
+ * the full barrier the snapshots ask for after the store.  Snapshots are
+ * even, so their halves are kept: 16 bits of the normal one, 15 of the
+ * tasks-trace one.
  */
+#define TOMB_N_BITS 16
+#define TOMB_T_BITS 15
+
 static void slot_kill(struct htab_bucket *b, unsigned i)
 {
 	atomic_exchange_explicit(&b->ref[i], HTAB_TOMB, memory_order_seq_cst);
+	uint32_t n = (uint32_t)(rcu_gp_snapshot() >> 1) & ((1u << TOMB_N_BITS) - 1);
 	/* No tt section ever: none can have loaded the old ref, and tt grace
 	 * periods may never run: a snapshot that is reached already. */
-	uint32_t tt = (uint32_t)(rcu_tt_ever_used() ? rcu_tt_gp_snapshot() : rcu_tt_gp_seq());
-	uint64_t snaps = (uint32_t)rcu_gp_snapshot() | (uint64_t)tt << 32;
-	atomic_store_explicit(&b->tag[i], snaps, memory_order_relaxed);
+	uint32_t t = (uint32_t)((rcu_tt_ever_used() ? rcu_tt_gp_snapshot() : rcu_tt_gp_seq()) >> 1) &
+	             ((1u << TOMB_T_BITS) - 1);
+	atomic_store_explicit(&b->ref[i], HTAB_TOMB | n | t << TOMB_N_BITS, memory_order_relaxed);
 }
 
-/* Whether a sequence (low 32 bits) has reached a snapshot taken after it
- * was read: it is at most 3 short of one, so those three residues mean
- * "not yet" and any other a true "reached" (a tombstone 2^32 steps old may
- * look young again, which only delays its reuse). */
-static inline bool seq_reached(uint32_t seq, uint32_t snap)
+/* Whether a sequence has reached a snapshot taken after it was read,
+ * from the low `bits` bits of their halves: the sequence is at most 3
+ * short of such a snapshot, so its half at most 2, and those two residues
+ * mean "not yet"; any other is a true "reached" (a tombstone 2^bits half
+ * steps old may look young again, which only delays its reuse). */
+static inline bool seq_reached(unsigned long seq, uint32_t half_snap, unsigned bits)
 {
-	return seq - snap < UINT32_MAX - 2;
+	uint32_t mask = (1u << bits) - 1;
+	return (((uint32_t)(seq >> 1) - half_snap) & mask) < mask - 1;
 }
 
-/* Whether an insert may fill slot i of b (home lock held): never used,
- * or a tombstone whose snapshots both flavours' sequences have reached.
- * *young: set if the slot is a tombstone that must still wait. */
-static bool slot_free(struct htab_bucket *b, unsigned i, bool *young)
+/* Whether an insert of a key whose tag is `tag` may fill slot i of b
+ * (home lock held): never used, or a tombstone whose snapshots both
+ * flavours' sequences have reached, or one whose tag is the same (the
+ * deleted key's: readers that loaded the old ref and then read that tag
+ * get the same key's old element).  *young: set if the slot is a
+ * tombstone that must still wait. */
+static bool slot_free(struct htab_bucket *b, unsigned i, uint64_t tag, bool *young)
 {
 	uint32_t r = atomic_load_explicit(&b->ref[i], memory_order_relaxed);
 	if (!r)
 		return true;
 	if (ref_live(r))
 		return false;
-	uint64_t snaps = atomic_load_explicit(&b->tag[i], memory_order_relaxed);
-	if (seq_reached((uint32_t)rcu_gp_seq(), (uint32_t)snaps) &&
-	    seq_reached((uint32_t)rcu_tt_gp_seq(), (uint32_t)(snaps >> 32)))
+	if ((seq_reached(rcu_gp_seq(), r & ((1u << TOMB_N_BITS) - 1), TOMB_N_BITS) &&
+	     seq_reached(rcu_tt_gp_seq(), (r >> TOMB_N_BITS) & ((1u << TOMB_T_BITS) - 1), TOMB_T_BITS)) ||
+	    atomic_load_explicit(&b->tag[i], memory_order_relaxed) == tag)
 		return true;
 	*young = true;
 	return false;
 }
 
-/* The first free slot (slot_free) of the chain of `home` (we hold its
- * lock), linking a new overflow bucket if
+/* The first free slot (slot_free) for a key whose tag is `tag` in the
+ * chain of `home` (we hold its lock), linking a new overflow bucket if
  * there is none.  False: out of memory.  A young tombstone passed over
  * asks for a grace period (htab_kick): without one it stays young, and
  * every later insert into this chain would take other slots or link
  * overflow buckets (which stay until the map is freed). */
-static bool chain_free_slot(struct map_htab *h, struct htab_bucket *home, struct htab_bucket **fb, unsigned *fi)
+static bool chain_free_slot(struct map_htab *h, struct htab_bucket *home, uint64_t tag, struct htab_bucket **fb,
+                            unsigned *fi)
 {
 	struct htab_bucket *last = home;
 	bool young = false;
 	for (struct htab_bucket *k = home; k; k = bucket_next(h, k)) {
 		last = k;
 		for (unsigned j = 0; j < HTAB_SLOTS; j++)
-			if (slot_free(k, j, &young)) {
+			if (slot_free(k, j, tag, &young)) {
 				*fb = k;
 				*fi = j;
 				if (young)
@@ -1362,7 +1372,7 @@ static int htab_update(struct bpfvm_map *map, const void *key, const void *value
 			goto out;
 		}
 		/* After the eviction: it may have freed a slot of this chain. */
-		if (!chain_free_slot(h, p.home, &free_b, &free_i)) {
+		if (!chain_free_slot(h, p.home, p.tag, &free_b, &free_i)) {
 			err = -ENOMEM;
 			elem_unalloc(h, tc, e);
 			goto unreserve;

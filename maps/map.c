@@ -485,8 +485,9 @@ int bpfvm_map_update(bpfvm_map *map, const void *key, const void *value, uint64_
 	if (atomic_load(&map->frozen))
 		return -EPERM; /* as Linux: a frozen map is read-only to the host */
 	/* A host caller outside any read section (of either flavour: a
-	 * sleepable program's helpers run in a tt section) may wait. */
-	bool outer = !rcu_read_ongoing() && !rcu_tt_read_ongoing();
+	 * sleepable program's helpers run in a tt section) and outside RCU's
+	 * callbacks may wait. */
+	bool outer = !rcu_read_ongoing() && !rcu_tt_read_ongoing() && !rcu_callback_ongoing();
 	for (int tries = 0;; tries++) {
 		rcu_read_lock();
 		err = map->ops->update_fd ? map->ops->update_fd(map, key, value, flags)

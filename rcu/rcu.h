@@ -80,6 +80,8 @@ void rcu_call(struct rcu_head *head, void (*func)(struct rcu_head *head));
 /* Waits for every callback queued before the call to have run.  Not from
  * a read section nor from a callback (it would wait for itself). */
 void rcu_barrier(void);
+/* Is the calling thread running RCU callbacks right now? */
+bool rcu_callback_ongoing(void);
 
 /* The "tasks trace" flavour, for programs that may block in host helpers
  * (sleepable programs), as Linux's rcu_tasks_trace. */

@@ -247,9 +247,27 @@ void rcu_shutdown(void)
 	          "rcu_shutdown() called inside a read section: it would wait for itself");
 	if (!rcu_barrier_allowed("rcu_shutdown() called from an RCU callback"))
 		return;
-	/* tt first: its callbacks may rcu_call() normal ones. */
-	rcu_flavour_shutdown(RCU_TT);
-	rcu_flavour_shutdown(RCU_NORMAL);
+	/* tt first: its callbacks may rcu_call() normal ones.  Normal ones
+	 * may queue tt ones in turn (maps/map.c: a map's last reference
+	 * dropped in a callback defers its free through both), so again
+	 * until both queues are empty and no worker was restarted. */
+	for (;;) {
+		rcu_flavour_shutdown(RCU_TT);
+		rcu_flavour_shutdown(RCU_NORMAL);
+		bool more = false;
+		for (int f = 0; f < RCU_NR_FLAVOURS; f++) {
+			pthread_mutex_lock(&rcu_queues[f].lock);
+			more |= rcu_queues[f].head != NULL || rcu_queues[f].running;
+			pthread_mutex_unlock(&rcu_queues[f].lock);
+		}
+		if (!more)
+			break;
+	}
+}
+
+bool rcu_callback_ongoing(void)
+{
+	return rcu_in_callback;
 }
 
 /*

@@ -449,17 +449,21 @@ Test(hash_layout, structured_keys_spread)
 	bpfvm_destroy(vm);
 }
 
-/* An emptied slot takes a key again only after a grace period of each
- * flavour that began after the delete (slot_free: a reader that loaded
- * the slot's old ref must not then read a new key's tag).  The test holds
- * a read section while it needs the tombstone young: no grace period can
- * end meanwhile. */
+/* An emptied slot takes the same key again at once, another key only
+ * after a grace period of each flavour that began after the delete
+ * (slot_free: a reader that loaded the slot's old ref must not then read
+ * a new key's tag).  The test holds a read section of one flavour while it
+ * needs the tombstone young: no grace period of that flavour can end
+ * meanwhile, while those of the other can. */
 Test(hash_layout, emptied_slot_is_refilled_after_a_grace_period)
 {
 	bpfvm *vm = t_vm();
-	for (size_t s = 0; s < NSHAPES; s++) {
-		uint32_t ks = shapes[s].ks;
-		bpfvm_map *m = colliding_map(vm, ks, shapes[s].flags, 20);
+	for (size_t s = 0; s < 2 * NSHAPES; s++) {
+		/* the first round holds a normal read section, the second a
+		 * tasks-trace one (a sleepable program's) */
+		bool tt = s >= NSHAPES;
+		uint32_t ks = shapes[s % NSHAPES].ks;
+		bpfvm_map *m = colliding_map(vm, ks, shapes[s % NSHAPES].flags, 20);
 		uint8_t key[32];
 		uint64_t v = 1;
 		struct map_htab_census c;
@@ -467,15 +471,27 @@ Test(hash_layout, emptied_slot_is_refilled_after_a_grace_period)
 			mkkey(key, ks, i);
 			cr_assert_eq(bpfvm_map_update(m, key, &v, BPFVM_NOEXIST), 0);
 		}
-		rcu_read_lock();
+		if (tt)
+			rcu_tt_read_lock();
+		else
+			rcu_read_lock();
 		mkkey(key, ks, 3);
 		cr_assert_eq(bpfvm_map_delete(m, key), 0);
+		cr_assert_eq(bpfvm_map_update(m, key, &v, BPFVM_NOEXIST), 0);
+		cr_assert_eq(map_htab_test_census(m, &c), 0);
+		cr_expect_eq(c.overflow, 0, "ks %u tt %d: the same key refills its slot at once", ks, tt);
+		cr_assert_eq(bpfvm_map_delete(m, key), 0);
+		if (tt) /* a normal grace period can run: the section is a tt one */
+			rcu_synchronize();
 		mkkey(key, ks, 6);
 		cr_assert_eq(bpfvm_map_update(m, key, &v, BPFVM_NOEXIST), 0);
 		cr_assert_eq(map_htab_test_census(m, &c), 0);
-		cr_expect_eq(c.overflow, 1, "ks %u: a new key waits for the tombstone to age", ks);
+		cr_expect_eq(c.overflow, 1, "ks %u tt %d: a new key waits for the tombstone to age", ks, tt);
 		cr_assert_eq(bpfvm_map_delete(m, key), 0);
-		rcu_read_unlock();
+		if (tt)
+			rcu_tt_read_unlock();
+		else
+			rcu_read_unlock();
 		map_barrier(); /* the grace periods the inserts asked for */
 		rcu_tt_synchronize();
 		rcu_synchronize();
@@ -598,5 +614,26 @@ Test(hash_layout, size_limits_count_the_spares_sensibly)
 	if (m)
 		bpfvm_map_put(m);
 	bpfvm_map_put(tmpl);
+	bpfvm_destroy(vm);
+}
+
+/* Deleting and re-inserting the same key, over and over: the key takes
+ * its own tombstone back at once, and the chain never grows. */
+Test(hash_layout, same_key_churn_reuses_its_slot)
+{
+	bpfvm *vm = t_vm();
+	bpfvm_map *m = colliding_map(vm, 8, 0, 100000);
+	uint64_t v = 1;
+	for (uint64_t k = 1; k <= 5; k++)
+		cr_assert_eq(bpfvm_map_update(m, &k, &v, BPFVM_NOEXIST), 0);
+	for (int r = 0; r < 100000; r++) {
+		uint64_t k = 3;
+		cr_assert_eq(bpfvm_map_delete(m, &k), 0);
+		cr_assert_eq(bpfvm_map_update(m, &k, &v, BPFVM_NOEXIST), 0);
+	}
+	struct map_htab_census c;
+	cr_assert_eq(map_htab_test_census(m, &c), 0);
+	cr_expect_eq(c.overflow, 0, "%u overflow buckets", c.overflow);
+	bpfvm_map_put(m);
 	bpfvm_destroy(vm);
 }
