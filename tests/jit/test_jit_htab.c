@@ -185,5 +185,4 @@ Test(jit_htab, emptied_and_refilled_slots)
 Test(jit_htab, other_hash_types_keep_the_call)
 {
 	same(BPFVM_MAP_LRU_HASH, false, false, false);
-	same(BPFVM_MAP_PERCPU_HASH, false, false, false);
 }
