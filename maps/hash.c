@@ -67,6 +67,22 @@
 #include "lru.h"
 #include "map_impl.h"
 
+/* LeakSanitizer doesn't scan memory from mmap, and the element range is
+ * mmap'd: a heap object reachable only through it (an RCU callback queued
+ * after a retire batch, whose rcu_head lives in an element; a hash-of-maps
+ * value) would look leaked.  The carved part of the range is registered as
+ * a root region (htab_lsan_carved). */
+#if defined(__SANITIZE_ADDRESS__)
+#define HTAB_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+#define HTAB_LSAN 1
+#endif
+#endif
+#ifdef HTAB_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define HTAB_SLOTS 5
 #define HTAB_RETIRE_BATCH 64 /* elements per rcu_call */
 #define HTAB_MAG 32          /* elements a thread's magazine takes from the pool at once */
@@ -252,6 +268,8 @@ struct map_htab {
 	uint32_t vsize;             /* bytes stored per value (8 for hash-of-maps) */
 	uint8_t *ebase;             /* element n at ebase + n * estride (+ pre: its header) */
 	uint32_t ecap;              /* elements the range holds (htab_pool_cap) */
+	uint32_t lsan_regions;      /* HTAB_LSAN: root regions registered, the carved range in doubling steps */
+	uint32_t lsan_upto;         /* elements they cover */
 	uint32_t mag, batch;        /* per-thread magazine refill and retire batch sizes */
 	struct htab_mem elems_mem;
 	struct htab_segs ovf;       /* overflow buckets; item n is link n + 1 */
@@ -606,6 +624,42 @@ static inline struct htab_elem *chain_next(struct htab_elem *first)
 	                       : NULL;
 }
 
+/* HTAB_LSAN: elements 0 .. upto-1 are carved; register up to a doubling
+ * of the covered part (pool lock held).  Regions: [0, 64), [64, 128),
+ * [128, 256), ..., at most 33 of them. */
+static void htab_lsan_carved(struct map_htab *h, uint32_t upto)
+{
+#ifdef HTAB_LSAN
+	while (h->lsan_upto < upto) {
+		uint64_t to = h->lsan_upto ? 2ull * h->lsan_upto : 64;
+		if (to > h->ecap)
+			to = h->ecap;
+		__lsan_register_root_region(h->ebase + (size_t)h->lsan_upto * h->estride,
+		                            (size_t)(to - h->lsan_upto) * h->estride);
+		h->lsan_upto = (uint32_t)to;
+		h->lsan_regions++;
+	}
+#else
+	(void)h;
+	(void)upto;
+#endif
+}
+
+static void htab_lsan_unregister(struct map_htab *h)
+{
+#ifdef HTAB_LSAN
+	for (uint32_t from = 0, k = 0; k < h->lsan_regions; k++) {
+		uint64_t to = from ? 2ull * from : 64;
+		if (to > h->ecap)
+			to = h->ecap;
+		__lsan_unregister_root_region(h->ebase + (size_t)from * h->estride, (size_t)(to - from) * h->estride);
+		from = (uint32_t)to;
+	}
+#else
+	(void)h;
+#endif
+}
+
 /* Takes free elements: with `one`, a single element, else a whole chain
  * of the free list or, that empty, up to HTAB_MAG elements carved from
  * the range.  Returns a NULL-terminated chain (through link), NULL when
@@ -635,6 +689,7 @@ static struct htab_elem *pool_take(struct map_htab *h, bool one)
 	if (n > h->ecap - used)
 		n = h->ecap - used;
 	atomic_store_explicit(&h->pool_used, used + n, memory_order_relaxed);
+	htab_lsan_carved(h, used + n);
 	map_spin_unlock(&h->pool_lock);
 	for (uint32_t k = 0; k < n; k++) {
 		e = elem_nth(h, used + k);
@@ -648,6 +703,7 @@ static struct htab_elem *pool_take(struct map_htab *h, bool one)
 }
 
 /* Pushes a NULL-terminated chain of free elements on the pool. */
+
 static void pool_give(struct map_htab *h, struct htab_elem *first)
 {
 	map_spin_lock(&h->pool_lock);
@@ -1090,6 +1146,7 @@ static void htab_free(struct bpfvm_map *map)
 						h->release(elem_value(h, elem_at(h, r)));
 				}
 	free(h->tc);
+	htab_lsan_unregister(h);
 	htab_zfree(&h->elems_mem);
 	segs_free(&h->ovf);
 	htab_zfree(&h->buckets_mem);
